@@ -1,0 +1,64 @@
+// Differentiable ops. Each takes and returns Tensors, computes the forward with kernels/ and, when an
+// input requires grad, records a hand-written backward on the current tape (core/autograd.h).
+// Floating inputs are f32 or f64 (f64 exists for gradient checking); index inputs are i32.
+#pragma once
+#include "core/tensor.h"
+
+namespace linspec::ops {
+
+// ---- GEMM ----
+enum class MatmulPrecision { Auto, F32, BF16 };  // Auto: follow the thread-local default below
+void set_default_matmul_precision(MatmulPrecision p);
+MatmulPrecision default_matmul_precision();
+// C = op(A) · op(B); A [..., M, K] (or [..., K, M] with trans_a), B [..., K, N] (or [..., N, K] with
+// trans_b). Leading batch dims broadcast (B may be 2-D for a weight). BF16 rounds the inputs to bf16 and
+// accumulates in f32 (oneDNN AMX/AVX-512-BF16 path); the output stays f32.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
+              MatmulPrecision precision = MatmulPrecision::Auto);
+// x [..., in] · Wᵀ with W [out, in] (+ bias [out]): the nn.Linear convention of HF checkpoints.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              MatmulPrecision precision = MatmulPrecision::Auto);
+
+// ---- elementwise (same shapes, or b broadcast over the leading dims of a: b.shape is a suffix of a.shape) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, double s);
+Tensor silu(const Tensor& x);
+// SwiGLU as in LLaMA MLPs: silu(gate) * up.
+Tensor swiglu(const Tensor& gate, const Tensor& up);
+
+// ---- shape (differentiable views / copies) ----
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor transpose(const Tensor& x, int64_t a, int64_t b);  // result is contiguous
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+
+// ---- reductions ----
+Tensor sum(const Tensor& x);   // scalar
+Tensor mean(const Tensor& x);  // scalar
+Tensor sum_last(const Tensor& x);  // [..., n] -> [...]
+
+// ---- layers ----
+// table [V, D], ids i32 [...] -> [..., D]
+Tensor embedding(const Tensor& table, const Tensor& ids);
+// y = x / sqrt(mean(x²) + eps) * weight, over the last dim.
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, double eps);
+// HF rotate-half RoPE on x [B, H, T, d]: pairs (i, i + d/2), angle (pos0 + t) · theta^(-2i/d).
+// `inv_freq` (d/2 values) overrides the default frequencies (rope_scaling variants); may be undefined.
+Tensor rope(const Tensor& x, double theta, int64_t pos0 = 0, const std::vector<float>& inv_freq = {});
+// Causal softmax attention with GQA: q [B, Hq, T, d], k/v [B, Hkv, S, d] with Hq % Hkv == 0 and the
+// query at row t attending to keys s <= t + (S - T) (so a query block can follow a cached prefix).
+// Scale defaults to 1/sqrt(d). Never materialises more than a tile of the T×S matrix.
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 0.0);
+
+// ---- losses ----
+constexpr int32_t kIgnoreIndex = -100;
+// Mean next-token cross-entropy over rows whose target != ignore_index. logits [N, V], targets i32 [N].
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = kIgnoreIndex);
+// τ² · mean_rows KL(softmax(teacher/τ) ‖ softmax(student/τ)); both [N, V]. Differentiable in both.
+Tensor kl_divergence(const Tensor& student_logits, const Tensor& teacher_logits, double temperature = 1.0);
+// mean((a - b)²)
+Tensor mse(const Tensor& a, const Tensor& b);
+
+}  // namespace linspec::ops

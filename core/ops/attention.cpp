@@ -1,0 +1,69 @@
+// causal_attention: flash-attention forward/backward through kernels/cpu/attention.cpp.
+#include <cmath>
+
+#include "core/ops/dispatch.h"
+#include "kernels/attention.h"
+
+namespace linspec::ops {
+namespace {
+namespace k = kernels::cpu;
+
+k::AttentionDims attention_dims(const Tensor& q, const Tensor& key, const Tensor& v, double scale) {
+  LINSPEC_CHECK(q.dim() == 4 && key.dim() == 4 && v.dim() == 4, "causal_attention: q, k, v must be [B, H, T, d], got ",
+                shape_str(q.shape()), ", ", shape_str(key.shape()), ", ", shape_str(v.shape()));
+  LINSPEC_CHECK(key.shape() == v.shape(), "causal_attention: k ", shape_str(key.shape()), " and v ",
+                shape_str(v.shape()), " differ");
+  k::AttentionDims a;
+  a.batch = q.size(0), a.heads_q = q.size(1), a.t = q.size(2), a.d = q.size(3);
+  a.heads_kv = key.size(1), a.s = key.size(2);
+  LINSPEC_CHECK(key.size(0) == a.batch && key.size(3) == a.d, "causal_attention: q ", shape_str(q.shape()),
+                " and k ", shape_str(key.shape()), " disagree on batch or head dim");
+  LINSPEC_CHECK(a.heads_kv > 0 && a.heads_q % a.heads_kv == 0, "causal_attention: ", a.heads_q,
+                " query heads are not a multiple of ", a.heads_kv, " kv heads");
+  LINSPEC_CHECK(a.s >= a.t, "causal_attention: fewer keys (", a.s, ") than queries (", a.t, ")");
+  a.scale = scale != 0.0 ? scale : 1.0 / std::sqrt(static_cast<double>(a.d));
+  LINSPEC_CHECK(a.scale > 0, "causal_attention: scale must be positive, got ", scale);
+  // f64 is the gradient-check path: tiny tiles (and unequal ones) so short test sequences cross many tile
+  // boundaries; f32 uses tiles that fill the AVX-512 micro-kernels.
+  if (q.dtype() == DType::F64) a.block_q = 4, a.block_k = 3;
+  return a;
+}
+}  // namespace
+
+Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, double scale) {
+  detail::check_cpu_float(q_in, "causal_attention", "q");
+  detail::check_cpu_float(k_in, "causal_attention", "k");
+  detail::check_cpu_float(v_in, "causal_attention", "v");
+  detail::check_same_dtype(q_in, k_in, "causal_attention");
+  detail::check_same_dtype(q_in, v_in, "causal_attention");
+  const k::AttentionDims a = attention_dims(q_in, k_in, v_in, scale);
+  Tensor q = q_in.contiguous(), key = k_in.contiguous(), v = v_in.contiguous();
+  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  Tensor lse = Tensor::empty({a.batch, a.heads_q, a.t}, q.dtype());
+  detail::dispatch_float(q.dtype(), "causal_attention", [&](auto t) {
+    using T = decltype(t);
+    k::causal_attention_forward(a, q.data<T>(), key.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>());
+  });
+
+  if (any_requires_grad({&q_in, &k_in, &v_in})) {
+    // Saved: inputs, output and per-row logsumexp; probabilities are recomputed tile by tile.
+    Tensor saved_out = out.detach();
+    record_op(out, [q_in, k_in, v_in, q = q.detach(), key = key.detach(), v = v.detach(), saved_out, lse,
+                    a](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor dq = Tensor::empty(q.shape(), q.dtype());
+      Tensor dk = Tensor::empty(key.shape(), key.dtype()), dv = Tensor::empty(v.shape(), v.dtype());
+      detail::dispatch_float(q.dtype(), "causal_attention backward", [&](auto t) {
+        using T = decltype(t);
+        k::causal_attention_backward(a, q.data<T>(), key.data<T>(), v.data<T>(), saved_out.data<T>(),
+                                     lse.data<T>(), g.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
+      });
+      accumulate_grad(q_in, dq);
+      accumulate_grad(k_in, dk);
+      accumulate_grad(v_in, dv);
+    });
+  }
+  return out;
+}
+
+}  // namespace linspec::ops

@@ -1,0 +1,172 @@
+// Parallel (training) form of the baseline linear attentions: feature map → chunked hybrid attention (→ RMSNorm for
+// transnormer), or yoso's local groups. Each stage is one taped op with its backward next to its forward, so the
+// gradients of q, k, v and every learnable parameter flow through the ordinary autograd tape.
+#include "core/ops/kernel_attention_support.h"
+
+namespace linspec {
+namespace {
+namespace ks = kernel_attention_support;
+namespace ka = kernels::cpu::kernel_attn;
+using ops::detail::dispatch_float;
+
+// φ(x) for x [B, Hin, T, d] -> [B, Hq, T, F]; differentiable in x and (hedgehog) feature_w / feature_b.
+Tensor feature_op(const KernelAttentionConfig& c, const KernelAttentionParams& params, const ks::ParamsIn& pin,
+                  const Tensor& x_in, int64_t Hq, const std::vector<int64_t>& pos, bool query_side) {
+  Tensor x = x_in.contiguous();
+  Tensor f = ks::features(c, pin, x, Hq, pos, query_side);
+  const Tensor& w = params.feature_w;
+  const Tensor& b = params.feature_b;
+  const bool hedgehog = ks::uses_hedgehog(c);
+  if (any_requires_grad({&x_in}) || (hedgehog && any_requires_grad({&w, &b}))) {
+    record_op(f, [c, pin, x, x_in, w, b, Hq, pos, query_side, hedgehog](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      const int64_t B = x.size(0), Hin = x.size(1), T = x.size(2), d = x.size(3);
+      Tensor dx = Tensor::empty(x.shape(), x.dtype());
+      Tensor dw = hedgehog && w.requires_grad() ? Tensor::zeros(w.shape(), x.dtype()) : Tensor();
+      Tensor db = hedgehog && b.requires_grad() ? Tensor::zeros(b.shape(), x.dtype()) : Tensor();
+      dispatch_float(x.dtype(), "kernel attention feature backward", [&](auto t) {
+        using T_ = decltype(t);
+        ka::feature_backward<T_>(ks::feature_spec<T_>(c, pin, d, query_side), B, Hin, Hq, T, x.data<T_>(), pos.data(),
+                                 g.data<T_>(), dx.data<T_>(), dw.defined() ? dw.data<T_>() : nullptr,
+                                 db.defined() ? db.data<T_>() : nullptr);
+      });
+      accumulate_grad(x_in, dx);
+      if (dw.defined()) accumulate_grad(w, dw);
+      if (db.defined()) accumulate_grad(b, db);
+    });
+  }
+  return f;
+}
+
+// The chunked hybrid attention on features; q, k and mix_logit take part only with a window.
+Tensor hybrid_op(const ka::HybridDims& dm, const Tensor& fq, const Tensor& fk, const Tensor& v_in, const Tensor& q_in,
+                 const Tensor& k_in, const Tensor& mix) {
+  const bool window = dm.window > 0;
+  Tensor v = v_in.contiguous();
+  Tensor q = window ? q_in.contiguous() : Tensor();
+  Tensor k = window ? k_in.contiguous() : Tensor();
+  Tensor mixc = window ? mix.contiguous() : Tensor();
+  Tensor out = Tensor::empty({dm.batch, dm.q_heads, dm.seq, dm.head_dim}, v.dtype());
+  // Raw pointers of the (contiguous) inputs; the backward re-derives them from the tensors it keeps alive.
+  auto inputs = [](auto t, const Tensor& fq, const Tensor& fk, const Tensor& v, const Tensor& q, const Tensor& k,
+                   const Tensor& mix) {
+    using T_ = decltype(t);
+    ka::HybridInputs<T_> in;
+    in.fq = fq.data<T_>(), in.fk = fk.data<T_>(), in.v = v.data<T_>();
+    if (q.defined()) in.q = q.data<T_>(), in.k = k.data<T_>(), in.mix_logit = mix.data<T_>();
+    return in;
+  };
+  dispatch_float(v.dtype(), "kernel attention", [&](auto t) {
+    using T_ = decltype(t);
+    ka::hybrid_forward<T_>(dm, inputs(t, fq, fk, v, q, k, mixc), out.data<T_>());
+  });
+  const bool need = any_requires_grad({&fq, &fk, &v_in}) || (window && any_requires_grad({&q_in, &k_in, &mix}));
+  if (need) {
+    record_op(out, [dm, window, fq, fk, v, q, k, mixc, v_in, q_in, k_in, mix, inputs](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor dfq = Tensor::empty(fq.shape(), v.dtype()), dfk = Tensor::empty(fk.shape(), v.dtype());
+      Tensor dv = Tensor::empty(v.shape(), v.dtype());
+      Tensor dq = window ? Tensor::empty(q.shape(), v.dtype()) : Tensor();
+      Tensor dk = window ? Tensor::empty(k.shape(), v.dtype()) : Tensor();
+      Tensor dmix = window ? Tensor::empty(mixc.shape(), v.dtype()) : Tensor();
+      dispatch_float(v.dtype(), "kernel attention backward", [&](auto t) {
+        using T_ = decltype(t);
+        auto ptr = [](Tensor& x) { return x.defined() ? x.data<T_>() : nullptr; };
+        ka::hybrid_backward<T_>(dm, inputs(t, fq, fk, v, q, k, mixc), g.data<T_>(), dfq.data<T_>(), dfk.data<T_>(),
+                                dv.data<T_>(), ptr(dq), ptr(dk), ptr(dmix));
+      });
+      accumulate_grad(fq, dfq);
+      accumulate_grad(fk, dfk);
+      accumulate_grad(v_in, dv);
+      if (window) {
+        accumulate_grad(q_in, dq);
+        accumulate_grad(k_in, dk);
+        accumulate_grad(mix, dmix);
+      }
+    });
+  }
+  return out;
+}
+
+// RMSNorm over d per head, optional weight [Hq, d].
+Tensor rms_norm_op(const Tensor& x_in, const Tensor& w_in, double eps) {
+  Tensor x = x_in.contiguous();
+  Tensor w = w_in.defined() ? w_in.contiguous() : Tensor();
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), d = x.size(3);
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), "kernel attention rmsnorm", [&](auto t) {
+    using T_ = decltype(t);
+    ka::rms_norm_heads<T_>(x.data<T_>(), w.defined() ? w.data<T_>() : nullptr, y.data<T_>(), B, H, T, d,
+                           static_cast<T_>(eps));
+  });
+  if (any_requires_grad({&x_in, &w_in})) {
+    record_op(y, [x, w, x_in, w_in, eps, B, H, T, d](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor dx = Tensor::empty(x.shape(), x.dtype());
+      Tensor dw = w.defined() && w_in.requires_grad() ? Tensor::zeros(w.shape(), x.dtype()) : Tensor();
+      dispatch_float(x.dtype(), "kernel attention rmsnorm backward", [&](auto t) {
+        using T_ = decltype(t);
+        ka::rms_norm_heads_backward<T_>(x.data<T_>(), w.defined() ? w.data<T_>() : nullptr, g.data<T_>(), dx.data<T_>(),
+                                        dw.defined() ? dw.data<T_>() : nullptr, B, H, T, d, static_cast<T_>(eps));
+      });
+      accumulate_grad(x_in, dx);
+      if (dw.defined()) accumulate_grad(w_in, dw);
+    });
+  }
+  return y;
+}
+
+// yoso on raw q, k (normalised inside, so the op is differentiable in q, k, v directly).
+Tensor yoso_op(const ka::LocalDims& dm, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
+  Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+  const int64_t d = dm.head_dim;
+  Tensor qh = Tensor::empty(q.shape(), q.dtype()), kh = Tensor::empty(k.shape(), k.dtype());
+  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  dispatch_float(q.dtype(), "yoso attention", [&](auto t) {
+    using T_ = decltype(t);
+    const T_ eps = static_cast<T_>(ks::kL2Eps);
+    ka::l2_normalize<T_>(q.data<T_>(), qh.data<T_>(), q.numel() / d, d, eps);
+    ka::l2_normalize<T_>(k.data<T_>(), kh.data<T_>(), k.numel() / d, d, eps);
+    ka::yoso_forward<T_>(dm, qh.data<T_>(), kh.data<T_>(), v.data<T_>(), out.data<T_>());
+  });
+  if (any_requires_grad({&q_in, &k_in, &v_in})) {
+    record_op(out, [dm, q, k, v, qh, kh, q_in, k_in, v_in](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      const int64_t d = dm.head_dim;
+      Tensor dqh = Tensor::empty(q.shape(), q.dtype()), dkh = Tensor::empty(k.shape(), k.dtype());
+      Tensor dq = Tensor::empty(q.shape(), q.dtype()), dk = Tensor::empty(k.shape(), k.dtype());
+      Tensor dv = Tensor::empty(v.shape(), v.dtype());
+      dispatch_float(q.dtype(), "yoso attention backward", [&](auto t) {
+        using T_ = decltype(t);
+        const T_ eps = static_cast<T_>(ks::kL2Eps);
+        ka::yoso_backward<T_>(dm, qh.data<T_>(), kh.data<T_>(), v.data<T_>(), g.data<T_>(), dqh.data<T_>(),
+                              dkh.data<T_>(), dv.data<T_>());
+        ka::l2_normalize_backward<T_>(q.data<T_>(), dqh.data<T_>(), dq.data<T_>(), q.numel() / d, d, eps);
+        ka::l2_normalize_backward<T_>(k.data<T_>(), dkh.data<T_>(), dk.data<T_>(), k.numel() / d, d, eps);
+      });
+      accumulate_grad(q_in, dq);
+      accumulate_grad(k_in, dk);
+      accumulate_grad(v_in, dv);
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor kernel_attention(const KernelAttentionConfig& c, const KernelAttentionParams& params, const Tensor& q,
+                        const Tensor& k, const Tensor& v) {
+  const ks::Sizes s = ks::check_qkv(q, k, v, "kernel_attention");
+  c.validate();
+  if (c.preset == KernelPreset::Yoso) return yoso_op(ks::local_dims(c, s), q, k, v);
+  const ks::ParamsIn pin = ks::params_in(c, params, s.q_heads, s.head_dim, q.dtype());
+  const std::vector<int64_t> pos = ks::positions(0, s.len);
+  Tensor fq = feature_op(c, params, pin, q, s.q_heads, pos, /*query_side=*/true);
+  Tensor fk = feature_op(c, params, pin, k, s.q_heads, pos, /*query_side=*/false);
+  Tensor o = hybrid_op(ks::hybrid_dims(c, s), fq, fk, v, q, k, params.mix_logit);
+  if (c.preset == KernelPreset::Transnormer)
+    o = rms_norm_op(o, pin.norm_w.defined() ? params.norm_weight : Tensor(), c.norm_eps);
+  return o;
+}
+
+}  // namespace linspec

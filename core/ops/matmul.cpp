@@ -1,0 +1,91 @@
+// matmul / linear: forward and backward through kernels/cpu GEMMs.
+#include "core/ops/dispatch.h"
+#include "kernels/matmul.h"
+
+namespace linspec::ops {
+namespace {
+thread_local MatmulPrecision default_precision = MatmulPrecision::F32;
+
+// Runs C = op(A) op(B) (+ beta C) on contiguous operands of any float dtype the kernels support.
+void gemm(const kernels::cpu::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
+          MatmulPrecision p) {
+  if (a.dtype() == DType::F64) {
+    kernels::cpu::gemm_f64(s, a.data<double>(), b.data<double>(), c.data<double>(), beta);
+  } else if (p == MatmulPrecision::BF16) {
+    kernels::cpu::gemm_f32_via_bf16(s, a.data<float>(), b.data<float>(), c.data<float>(), beta);
+  } else {
+    kernels::cpu::gemm_f32(s, a.data<float>(), b.data<float>(), c.data<float>(), beta);
+  }
+}
+
+MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
+}  // namespace
+
+void set_default_matmul_precision(MatmulPrecision p) {
+  default_precision = p == MatmulPrecision::Auto ? MatmulPrecision::F32 : p;
+}
+MatmulPrecision default_matmul_precision() { return default_precision; }
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b, MatmulPrecision precision) {
+  detail::check_cpu_float(a_in, "matmul", "a");
+  detail::check_cpu_float(b_in, "matmul", "b");
+  detail::check_same_dtype(a_in, b_in, "matmul");
+  LINSPEC_CHECK(a_in.dim() >= 2 && b_in.dim() >= 2, "matmul: operands need >= 2 dims, got ", shape_str(a_in.shape()),
+                " and ", shape_str(b_in.shape()));
+  const MatmulPrecision p = resolve(precision);
+  Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  const int64_t M = trans_a ? a.size(-1) : a.size(-2);
+  const int64_t K = trans_a ? a.size(-2) : a.size(-1);
+  const int64_t Kb = trans_b ? b.size(-1) : b.size(-2);
+  const int64_t N = trans_b ? b.size(-2) : b.size(-1);
+  LINSPEC_CHECK(K == Kb, "matmul: inner dims differ: ", shape_str(a.shape()), (trans_a ? "ᵀ" : ""), " x ",
+                shape_str(b.shape()), (trans_b ? "ᵀ" : ""));
+  // From the leading dims, not numel / (M K): that is 0 / 0 when a dim is empty.
+  const int64_t batch = shape_numel(Shape(a.shape().begin(), a.shape().end() - 2));
+  const int64_t batch_b = shape_numel(Shape(b.shape().begin(), b.shape().end() - 2));
+  LINSPEC_CHECK(batch_b == batch || batch_b == 1, "matmul: batch dims of ", shape_str(a.shape()), " and ",
+                shape_str(b.shape()), " do not broadcast");
+  const bool bcast = batch_b == 1 && batch != 1;
+  Shape out_shape(a.shape().begin(), a.shape().end() - 2);
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor c = Tensor::empty(out_shape, a.dtype());
+  gemm({batch, M, N, K, trans_a, trans_b, bcast}, a, b, c, 0.f, p);
+
+  if (any_requires_grad({&a_in, &b_in})) {
+    record_op(c, [a, b, a_in, b_in, trans_a, trans_b, batch, M, N, K, bcast, p](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      if (a_in.requires_grad()) {
+        // dA = dC · op(B)ᵀ  (stored as A's layout: transpose the product when A was transposed)
+        Tensor ga = Tensor::empty(trans_a ? Shape{batch, M, K} : a.shape(), a.dtype());
+        gemm({batch, M, K, N, false, !trans_b, bcast}, g, b, ga, 0.f, p);
+        accumulate_grad(a_in, trans_a ? ga.transpose(-1, -2).contiguous().reshape(a.shape()) : ga);
+      }
+      if (b_in.requires_grad()) {
+        // dB = op(A)ᵀ · dC, summed over the batch when B was broadcast.
+        Tensor gb = Tensor::empty(b.shape(), b.dtype());
+        if (bcast) {
+          // Fold the batch into the reduction dim: A as [batch*M, K] (only valid when A is not transposed).
+          Tensor a2 = trans_a ? a.transpose(-1, -2).contiguous() : a;
+          Tensor g2 = g;
+          if (!trans_b) gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, 0.f, p);
+          else gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, 0.f, p);
+        } else if (!trans_b) {
+          gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, 0.f, p);
+        } else {
+          gemm({batch, N, K, M, true, trans_a, false}, g, a, gb, 0.f, p);
+        }
+        accumulate_grad(b_in, gb);
+      }
+    });
+  }
+  return c;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, MatmulPrecision precision) {
+  LINSPEC_CHECK(weight.dim() == 2, "linear: weight must be 2-D, got ", shape_str(weight.shape()));
+  Tensor y = matmul(x, weight, false, true, precision);
+  return bias.defined() ? add(y, bias) : y;
+}
+
+}  // namespace linspec::ops

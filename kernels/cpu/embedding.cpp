@@ -1,0 +1,49 @@
+#include "kernels/embedding.h"
+
+#include <omp.h>
+
+#include <cstring>
+
+namespace linspec::kernels::cpu {
+namespace {
+constexpr int64_t kParallelMin = 1 << 15;
+}
+
+template <typename T>
+void embedding_forward(const T* table, const int32_t* ids, T* out, int64_t n, int64_t d) {
+#pragma omp parallel for schedule(static) if (n * d > kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(out + i * d, table + static_cast<int64_t>(ids[i]) * d, static_cast<size_t>(d) * sizeof(T));
+}
+
+template <typename T>
+void embedding_backward(const T* grad_out, const int32_t* ids, T* grad_table, int64_t n, int64_t d, int64_t vocab,
+                        bool overwrite) {
+  // Rows are partitioned by id modulo the thread count: no two threads touch the same table row, so
+  // no atomics or barriers, whole rows stay contiguous for SIMD, and repeated ids spread evenly. Every
+  // thread scans all ids, which is cheap next to the row additions.
+#pragma omp parallel if ((overwrite ? vocab : n) * d > kParallelMin)
+  {
+    const int64_t parts = omp_get_num_threads();
+    const int64_t me = omp_get_thread_num();
+    if (overwrite)
+      for (int64_t r = me; r < vocab; r += parts) std::memset(grad_table + r * d, 0, static_cast<size_t>(d) * sizeof(T));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t id = ids[i];
+      if (id % parts != me) continue;
+      T* dst = grad_table + id * d;
+      const T* src = grad_out + i * d;
+#pragma omp simd
+      for (int64_t j = 0; j < d; ++j) dst[j] += src[j];
+    }
+  }
+}
+
+#define LINSPEC_INSTANTIATE(T)                                                           \
+  template void embedding_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t); \
+  template void embedding_backward<T>(const T*, const int32_t*, T*, int64_t, int64_t, int64_t, bool);
+LINSPEC_INSTANTIATE(float)
+LINSPEC_INSTANTIATE(double)
+#undef LINSPEC_INSTANTIATE
+
+}  // namespace linspec::kernels::cpu

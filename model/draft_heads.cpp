@@ -1,0 +1,179 @@
+#include "model/draft_heads.h"
+
+#include "core/ops.h"
+#include "model/hdf5_util.h"
+#include "model/json_fields.h"
+
+namespace linspec {
+namespace {
+
+const char* kGroup = "draft/heads";
+
+std::string block_name(int64_t k, int64_t j, const char* what) {
+  return "head" + std::to_string(k) + "/res" + std::to_string(j) + "." + what;
+}
+std::string proj_name(int64_t k) { return "head" + std::to_string(k) + "/proj.weight"; }
+// Parameter names use dots only (optimizer state keys): "head1/res0.weight" -> "head1.res0.weight".
+std::string dotted(std::string s) {
+  for (char& c : s)
+    if (c == '/') c = '.';
+  return s;
+}
+
+const Tensor& target_lm_head(const LlamaModel& target) {
+  const ParameterStore& p = target.parameters();
+  return p.get(target.config().tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+}
+
+}  // namespace
+
+void DraftHeadsConfig::validate(const std::string& where) const {
+  if (count < 1 || count > 64) throw_input_error(where, ": draft heads count must be in [1, 64], got ", count);
+  if (blocks < 0 || blocks > 16) throw_input_error(where, ": draft heads blocks must be in [0, 16], got ", blocks);
+}
+
+nlohmann::json draft_heads_config_to_json(const DraftHeadsConfig& c) {
+  return {{"count", c.count}, {"blocks", c.blocks}, {"shared_projection", c.shared_projection}};
+}
+
+DraftHeadsConfig draft_heads_config_from_json(const nlohmann::json& j, const std::string& where) {
+  using namespace json_fields;
+  DraftHeadsConfig c;
+  c.count = get<int64_t>(j, "count", where);
+  c.blocks = get<int64_t>(j, "blocks", where);
+  c.shared_projection = get_or<bool>(j, "shared_projection", false, where);
+  c.validate(where);
+  return c;
+}
+
+DraftHeads DraftHeads::init_from(const LlamaModel& target, const DraftHeadsConfig& cfg, bool requires_grad) {
+  cfg.validate("draft heads");
+  DraftHeads h(target, cfg);
+  const int64_t D = target.config().hidden_size;
+  const DType dt = target.options().dtype;
+  for (int64_t k = 1; k <= cfg.count; ++k) {
+    Head head;
+    for (int64_t j = 0; j < cfg.blocks; ++j) {
+      Tensor w = Tensor::zeros({D, D}, dt), b = Tensor::zeros({D}, dt);
+      if (requires_grad) w.set_requires_grad(true), b.set_requires_grad(true);
+      head.blocks.emplace_back(w, b);
+    }
+    if (!cfg.shared_projection) {
+      head.proj = target_lm_head(target).detach().to(dt).clone();
+      if (requires_grad) head.proj.set_requires_grad(true);
+    }
+    h.heads_.push_back(std::move(head));
+  }
+  return h;
+}
+
+DraftHeads DraftHeads::from_tensors(const LlamaModel& target, const DraftHeadsConfig& cfg,
+                                    const std::map<std::string, Tensor>& tensors, const std::string& where,
+                                    bool requires_grad) {
+  cfg.validate(where);
+  DraftHeads h = init_from(target, cfg, requires_grad);
+  std::map<std::string, Tensor> expected = h.tensors();
+  for (const auto& [name, t] : tensors)
+    if (!expected.count(name))
+      throw_input_error(where, ": tensor /", kGroup, "/", name, " is not part of ", cfg.count, " draft heads with ",
+                        cfg.blocks, " blocks", cfg.shared_projection ? " and a shared projection" : "");
+  for (auto& [name, dst] : expected) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) throw_input_error(where, ": tensor /", kGroup, "/", name, " is missing");
+    if (it->second.shape() != dst.shape())
+      throw_input_error(where, ": tensor /", kGroup, "/", name, " has shape ", shape_str(it->second.shape()),
+                        ", the heads need ", shape_str(dst.shape()));
+    Tensor d = dst;  // shares storage with the head's tensor
+    d.copy_from(it->second);
+  }
+  return h;
+}
+
+Tensor DraftHeads::features(int64_t k, const Tensor& hidden) const {
+  LINSPEC_CHECK(k >= 1 && k <= count(), "draft head ", k, " of ", count());
+  const auto prec = target_->options().precision;
+  Tensor x = hidden;
+  for (const auto& [w, b] : heads_[k - 1].blocks) x = ops::add(x, ops::silu(ops::linear(x, w, b, prec)));
+  return x;
+}
+
+Tensor DraftHeads::logits(int64_t k, const Tensor& hidden) const {
+  const Tensor x = features(k, hidden);
+  const Tensor& proj = heads_[k - 1].proj;
+  return proj.defined() ? ops::linear(x, proj, {}, target_->options().precision) : target_->lm_head(x);
+}
+
+std::vector<Tensor> DraftHeads::all_logits(const Tensor& hidden, int64_t n) const {
+  n = n == 0 ? count() : n;
+  LINSPEC_CHECK(n >= 1 && n <= count(), "draft heads: ", n, " of ", count());
+  std::vector<Tensor> out;
+  if (!cfg_.shared_projection || n == 1) {
+    for (int64_t k = 1; k <= n; ++k) out.push_back(logits(k, hidden));
+    return out;
+  }
+  const int64_t D = hidden.size(-1), rows = hidden.numel() / D;
+  std::vector<Tensor> feats;
+  for (int64_t k = 1; k <= n; ++k) feats.push_back(ops::reshape(features(k, hidden), {rows, D}));
+  const Tensor all = target_->lm_head(ops::concat(feats, 0));  // [n·rows, V]
+  Shape shape = hidden.shape();
+  shape.back() = all.size(-1);
+  for (int64_t k = 0; k < n; ++k) out.push_back(ops::reshape(ops::slice(all, 0, k * rows, (k + 1) * rows), shape));
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> DraftHeads::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, t] : tensors()) out.emplace_back(dotted(name), t);
+  return out;
+}
+
+std::map<std::string, Tensor> DraftHeads::tensors() const {
+  std::map<std::string, Tensor> out;
+  for (int64_t k = 1; k <= count(); ++k) {
+    const Head& head = heads_[k - 1];
+    for (int64_t j = 0; j < static_cast<int64_t>(head.blocks.size()); ++j) {
+      out[block_name(k, j, "weight")] = head.blocks[j].first;
+      out[block_name(k, j, "bias")] = head.blocks[j].second;
+    }
+    if (head.proj.defined()) out[proj_name(k)] = head.proj;
+  }
+  return out;
+}
+
+int64_t DraftHeads::bytes() const {
+  int64_t b = 0;
+  for (const auto& [name, t] : tensors()) b += static_cast<int64_t>(t.nbytes());
+  return b;
+}
+
+void write_draft_heads(H5Handle file, const DraftHeads& heads) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : heads.tensors()) out[name] = t.detach();
+  write_tensor_group(file, kGroup, out);
+  h5::Handle g = h5::open_group(file, kGroup);
+  h5::write_string_attr(g.get(), "config", draft_heads_config_to_json(heads.config()).dump());
+}
+
+bool has_draft_heads(const std::string& path) {
+  bool found = false;
+  with_hdf5_file(path, [&](H5Handle file) { found = h5::has_link(file, kGroup); });
+  return found;
+}
+
+DraftHeads load_draft_heads(const std::string& path, const LlamaModel& target, bool requires_grad) {
+  DraftHeadsConfig cfg;
+  std::map<std::string, Tensor> tensors;
+  with_hdf5_file(path, [&](H5Handle file) {
+    if (!h5::has_link(file, kGroup))
+      throw_input_error(path, ": no draft heads (/", kGroup, "); train them with objectives.draft_heads");
+    h5::Handle g = h5::open_group(file, kGroup);
+    if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
+    const auto j = nlohmann::json::parse(h5::read_string_attr(g.get(), "config"), nullptr, false);
+    if (j.is_discarded()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not valid JSON");
+    cfg = draft_heads_config_from_json(j, path + " (/" + kGroup + " config)");
+    tensors = read_tensor_group(file, kGroup, path, true);
+  });
+  return DraftHeads::from_tensors(target, cfg, tensors, path, requires_grad);
+}
+
+}  // namespace linspec

@@ -1,0 +1,101 @@
+#include "model/generation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace linspec {
+
+void SamplingConfig::validate() const {
+  if (!(temperature >= 0.0)) throw_input_error("sampling: temperature must be >= 0, got ", temperature);
+  if (top_k < 0) throw_input_error("sampling: top_k must be >= 0, got ", top_k);
+  if (!(top_p > 0.0 && top_p <= 1.0)) throw_input_error("sampling: top_p must be in (0, 1], got ", top_p);
+}
+
+namespace {
+int32_t argmax(const float* logits, int64_t vocab) {
+  return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+}
+}  // namespace
+
+std::vector<double> sampling_distribution(const float* logits, int64_t vocab, const SamplingConfig& cfg) {
+  cfg.validate();
+  std::vector<double> p(vocab, 0.0);
+  if (cfg.temperature == 0.0) {
+    p[argmax(logits, vocab)] = 1.0;
+    return p;
+  }
+  // Candidates sorted by logit (descending, ties by id), cut by top-k.
+  std::vector<int32_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  const int64_t k = cfg.top_k > 0 ? std::min(cfg.top_k, vocab) : vocab;
+  auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
+  order.resize(k);
+
+  // Softmax of logits / T over the candidates (max-subtracted).
+  const double inv_t = 1.0 / cfg.temperature, top = logits[order[0]];
+  std::vector<double> w(k);
+  double total = 0;
+  for (int64_t i = 0; i < k; ++i) total += w[i] = std::exp((logits[order[i]] - top) * inv_t);
+  // Nucleus: keep the shortest prefix whose mass reaches top_p (always at least one token).
+  int64_t keep = k;
+  if (cfg.top_p < 1.0) {
+    double mass = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      mass += w[i] / total;
+      if (mass >= cfg.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  double kept = 0;
+  for (int64_t i = 0; i < keep; ++i) kept += w[i];
+  for (int64_t i = 0; i < keep; ++i) p[order[i]] = w[i] / kept;
+  return p;
+}
+
+int32_t choose_token(const float* logits, int64_t vocab, const SamplingConfig& cfg, Philox& rng) {
+  if (cfg.temperature == 0.0) return argmax(logits, vocab);
+  const std::vector<double> p = sampling_distribution(logits, vocab, cfg);
+  // Inverse CDF with one uniform; the last token with non-zero mass absorbs rounding.
+  const double u = rng.uniform();
+  double cum = 0;
+  int32_t last = 0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (p[i] <= 0) continue;
+    last = static_cast<int32_t>(i);
+    cum += p[i];
+    if (u < cum) return last;
+  }
+  return last;
+}
+
+GenerationResult generate(const LlamaModel& model, const std::vector<int32_t>& prompt, const GenerationConfig& cfg) {
+  cfg.sampling.validate();
+  if (prompt.empty()) throw_input_error("generate: the prompt is empty");
+  if (cfg.max_new_tokens < 0) throw_input_error("generate: max_new_tokens must be >= 0");
+  GenerationResult out;
+  if (cfg.max_new_tokens == 0) return out;
+
+  const int64_t vocab = model.config().vocab_size;
+  DecodeState state = model.new_decode_state(1, static_cast<int64_t>(prompt.size()) + cfg.max_new_tokens);
+  Philox rng(cfg.sampling.seed);
+  Tensor logits = model.decode(state, Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())}), true);
+  for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
+    const Tensor row = logits.to(DType::F32).contiguous();
+    const int32_t tok = choose_token(row.data<float>(), vocab, cfg.sampling, rng);
+    out.tokens.push_back(tok);
+    if (std::find(cfg.stop_ids.begin(), cfg.stop_ids.end(), tok) != cfg.stop_ids.end()) {
+      out.stopped = true;
+      break;
+    }
+    if (step + 1 < cfg.max_new_tokens) logits = model.decode(state, Tensor::from_vector(std::vector<int32_t>{tok}, {1, 1}), true);
+  }
+  return out;
+}
+
+}  // namespace linspec

@@ -1,0 +1,26 @@
+// Row-block copies along dim 2 of [B, H, N, d] tensors (Tensor::copy_from needs a contiguous destination, and a
+// slice along dim 2 is not one).
+#pragma once
+#include <cstring>
+
+#include "core/tensor.h"
+
+namespace linspec {
+
+// Copies src [B, H, n, d] (any layout, converted to dst's dtype) into rows [at, at + n) of the contiguous
+// dst [B, H, N, d].
+inline void write_rows(const Tensor& dst, const Tensor& src_in, int64_t at) {
+  LINSPEC_CHECK(dst.is_contiguous() && dst.dim() == 4 && src_in.dim() == 4 && src_in.size(0) == dst.size(0) &&
+                    src_in.size(1) == dst.size(1) && src_in.size(3) == dst.size(3) && at >= 0 &&
+                    at + src_in.size(2) <= dst.size(2),
+                "write_rows: ", shape_str(src_in.shape()), " into rows from ", at, " of ", shape_str(dst.shape()));
+  const Tensor src = src_in.to(dst.dtype()).contiguous();
+  const int64_t heads = dst.size(0) * dst.size(1), N = dst.size(2), n = src.size(2), d = dst.size(3);
+  const size_t esz = dtype_size(dst.dtype()), block = static_cast<size_t>(n * d) * esz;
+  auto* out = static_cast<char*>(dst.raw_data());
+  const auto* in = static_cast<const char*>(src.raw_data());
+  for (int64_t h = 0; h < heads; ++h)
+    std::memcpy(out + static_cast<size_t>((h * N + at) * d) * esz, in + static_cast<size_t>(h) * block, block);
+}
+
+}  // namespace linspec

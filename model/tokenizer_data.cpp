@@ -1,0 +1,68 @@
+#include "model/tokenizer_data.h"
+
+#include "core/error.h"
+#include "model/json_fields.h"
+
+namespace linspec {
+
+using nlohmann::json;
+namespace jf = json_fields;
+
+void TokenizerData::validate(const std::string& where) const {
+  if (type != "bpe" && type != "spm") throw_input_error(where, ": tokenizer type '", type, "' (expected bpe or spm)");
+  if (type == "bpe" && vocab.empty()) throw_input_error(where, ": BPE tokenizer with an empty vocabulary");
+  if (type == "spm" && vocab.empty() && spm_model.empty())
+    throw_input_error(where, ": SentencePiece tokenizer with neither a vocabulary nor a model file");
+  if (!token_types.empty() && token_types.size() != vocab.size())
+    throw_input_error(where, ": ", token_types.size(), " token types for ", vocab.size(), " tokens");
+  if (!scores.empty() && scores.size() != vocab.size())
+    throw_input_error(where, ": ", scores.size(), " scores for ", vocab.size(), " tokens");
+  const int64_t n = static_cast<int64_t>(vocab.size());
+  auto check_id = [&](const char* what, int64_t id) {
+    if (id < -1 || (n > 0 && id >= n)) throw_input_error(where, ": ", what, " id ", id, " outside the vocabulary");
+  };
+  check_id("bos", bos_id);
+  check_id("eos", eos_id);
+  check_id("unk", unk_id);
+  check_id("pad", pad_id);
+}
+
+void to_json(json& j, const TokenizerData& t) {
+  j = json{{"type", t.type},       {"vocab", t.vocab},   {"merges", t.merges},   {"scores", t.scores},
+           {"token_types", t.token_types}, {"bos_id", t.bos_id}, {"eos_id", t.eos_id}, {"unk_id", t.unk_id},
+           {"pad_id", t.pad_id},   {"add_bos", t.add_bos}, {"add_eos", t.add_eos}, {"pre", t.pre},
+           {"pre_tokenizer_json", t.pre_tokenizer_json}};
+}
+
+namespace {
+template <typename T>
+std::vector<T> read_array(const json& j, const std::string& key, const std::string& where) {
+  std::vector<T> out;
+  if (!jf::has(j, key)) return out;
+  const json& a = j.at(key);
+  if (!a.is_array()) throw_input_error(where, ": key '", key, "': expected an array");
+  out.reserve(a.size());
+  for (const auto& v : a) out.push_back(jf::convert<T>(v, key, where));
+  return out;
+}
+}  // namespace
+
+TokenizerData tokenizer_data_from_json(const json& j, const std::string& where) {
+  TokenizerData t;
+  t.type = jf::get<std::string>(j, "type", where);
+  t.vocab = read_array<std::string>(j, "vocab", where);
+  t.merges = read_array<std::string>(j, "merges", where);
+  t.scores = read_array<float>(j, "scores", where);
+  t.token_types = read_array<int32_t>(j, "token_types", where);
+  t.bos_id = jf::get_or<int64_t>(j, "bos_id", -1, where);
+  t.eos_id = jf::get_or<int64_t>(j, "eos_id", -1, where);
+  t.unk_id = jf::get_or<int64_t>(j, "unk_id", -1, where);
+  t.pad_id = jf::get_or<int64_t>(j, "pad_id", -1, where);
+  t.add_bos = jf::get_or<bool>(j, "add_bos", false, where);
+  t.add_eos = jf::get_or<bool>(j, "add_eos", false, where);
+  t.pre = jf::get_or<std::string>(j, "pre", "", where);
+  t.pre_tokenizer_json = jf::get_or<std::string>(j, "pre_tokenizer_json", "", where);
+  return t;
+}
+
+}  // namespace linspec

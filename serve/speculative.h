@@ -1,0 +1,81 @@
+// Speculative decoding over a LlamaModel target (METHOD.md §5), lossless: greedy output is token-for-token the
+// target's greedy output, sampled output has exactly the target's distribution (serve/acceptance.h).
+//
+// One step for one sequence: the draft proposes candidates after the last emitted token (the root, which the target
+// chose itself and has not absorbed yet) → the target verifies all of them in one tree pass (verify_tree) → the
+// acceptance rule keeps a root-first path and adds one token of the target's own → the target state advances by that
+// path only. Two drafters:
+//   heads  Medusa-style heads on the target's hidden state at the last absorbed token propose a static tree of their
+//          top-k tokens (serve/tree.h); sampling uses the exact point-mass rejection rule.
+//   draft  a small draft model proposes a chain of γ tokens autoregressively (sampled from its own distribution q
+//          when T > 0); exact rejection sampling accept min(1, p/q) else normalise(max(0, p − q)). The draft's state
+//          is rolled back to the accepted path (KV caches truncated, recurrent states restored from per-token clones).
+// Static batching: several prompts advance in lock step; the heads run as one batched GEMM over all live sequences,
+// each sequence's tree is verified on its own (verify_tree is batch 1).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/draft_heads.h"
+#include "model/generation.h"
+#include "model/llama.h"
+#include "serve/tree.h"
+
+namespace linspec {
+
+struct SpeculativeStats {
+  int64_t sequences = 0;
+  int64_t steps = 0;                // target verification passes (one per sequence per step)
+  int64_t new_tokens = 0;           // tokens emitted
+  int64_t accepted_candidates = 0;  // draft tokens the target accepted (its own bonus / correction token excluded)
+  int64_t verified_nodes = 0;       // candidate tokens the target verified, roots included
+  double prefill_s = 0, decode_s = 0;
+  std::vector<int64_t> accepted_histogram;  // [a] = steps that accepted a candidates
+
+  // Tokens per target pass, bonus counted: (accepted candidates + one target token per step) / steps.
+  double mean_tokens_per_step() const;
+  // Accepted candidates per step, bonus not counted.
+  double mean_accepted_per_step() const;
+  void add(const SpeculativeStats& o);
+  nlohmann::json to_json() const;
+};
+
+struct SpeculativeResult {
+  std::vector<int32_t> tokens;  // the new tokens only
+  bool stopped = false;         // ended on a stop id (included)
+};
+
+class Speculator {
+ public:
+  // Heads drafting over `tree` (its depth must not exceed the heads' count). Both must outlive the speculator.
+  Speculator(const LlamaModel& target, const DraftHeads& heads, TreeSpec tree);
+  // Chain drafting with a draft model sharing the target's vocabulary, `gamma` tokens per step.
+  Speculator(const LlamaModel& target, const LlamaModel& draft, int64_t gamma);
+
+  std::string mode() const { return heads_ ? "heads" : "draft"; }
+  nlohmann::json describe() const;  // mode, tree (heads) or gamma and draft layers (draft)
+
+  // Generates for every prompt (static batch, lock step). max_new_tokens, sampling and stop ids as in generate();
+  // sequence i samples from Philox(seed).fork(i). Adds to `stats` when given.
+  std::vector<SpeculativeResult> generate(const std::vector<std::vector<int32_t>>& prompts,
+                                          const GenerationConfig& cfg, SpeculativeStats* stats = nullptr) const;
+  SpeculativeResult generate(const std::vector<int32_t>& prompt, const GenerationConfig& cfg,
+                             SpeculativeStats* stats = nullptr) const;
+
+ private:
+  struct Sequence;
+  void prefill(Sequence& s, const std::vector<int32_t>& prompt, int64_t max_len, const GenerationConfig& cfg) const;
+  void heads_step(std::vector<Sequence*>& live, const GenerationConfig& cfg, SpeculativeStats& stats) const;
+  void draft_step(Sequence& s, const GenerationConfig& cfg, SpeculativeStats& stats) const;
+
+  const LlamaModel& target_;
+  const DraftHeads* heads_ = nullptr;
+  const LlamaModel* draft_ = nullptr;
+  TreeSpec tree_;
+  int64_t gamma_ = 0;
+};
+
+}  // namespace linspec

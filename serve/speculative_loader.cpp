@@ -1,0 +1,47 @@
+#include "serve/speculative_loader.h"
+
+#include "core/error.h"
+#include "model/draft_model.h"
+#include "serve/tree.h"
+
+namespace linspec {
+
+LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& checkpoint_path,
+                                 const SpeculativeSetup& setup) {
+  LoadedSpeculator out;
+  LlamaOptions opt = target.options();
+  opt.requires_grad = false;
+  if (setup.mode == "heads") {
+    if (setup.fresh_heads) {
+      DraftHeadsConfig fresh;
+      fresh.shared_projection = true;  // identical logits to copies while untrained, without the copies' memory
+      out.heads = std::make_unique<DraftHeads>(DraftHeads::init_from(target, fresh, false));
+    } else {
+      out.heads = std::make_unique<DraftHeads>(load_draft_heads(checkpoint_path, target));
+    }
+    out.speculator = std::make_unique<Speculator>(target, *out.heads, load_tree(setup.tree, out.heads->count()));
+    return out;
+  }
+  if (setup.mode != "draft") throw_input_error("--speculative: '", setup.mode, "' is not one of heads, draft");
+  const std::string prefix = "first-layers:";
+  if (setup.draft.empty()) {
+    if (!has_draft_model(checkpoint_path))
+      throw_input_error(checkpoint_path, ": no draft model (/draft/model); train one with objectives.draft_model, or "
+                        "pass --draft PATH or --draft first-layers:N");
+    out.draft = std::make_unique<LlamaModel>(load_draft_model(checkpoint_path, opt));
+  } else if (setup.draft.rfind(prefix, 0) == 0) {
+    int64_t layers = 0;
+    try {
+      layers = std::stoll(setup.draft.substr(prefix.size()));
+    } catch (const std::exception&) {
+      throw_input_error("--draft ", setup.draft, ": expected first-layers:N with N a number of layers");
+    }
+    out.draft = std::make_unique<LlamaModel>(make_draft_model(target, layers, opt, /*share_weights=*/true));
+  } else {
+    out.draft = std::make_unique<LlamaModel>(load_draft_model(setup.draft, opt));
+  }
+  out.speculator = std::make_unique<Speculator>(target, *out.draft, setup.gamma);
+  return out;
+}
+
+}  // namespace linspec

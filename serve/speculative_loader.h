@@ -1,0 +1,34 @@
+// What `generate --speculative` and `eval --speculative` need next to a loaded target: its draft heads (from the
+// checkpoint's /draft/heads) or a draft model, and the Speculator over them.
+//   draft source ""                  the checkpoint's own /draft/model
+//                "first-layers:N"    the target's first N layers (untrained; shares the target's weights)
+//                PATH                a checkpoint with /draft/model, or a standalone model checkpoint
+#pragma once
+#include <memory>
+#include <string>
+
+#include "model/draft_heads.h"
+#include "model/llama.h"
+#include "serve/speculative.h"
+
+namespace linspec {
+
+struct SpeculativeSetup {
+  std::string mode;  // heads | draft
+  std::string tree = "default";  // heads: "default" or a tree JSON file
+  bool fresh_heads = false;      // heads: ignore /draft/heads, use untrained ones (LM-head copies; smoke tests)
+  std::string draft;             // draft: source as above
+  int64_t gamma = 4;             // draft: tokens proposed per step
+};
+
+struct LoadedSpeculator {
+  std::unique_ptr<DraftHeads> heads;
+  std::unique_ptr<LlamaModel> draft;
+  std::unique_ptr<Speculator> speculator;  // declared last: destroyed before what it points to
+};
+
+// InputError naming the file when the checkpoint has no heads / draft, or the tree file or draft source is bad.
+LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& checkpoint_path,
+                                 const SpeculativeSetup& setup);
+
+}  // namespace linspec

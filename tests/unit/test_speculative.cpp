@@ -1,0 +1,199 @@
+// Speculative decoding is lossless: greedy speculative output (draft heads over a static tree, or a draft model's
+// chain) equals plain AR greedy token for token, for softmax and aug targets, prompts shorter than the conv taps and
+// generations crossing many groups (G = 8); static batches match single runs; tree files are validated.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "core/error.h"
+#include "model/draft_heads.h"
+#include "model/draft_model.h"
+#include "model/generation.h"
+#include "serve/hidden_states.h"
+#include "serve/speculative.h"
+#include "serve/tree.h"
+#include "speculative_test_util.h"
+
+namespace linspec {
+namespace {
+
+using testing::speculative_prompts;
+using testing::speculative_tiny_model;
+
+constexpr int64_t kVocab = 32;
+
+// Heads with random residual blocks so their candidates differ from the LM head's (and from each other).
+DraftHeads random_heads(const LlamaModel& target, uint64_t seed, bool shared = false) {
+  DraftHeadsConfig cfg;
+  cfg.shared_projection = shared;
+  DraftHeads heads = DraftHeads::init_from(target, cfg, false);
+  Philox rng(seed);
+  for (const auto& [name, t] : heads.tensors())
+    if (name.find("/res") != std::string::npos) testing::fill_normal(t, rng, 0.3);
+  return heads;
+}
+
+std::vector<std::vector<int32_t>> ar_greedy(const LlamaModel& m, const std::vector<std::vector<int32_t>>& prompts,
+                                            int64_t n, std::vector<int64_t> stops = {}) {
+  std::vector<std::vector<int32_t>> out;
+  GenerationConfig cfg;
+  cfg.max_new_tokens = n;
+  cfg.stop_ids = stops;
+  for (const auto& p : prompts) out.push_back(generate(m, p, cfg).tokens);
+  return out;
+}
+
+class GreedyLossless : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GreedyLossless, HiddenStatesMatchDecodeAndVerifyTree) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 3, kVocab);
+  const std::vector<int32_t> prompt{1, 5, 9, 2, 7, 7, 30, 4, 11, 3};
+  DecodeState a = m.new_decode_state(1, 64), b = m.new_decode_state(1, 64);
+  const Tensor ids = Tensor::from_vector(prompt, {1, 10});
+  const Tensor ref = m.decode(a, ids);
+  const Tensor got = m.lm_head(decode_hidden(m, b, ids));
+  EXPECT_EQ(ref.to_vector<float>(), got.to_vector<float>());  // the same ops in the same order: bit-identical
+  const TreeSpec tree = default_tree(4, 64);
+  std::vector<int32_t> tokens(tree.nodes());
+  for (int64_t i = 0; i < tree.nodes(); ++i) tokens[i] = static_cast<int32_t>((i * 5 + 3) % kVocab);
+  const Tensor tref = m.verify_tree(a, Tensor::from_vector(tokens, {tree.nodes()}), tree.parent);
+  const Tensor tgot = m.lm_head(verify_tree_hidden(m, b, tokens, tree.parent));
+  EXPECT_EQ(tref.to_vector<float>(), tgot.to_vector<float>());
+}
+
+TEST_P(GreedyLossless, HeadsTreeEqualsAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+  const DraftHeads heads = random_heads(m, 12);
+  const Speculator spec(m, heads, default_tree(heads.count(), 64));
+  const auto prompts = speculative_prompts(20, kVocab, 13);
+  const auto ar = ar_greedy(m, prompts, 40);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 40;
+  SpeculativeStats stats;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i]) << "prompt " << i << " (" << prompts[i].size()
+                                                                    << " tokens)";
+  EXPECT_EQ(stats.new_tokens, 20 * 40);
+  // The trees must actually be used: some steps accept candidates, some accept several.
+  EXPECT_GT(stats.accepted_candidates, 0);
+  EXPECT_GT(stats.accepted_histogram.size(), 2u);
+  EXPECT_LT(stats.steps, stats.new_tokens);
+}
+
+TEST_P(GreedyLossless, DraftModelChainEqualsAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 21, kVocab);
+  LlamaOptions o;
+  o.requires_grad = false;
+  const LlamaModel draft = make_draft_model(m, 1, o, true);
+  const auto prompts = speculative_prompts(20, kVocab, 23);
+  const auto ar = ar_greedy(m, prompts, 36);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 36;
+  for (int64_t gamma : {1, 3, 5}) {
+    const Speculator spec(m, draft, gamma);
+    SpeculativeStats stats;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i]) << "gamma " << gamma << ", prompt " << i;
+    EXPECT_GT(stats.accepted_candidates, 0) << "gamma " << gamma;
+  }
+  // The draft as the target's own copy accepts everything: γ + 1 tokens per step.
+  const Speculator self(m, m, 4);
+  SpeculativeStats stats;
+  EXPECT_EQ(self.generate(prompts[3], cfg, &stats).tokens, ar[3]);
+  EXPECT_EQ(stats.steps, 7);  // 35 tokens after the prefill's first, 5 per step
+  EXPECT_EQ(stats.accepted_candidates, 4 * stats.steps);
+}
+
+TEST_P(GreedyLossless, StaticBatchAndStopIdsMatchSingleRuns) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 31, kVocab);
+  const DraftHeads heads = random_heads(m, 32, /*shared=*/true);
+  const auto prompts = speculative_prompts(6, kVocab, 33);
+  const auto ar = ar_greedy(m, prompts, 33, {7});
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 33;
+  cfg.stop_ids = {7};
+  const Speculator by_heads(m, heads, default_tree(heads.count(), 24));
+  const auto batch = by_heads.generate(prompts, cfg);
+  LlamaOptions o;
+  o.requires_grad = false;
+  const LlamaModel draft = make_draft_model(m, 1, o, true);
+  const auto chained = Speculator(m, draft, 4).generate(prompts, cfg);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batch[i].tokens, ar[i]) << "heads batch, prompt " << i;
+    EXPECT_EQ(chained[i].tokens, ar[i]) << "draft batch, prompt " << i;
+    EXPECT_EQ(batch[i].stopped, !ar[i].empty() && ar[i].back() == 7);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, GreedyLossless, ::testing::Values("softmax", "aug"));
+
+// ---- trees ----
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/linspec_tree_" + name + ".json";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Trees, DefaultTreeIsPrefixClosedWithinDepth) {
+  const TreeSpec t = default_tree(4, 64);
+  EXPECT_EQ(t.nodes(), 64);
+  EXPECT_LE(t.max_depth, 4);
+  EXPECT_GE(t.max_depth, 3);
+  EXPECT_EQ(t.parent[0], -1);
+  for (int64_t i = 1; i < t.nodes(); ++i) {
+    ASSERT_GE(t.parent[i], 0);
+    ASSERT_LT(t.parent[i], i);
+    EXPECT_EQ(t.depth[i], t.depth[t.parent[i]] + 1);
+  }
+  EXPECT_GE(t.top_k[0], t.top_k.back());  // wider near the root
+  EXPECT_EQ(default_tree(2, 16).max_depth, 2);
+  const TreeSpec c = chain_tree(3);
+  EXPECT_EQ(c.parent, (std::vector<int32_t>{-1, 0, 1, 2}));
+}
+
+TEST(Trees, JsonFilesParse) {
+  const TreeSpec a = load_tree(write_temp("ok", R"({"paths": [[1], [0], [0, 0], [0, 1], [0, 0, 2]]})"), 4);
+  EXPECT_EQ(a.nodes(), 6);
+  EXPECT_EQ(a.parent, (std::vector<int32_t>{-1, 0, 0, 1, 1, 3}));  // sorted: [0] [1] [0,0] [0,1] [0,0,2]
+  EXPECT_EQ(a.rank, (std::vector<int32_t>{-1, 0, 1, 0, 1, 2}));
+  EXPECT_EQ(a.top_k, (std::vector<int64_t>{2, 2, 3}));
+  const TreeSpec b = load_tree(write_temp("list", "[[0], [0, 0]]"), 2);
+  EXPECT_EQ(b.nodes(), 3);
+}
+
+TEST(Trees, BadFilesAreInputErrorsNamingTheFile) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"json", "{paths: "},
+      {"nokey", R"({"nodes": [[0]]})"},
+      {"notlist", R"({"paths": 3})"},
+      {"pathnotlist", R"({"paths": [0, 1]})"},
+      {"empty", R"({"paths": []})"},
+      {"emptypath", R"({"paths": [[0], []]})"},
+      {"negative", R"({"paths": [[-1]]})"},
+      {"float", R"({"paths": [[0.5]]})"},
+      {"orphan", R"({"paths": [[0], [1, 0]]})"},
+      {"dup", R"({"paths": [[0], [0]]})"},
+      {"deep", R"({"paths": [[0], [0, 0], [0, 0, 0]]})"},
+  };
+  for (const auto& [name, text] : bad) {
+    const std::string path = write_temp(name, text);
+    try {
+      load_tree(path, 2);
+      ADD_FAILURE() << name << ": no error";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << name << ": " << e.what();
+    }
+  }
+  EXPECT_THROW(load_tree("/nonexistent/tree.json", 4), InputError);
+  // A tree deeper than the heads is refused when the speculator is built.
+  const LlamaModel m = speculative_tiny_model("softmax", 1, kVocab);
+  DraftHeadsConfig two;
+  two.count = 2;
+  const DraftHeads heads = DraftHeads::init_from(m, two, false);
+  EXPECT_THROW(Speculator(m, heads, default_tree(4, 64)), InputError);
+}
+
+}  // namespace
+}  // namespace linspec

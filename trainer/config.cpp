@@ -1,0 +1,330 @@
+#include "trainer/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace linspec::trainer {
+namespace {
+
+enum class Kind { Int, Float, Bool, String, IntList, StringList };
+
+struct Key {
+  std::string path;
+  Kind kind;
+  std::string default_yaml;  // "" with required=true: must be given
+  double lo = -INFINITY, hi = INFINITY;
+  std::vector<std::string> choices;  // for String / StringList items
+  std::function<void(ExperimentConfig&, const YAML::Node&)> assign;
+  bool required = false;
+};
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Int: return "an integer";
+    case Kind::Float: return "a number";
+    case Kind::Bool: return "true or false";
+    case Kind::String: return "a string";
+    case Kind::IntList: return "a list of integers";
+    case Kind::StringList: return "a list of strings";
+  }
+  return "?";
+}
+
+#define FIELD(expr, type) [](ExperimentConfig& c, const YAML::Node& n) { c.expr = n.as<type>(); }
+
+const std::vector<std::string> kPresets = {"softmax", "aug", "local", "global", "local+global", "local+conv",
+                                           "elu", "relu", "performer", "cosformer", "transnormer", "yoso",
+                                           "hedgehog", "window"};
+
+const std::vector<Key>& schema() {
+  static const std::vector<Key> keys = {
+      {"model.init", Kind::String, "", -INFINITY, INFINITY, {}, FIELD(model.init, std::string), true},
+      {"model.attention.preset", Kind::String, "aug", -INFINITY, INFINITY, {}, FIELD(model.attention.preset, std::string)},
+      {"model.attention.group_size", Kind::Int, "64", 1, 1 << 20, {}, FIELD(model.attention.group_size, int)},
+      {"model.attention.conv_taps", Kind::Int, "32", 1, 4096, {}, FIELD(model.attention.conv_taps, int)},
+      {"model.attention.feature_dim", Kind::Int, "64", 1, 65536, {}, FIELD(model.attention.feature_dim, int)},
+      {"model.attention.lambda_local_learnable", Kind::Bool, "false", -INFINITY, INFINITY, {},
+       FIELD(model.attention.lambda_local_learnable, bool)},
+      {"model.keep_softmax_layers", Kind::IntList, "[]", 0, 1 << 16, {}, FIELD(model.keep_softmax_layers, std::vector<int>)},
+      {"data.path", Kind::String, "", -INFINITY, INFINITY, {}, FIELD(data.path, std::string), true},
+      {"data.seq_len", Kind::Int, "1024", 2, 1 << 22, {}, FIELD(data.seq_len, int)},
+      {"train.steps", Kind::Int, "100", 1, 1e9, {}, FIELD(train.steps, int)},
+      {"train.micro_batch", Kind::Int, "1", 1, 1 << 16, {}, FIELD(train.micro_batch, int)},
+      {"train.grad_accum", Kind::Int, "1", 1, 1 << 16, {}, FIELD(train.grad_accum, int)},
+      {"train.lr", Kind::Float, "2.0e-5", 0, 10, {}, FIELD(train.lr, double)},
+      {"train.schedule", Kind::String, "constant_with_warmup", -INFINITY, INFINITY,
+       {"constant_with_warmup", "cosine", "linear", "constant"}, FIELD(train.schedule, std::string)},
+      {"train.warmup_steps", Kind::Int, "20", 0, 1e9, {}, FIELD(train.warmup_steps, int)},
+      {"train.min_lr_ratio", Kind::Float, "0.0", 0, 1, {}, FIELD(train.min_lr_ratio, double)},
+      {"train.weight_decay", Kind::Float, "0.0", 0, 10, {}, FIELD(train.weight_decay, double)},
+      {"train.clip_grad_norm", Kind::Float, "1.0", 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
+      {"train.precision", Kind::String, "fp32", -INFINITY, INFINITY, {"fp32", "bf16"}, FIELD(train.precision, std::string)},
+      {"train.recompute", Kind::Bool, "false", -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
+      {"train.seed", Kind::Int, "0", 0, 2147483647.0, {}, FIELD(train.seed, int)},
+      {"train.threads", Kind::Int, "0", 0, 4096, {}, FIELD(train.threads, int)},
+      {"objectives.ce", Kind::Float, "1.0", 0, 1e6, {}, FIELD(objectives.ce, double)},
+      {"objectives.attention_transfer", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.attention_transfer, double)},
+      {"objectives.kd.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.kd_weight, double)},
+      {"objectives.kd.temperature", Kind::Float, "1.0", 1e-3, 1e3, {}, FIELD(objectives.kd_temperature, double)},
+      {"objectives.draft_heads.count", Kind::Int, "0", 0, 64, {}, FIELD(objectives.draft_heads_count, int)},
+      {"objectives.draft_heads.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.draft_heads_weight, double)},
+      {"objectives.draft_heads.decay", Kind::Float, "0.8", 0, 1, {}, FIELD(objectives.draft_heads_decay, double)},
+      {"objectives.draft_heads.target", Kind::String, "self", -INFINITY, INFINITY, {"self", "data"},
+       FIELD(objectives.draft_heads_target, std::string)},
+      {"objectives.draft_heads.shared_projection", Kind::Bool, "true", -INFINITY, INFINITY, {},
+       FIELD(objectives.draft_heads_shared_projection, bool)},
+      {"objectives.draft_model.layers", Kind::Int, "0", 0, 1024, {}, FIELD(objectives.draft_model_layers, int)},
+      {"objectives.draft_model.init", Kind::String, "first-layers", -INFINITY, INFINITY, {},
+       FIELD(objectives.draft_model_init, std::string)},
+      {"objectives.draft_model.divergence", Kind::String, "fkl", -INFINITY, INFINITY, {"fkl", "rkl", "jsd", "tvd"},
+       FIELD(objectives.draft_model_divergence, std::string)},
+      {"objectives.draft_model.on_policy", Kind::Bool, "false", -INFINITY, INFINITY, {},
+       FIELD(objectives.draft_model_on_policy, bool)},
+      {"objectives.draft_model.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.draft_model_weight, double)},
+      {"lora.rank", Kind::Int, "8", 0, 65536, {}, FIELD(lora.rank, int)},
+      {"lora.alpha", Kind::Float, "16", 0, 1e6, {}, FIELD(lora.alpha, double)},
+      {"lora.dropout", Kind::Float, "0.0", 0, 0.999, {}, FIELD(lora.dropout, double)},
+      {"lora.targets", Kind::StringList, "[q, k, v, o]", -INFINITY, INFINITY, {"q", "k", "v", "o", "gate", "up", "down"},
+       FIELD(lora.targets, std::vector<std::string>)},
+      {"trainable", Kind::StringList, "[lora, norms, embeddings, attention_new]", -INFINITY, INFINITY,
+       {"lora", "norms", "embeddings", "attention_new", "all", "heads", "draft", "lm_head"},
+       FIELD(trainable, std::vector<std::string>)},
+      {"distributed.backend", Kind::String, "auto", -INFINITY, INFINITY, {"auto", "mpi", "nccl"},
+       FIELD(distributed.backend, std::string)},
+      {"distributed.zero", Kind::Int, "0", 0, 1, {}, FIELD(distributed.zero, int)},
+      {"checkpoint.dir", Kind::String, "out/run", -INFINITY, INFINITY, {}, FIELD(checkpoint.dir, std::string)},
+      {"checkpoint.every", Kind::Int, "100", 1, 1e9, {}, FIELD(checkpoint.every, int)},
+      {"checkpoint.keep_last", Kind::Int, "3", 1, 1e6, {}, FIELD(checkpoint.keep_last, int)},
+      {"eval.every", Kind::Int, "100", 1, 1e9, {}, FIELD(eval.every, int)},
+      {"eval.batches", Kind::Int, "8", 0, 1e6, {}, FIELD(eval.batches, int)},
+      {"log.every", Kind::Int, "10", 1, 1e9, {}, FIELD(log.every, int)},
+  };
+  return keys;
+}
+#undef FIELD
+
+const Key* find_key(const std::string& path) {
+  for (const auto& k : schema())
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+bool is_prefix_of_key(const std::string& path) {
+  for (const auto& k : schema())
+    if (k.path.rfind(path + ".", 0) == 0) return true;
+  return false;
+}
+
+std::string where(const std::string& source, const YAML::Node& n) {
+  std::ostringstream os;
+  os << source;
+  if (n.Mark().line >= 0) os << ":" << n.Mark().line + 1;
+  return os.str();
+}
+
+// Rejects keys that are not in the schema, with file:line.
+void check_known(const YAML::Node& node, const std::string& prefix, const std::string& source) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string name = it->first.as<std::string>();
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    if (find_key(path)) continue;
+    if (!is_prefix_of_key(path)) throw_input_error(where(source, it->first), ": unknown key '", path, "'");
+    if (!it->second.IsMap())
+      throw_input_error(where(source, it->second), ": key '", path, "' must be a mapping of sub-keys");
+    check_known(it->second, path, source);
+  }
+}
+
+YAML::Node lookup(const YAML::Node& root, const std::string& path) {
+  YAML::Node cur = YAML::Clone(root);
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) {
+    if (!cur.IsMap() || !cur[part]) return YAML::Node(YAML::NodeType::Undefined);
+    cur = cur[part];
+  }
+  return cur;
+}
+
+void assign_path(YAML::Node root, const std::string& path, const YAML::Node& value) {
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) parts.push_back(part);
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = chain.back()[parts[i]];
+    if (!next.IsMap()) {
+      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = chain.back()[parts[i]];
+    }
+    chain.push_back(next);
+  }
+  chain.back()[parts.back()] = value;
+}
+
+bool scalar_is_int(const YAML::Node& n, long long& out) {
+  if (!n.IsScalar()) return false;
+  try {
+    size_t pos = 0;
+    const std::string s = n.Scalar();
+    out = std::stoll(s, &pos);
+    return pos == s.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+bool scalar_is_number(const YAML::Node& n, double& out) {
+  if (!n.IsScalar()) return false;
+  try {
+    size_t pos = 0;
+    const std::string s = n.Scalar();
+    out = std::stod(s, &pos);
+    return pos == s.size() && std::isfinite(out);
+  } catch (...) {
+    return false;
+  }
+}
+
+void validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
+  auto fail = [&](const std::string& why) {
+    throw_input_error(where(src, n), ": key '", k.path, "' ", why);
+  };
+  auto check_range = [&](double v) {
+    if (v < k.lo || v > k.hi) {
+      std::ostringstream os;
+      os << "= " << v << " is out of range [" << k.lo << ", " << k.hi << "]";
+      fail(os.str());
+    }
+  };
+  auto check_choice = [&](const std::string& s) {
+    if (k.choices.empty() || std::find(k.choices.begin(), k.choices.end(), s) != k.choices.end()) return;
+    std::string all;
+    for (const auto& c : k.choices) all += (all.empty() ? "" : ", ") + c;
+    fail("= '" + s + "' is not one of: " + all);
+  };
+  long long iv;
+  double fv;
+  switch (k.kind) {
+    case Kind::Int:
+      if (!scalar_is_int(n, iv)) fail(std::string("must be ") + kind_name(k.kind));
+      check_range(static_cast<double>(iv));
+      break;
+    case Kind::Float:
+      if (!scalar_is_number(n, fv)) fail(std::string("must be ") + kind_name(k.kind));
+      check_range(fv);
+      break;
+    case Kind::Bool: {
+      bool b;
+      if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) fail(std::string("must be ") + kind_name(k.kind));
+      break;
+    }
+    case Kind::String:
+      if (!n.IsScalar()) fail(std::string("must be ") + kind_name(k.kind));
+      check_choice(n.Scalar());
+      break;
+    case Kind::IntList:
+      if (!n.IsSequence()) fail(std::string("must be ") + kind_name(k.kind));
+      for (const auto& item : n) {
+        if (!scalar_is_int(item, iv)) fail("has a non-integer item");
+        check_range(static_cast<double>(iv));
+      }
+      break;
+    case Kind::StringList:
+      if (!n.IsSequence()) fail(std::string("must be ") + kind_name(k.kind));
+      for (const auto& item : n) {
+        if (!item.IsScalar()) fail("has a non-string item");
+        check_choice(item.Scalar());
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+bool is_known_attention_preset(const std::string& name) {
+  std::string base = name;
+  const std::string suffix = "+conv";
+  if (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+      base != "local+conv")
+    base = base.substr(0, base.size() - suffix.size());
+  return std::find(kPresets.begin(), kPresets.end(), base) != kPresets.end();
+}
+
+std::string ExperimentConfig::resolved_yaml() const {
+  YAML::Emitter out;
+  out << resolved;
+  return out.c_str();
+}
+
+ExperimentConfig parse_experiment(const std::string& text, const std::string& source,
+                                  const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw_input_error(source, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw_input_error(source, ": the top level must be a mapping of keys");
+  check_known(root, "", source);
+
+  // Provenance for error messages: keys set by --set are reported as such.
+  std::map<std::string, std::string> origin;
+  for (const auto& ov : overrides) {
+    const auto eq = ov.find('=');
+    if (eq == std::string::npos || eq == 0) throw_input_error("--set ", ov, ": expected key=value");
+    const std::string path = ov.substr(0, eq);
+    if (!find_key(path)) throw_input_error("--set ", ov, ": unknown key '", path, "'");
+    YAML::Node value;
+    try {
+      value = YAML::Load(ov.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw_input_error("--set ", ov, ": cannot parse the value: ", e.msg);
+    }
+    assign_path(root, path, value);
+    origin[path] = "--set " + ov;
+  }
+
+  ExperimentConfig cfg;
+  cfg.source = source;
+  YAML::Node resolved(YAML::NodeType::Map);
+  for (const Key& k : schema()) {
+    YAML::Node n = lookup(root, k.path);
+    const std::string src = origin.count(k.path) ? origin[k.path] : source;
+    if (!n.IsDefined() || n.IsNull()) {
+      if (k.required) throw_input_error(source, ": required key '", k.path, "' is missing");
+      n = YAML::Load(k.default_yaml);
+    }
+    validate_value(k, n, src);
+    k.assign(cfg, n);
+    assign_path(resolved, k.path, YAML::Clone(n));
+  }
+  auto source_of = [&](const std::string& path) { return origin.count(path) ? origin[path] : source; };
+  if (!is_known_attention_preset(cfg.model.attention.preset))
+    throw_input_error(source_of("model.attention.preset"), ": key 'model.attention.preset' = '", cfg.model.attention.preset,
+                      "' is not a known preset (softmax, aug, local, global, local+global, local+conv, elu, relu, "
+                      "performer, cosformer, transnormer, yoso, hedgehog, window; baselines take a +conv suffix)");
+  if (cfg.train.warmup_steps > cfg.train.steps)
+    throw_input_error(source_of("train.warmup_steps"), ": key 'train.warmup_steps' (", cfg.train.warmup_steps, ") exceeds 'train.steps' (",
+                      cfg.train.steps, ")");
+  cfg.resolved = resolved;
+  return cfg;
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw_input_error(path, ": cannot open the experiment config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path, overrides);
+}
+
+}  // namespace linspec::trainer

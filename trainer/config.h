@@ -1,0 +1,82 @@
+// The YAML experiment schema: every key with its type, default and allowed range, validated before any
+// work starts. Errors name the file, line and key (InputError → exit 2). The resolved config (defaults
+// filled in, --set overrides applied) is printed at start and stored in every snapshot.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace linspec::trainer {
+
+struct AttentionSpec {
+  std::string preset = "aug";
+  int group_size = 64;
+  int conv_taps = 32;
+  int feature_dim = 64;
+  bool lambda_local_learnable = false;
+};
+
+struct ExperimentConfig {
+  struct {
+    std::string init;
+    AttentionSpec attention;
+    std::vector<int> keep_softmax_layers;
+  } model;
+  struct {
+    std::string path;
+    int seq_len = 1024;
+  } data;
+  struct {
+    int steps = 100, micro_batch = 1, grad_accum = 1, warmup_steps = 20, seed = 0, threads = 0;
+    double lr = 2e-5, weight_decay = 0.0, clip_grad_norm = 1.0, min_lr_ratio = 0.0;
+    std::string schedule = "constant_with_warmup", precision = "fp32";
+    bool recompute = false;
+  } train;
+  struct {
+    double ce = 1.0, attention_transfer = 0.0, kd_weight = 0.0, kd_temperature = 1.0;
+    int draft_heads_count = 0;
+    double draft_heads_weight = 0.0, draft_heads_decay = 0.8;
+    std::string draft_heads_target = "self";
+    bool draft_heads_shared_projection = true;  // heads project with the LM head (false: Medusa-1 copies)
+    int draft_model_layers = 0;
+    std::string draft_model_init = "first-layers", draft_model_divergence = "fkl";
+    bool draft_model_on_policy = false;
+    double draft_model_weight = 0.0;
+  } objectives;
+  struct {
+    int rank = 8;
+    double alpha = 16, dropout = 0.0;
+    std::vector<std::string> targets = {"q", "k", "v", "o"};
+  } lora;
+  std::vector<std::string> trainable = {"lora", "norms", "embeddings", "attention_new"};
+  struct {
+    std::string backend = "auto";
+    int zero = 0;
+  } distributed;
+  struct {
+    std::string dir = "out/run";
+    int every = 100, keep_last = 3;
+  } checkpoint;
+  struct {
+    int every = 100, batches = 8;
+  } eval;
+  struct {
+    int every = 10;
+  } log;
+
+  std::string source;    // the file it came from
+  YAML::Node resolved;   // every key, defaults included
+  std::string resolved_yaml() const;
+};
+
+// Loads `path`, applies `overrides` ("a.b=value", value parsed as YAML), validates every key.
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same, from YAML text (for tests and for configs stored in snapshots); `source` names it in errors.
+ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& source,
+                                  const std::vector<std::string>& overrides = {});
+
+// Attention presets known to linspec (with optional "+conv" suffix for baselines).
+bool is_known_attention_preset(const std::string& name);
+
+}  // namespace linspec::trainer

@@ -1,0 +1,53 @@
+// The drafts `linspec train` trains for speculative decoding (METHOD.md §5), beside or instead of the student:
+//   draft heads  objectives.draft_heads (K = count): fresh heads on the student's base model (zero residual blocks,
+//                projections copied from its LM head), trained with draft_heads_loss (target self | data, decay γ)
+//   draft model  objectives.draft_model: the target's first `layers` layers (+ embedding, final norm, head, with the
+//                same token mixers) or a checkpoint PATH, distilled from the student with draft_model_loss's
+//                divergence, on the batch or (on_policy) on continuations the draft sampled itself
+// Each trains when `trainable` lists it (heads / draft); its weight must then be > 0, and the reverse (a weight > 0
+// without the token is an InputError naming both keys). A resumed run takes them from the snapshot's /draft/heads and
+// /draft/model. Their tensors train under prefixed names ("draft_heads.head1.res0.weight",
+// "draft_model.model.layers.0...") so optimizer state and gradient buckets never clash with the student's.
+#pragma once
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/draft_heads.h"
+#include "model/llama.h"
+#include "trainer/draft_objectives.h"
+
+namespace linspec::trainer {
+
+struct ExperimentConfig;  // trainer/config.h (not included: its AttentionSpec would shadow linspec's for includers)
+
+struct DraftSettings {
+  double heads_weight = 0.0;
+  DraftHeadsObjective heads;
+  double model_weight = 0.0;
+  Divergence divergence = Divergence::ForwardKL;
+  bool on_policy = false;
+};
+
+struct Drafts {
+  DraftSettings settings;
+  std::unique_ptr<DraftHeads> heads;  // when objectives.draft_heads trains
+  std::unique_ptr<LlamaModel> model;  // when objectives.draft_model trains
+
+  bool any() const { return heads || model; }
+  // Every draft tensor that trains, under its prefixed name (heads first, then the draft model).
+  std::vector<std::pair<std::string, Tensor>> trainable_parameters() const;
+  // Writes /draft/heads and /draft/model (what exists) into an open snapshot file.
+  void write(H5Handle file) const;
+};
+
+// Validates the draft keys against `trainable` and builds the drafts for `target` (the student's base model, already
+// linearized). `options`: the student's precision / recompute; `resume_path`: the snapshot to restore them from, or
+// "". InputError naming the config key or file at fault.
+Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const LlamaOptions& options,
+                    const std::string& resume_path, std::ostream& log);
+
+}  // namespace linspec::trainer

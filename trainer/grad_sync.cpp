@@ -1,0 +1,137 @@
+#include "trainer/grad_sync.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/autograd.h"
+#include "core/error.h"
+
+namespace linspec::trainer {
+namespace {
+
+// Multiplies n floats by s.
+void scale_floats(float* p, int64_t n, float s) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) p[i] *= s;
+}
+
+double sum_squares(const float* p, int64_t n) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(p[i]) * p[i];
+  return acc;
+}
+
+}  // namespace
+
+GradSync::GradSync(Communicator& comm, const std::vector<std::pair<std::string, Tensor>>& params,
+                   const std::vector<int64_t>& stages, bool zero, size_t bucket_bytes)
+    : comm_(comm), zero_(zero) {
+  LINSPEC_CHECK(params.size() == stages.size(), "GradSync: ", params.size(), " params but ", stages.size(), " stages");
+  // Reverse forward order: the last stage's gradients are final first.
+  std::vector<size_t> order(params.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return stages[a] != stages[b] ? stages[a] > stages[b] : a > b;
+  });
+  const int64_t cap = static_cast<int64_t>(bucket_bytes / sizeof(float));
+  const int64_t world = comm.world();
+  for (size_t i : order) {
+    const Tensor& p = params[i].second;
+    LINSPEC_CHECK(p.dtype() == DType::F32 && p.is_contiguous() && p.requires_grad(), "GradSync: ", params[i].first,
+                  " must be a contiguous f32 tensor that requires grad");
+    if (buckets_.empty() || (buckets_.back().used > 0 && buckets_.back().used + p.numel() > cap)) buckets_.emplace_back();
+    Bucket& b = buckets_.back();
+    if (b.slots.empty()) b.min_stage = stages[i];
+    b.min_stage = std::min(b.min_stage, stages[i]);
+    slots_.push_back({params[i].first, p, stages[i], buckets_.size() - 1, b.used});
+    b.slots.push_back(slots_.size() - 1);
+    b.used += p.numel();
+  }
+  for (Bucket& b : buckets_) {
+    b.padded = (b.used + world - 1) / world * world;
+    b.grad = Tensor::zeros({b.padded});
+    if (zero_) b.shard = Tensor::zeros({b.padded / world});
+  }
+  stage_done_ = [this](int64_t stage) {
+    if (!reduce_in_backward_) return;
+    // Buckets are in descending stage order, so the final ones form a prefix.
+    for (Bucket& b : buckets_) {
+      if (b.reduced) continue;
+      if (b.min_stage < stage) break;
+      reduce(b);
+      ++reduced_in_backward_;
+    }
+  };
+}
+
+std::pair<int64_t, int64_t> GradSync::shard_range(const Bucket& b) const {
+  const int64_t n = b.padded / comm_.world();
+  return {n * comm_.rank(), n * (comm_.rank() + 1)};
+}
+
+void GradSync::begin_step() {
+  for (Bucket& b : buckets_) {
+    b.grad.zero();
+    if (b.shard.defined()) b.shard.zero();
+    b.reduced = false;
+  }
+  reduced_in_backward_ = 0;
+  for (Slot& s : slots_) {
+    const Bucket& b = buckets_[s.bucket];
+    s.param.autograd_meta()->grad = b.grad.slice(0, s.offset, s.offset + s.param.numel()).view(s.param.shape());
+  }
+}
+
+void GradSync::reduce(Bucket& b) {
+  if (zero_) comm_.reduce_scatter_sum(b.grad.data<float>(), b.shard.data<float>(), static_cast<size_t>(b.padded));
+  else if (comm_.world() > 1) comm_.allreduce_sum(b.grad.data<float>(), static_cast<size_t>(b.padded));
+  b.reduced = true;
+}
+
+void GradSync::finish() {
+  for (Bucket& b : buckets_)
+    if (!b.reduced) reduce(b);
+  const float inv = 1.0f / static_cast<float>(comm_.world());
+  if (comm_.world() > 1)
+    for (Bucket& b : buckets_) {
+      Tensor& t = zero_ ? b.shard : b.grad;
+      scale_floats(t.data<float>(), t.numel(), inv);
+    }
+}
+
+double GradSync::global_norm() {
+  double sq = 0;
+  for (const Bucket& b : buckets_)
+    sq += zero_ ? sum_squares(b.shard.data<float>(), b.shard.numel()) : sum_squares(b.grad.data<float>(), b.used);
+  if (zero_) comm_.allreduce_sum(&sq, 1);
+  return std::sqrt(sq);
+}
+
+void GradSync::scale(double s) {
+  for (Bucket& b : buckets_) {
+    Tensor& t = zero_ ? b.shard : b.grad;
+    scale_floats(t.data<float>(), t.numel(), static_cast<float>(s));
+  }
+}
+
+void GradSync::allgather_params() {
+  LINSPEC_CHECK(zero_, "allgather_params is for ZeRO-1");
+  for (Bucket& b : buckets_) {
+    const auto [lo, hi] = shard_range(b);
+    const int64_t n = hi - lo;
+    std::vector<float> mine(n, 0.0f), all(b.padded);
+    for (size_t si : b.slots) {
+      const Slot& s = slots_[si];
+      const int64_t a = std::max(lo, s.offset), e = std::min(hi, s.offset + s.param.numel());
+      if (a < e) std::copy(s.param.data<float>() + (a - s.offset), s.param.data<float>() + (e - s.offset), mine.data() + (a - lo));
+    }
+    comm_.allgather(mine.data(), all.data(), static_cast<size_t>(b.padded));
+    for (size_t si : b.slots) {
+      const Slot& s = slots_[si];
+      std::copy(all.data() + s.offset, all.data() + s.offset + s.param.numel(), s.param.data<float>());
+    }
+  }
+}
+
+}  // namespace linspec::trainer

@@ -1,0 +1,170 @@
+#include "trainer/student.h"
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "model/op_profile.h"
+
+namespace linspec::trainer {
+namespace {
+
+std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
+
+}  // namespace
+
+Tensor Student::handle(const std::string& name, const Tensor& t, const std::set<std::string>& trainable) {
+  if (!t.defined()) return t;
+  Tensor h = t.detach();  // same storage, own autograd state
+  if (trainable.count(name)) {
+    h.set_requires_grad(true);
+    trainable_.emplace_back(name, h);
+  }
+  return h;
+}
+
+Student::Student(const LlamaModel& base, const LoraSet* lora, const std::set<std::string>& trainable,
+                 const StudentOptions& options)
+    : base_(base), options_(options), inv_freq_(rope_inv_freq(base.config())) {
+  const ModelConfig& c = base.config();
+  const ParameterStore& store = base.parameters();
+  auto get = [&](const std::string& n) { return store.contains(n) ? store.get(n) : Tensor(); };
+  std::set<std::string> known;
+  for (const auto& [name, t] : base.named_parameters()) known.insert(name);
+  for (const auto& name : trainable)
+    LINSPEC_CHECK(known.count(name), "Student: no parameter named ", name, " to train");
+
+  embed_ = handle("model.embed_tokens.weight", get("model.embed_tokens.weight"), trainable);
+  layers_.resize(c.num_layers);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = layer_prefix(i);
+    Layer& L = layers_[i];
+    auto h = [&](const std::string& suffix) { return handle(p + suffix, get(p + suffix), trainable); };
+    L.input_norm = h("input_layernorm.weight");
+    L.q = h("self_attn.q_proj.weight"), L.q_bias = h("self_attn.q_proj.bias");
+    L.k = h("self_attn.k_proj.weight"), L.k_bias = h("self_attn.k_proj.bias");
+    L.v = h("self_attn.v_proj.weight"), L.v_bias = h("self_attn.v_proj.bias");
+    L.o = h("self_attn.o_proj.weight"), L.o_bias = h("self_attn.o_proj.bias");
+    L.post_attention_norm = h("post_attention_layernorm.weight");
+    L.gate = h("mlp.gate_proj.weight"), L.up = h("mlp.up_proj.weight"), L.down = h("mlp.down_proj.weight");
+    L.mixer = base.layer(i).mixer.get();
+    for (auto& [name, t] : L.mixer->parameters()) {
+      const std::string full = p + "self_attn." + name;
+      if (trainable.count(full)) {
+        if (!t.requires_grad())
+          throw_input_error("trainable: the ", L.mixer->kind(), " parameter ", full, " is fixed by its preset");
+        trainable_.emplace_back(full, t);
+      } else if (t.requires_grad()) {
+        frozen_mixer_params_.push_back(t);
+      }
+    }
+    if (lora) {
+      for (int t = 0; t < kLoraTargetCount; ++t) {
+        L.lora[t] = lora->find(i, static_cast<LoraTarget>(t));
+        if (!L.lora[t]) continue;
+        const std::string base_name = lora_projection_name(i, static_cast<LoraTarget>(t));
+        trainable_.emplace_back(base_name + ".lora_A", L.lora[t]->A());
+        trainable_.emplace_back(base_name + ".lora_B", L.lora[t]->B());
+      }
+    }
+  }
+  final_norm_ = handle("model.norm.weight", get("model.norm.weight"), trainable);
+  head_ = c.tie_word_embeddings ? embed_ : handle("lm_head.weight", get("lm_head.weight"), trainable);
+}
+
+void Student::drop_frozen_mixer_grads() const {
+  for (const Tensor& t : frozen_mixer_params_) const_cast<Tensor&>(t).zero_grad();
+}
+
+int64_t Student::parameter_stage(const std::string& name) const {
+  const int64_t L = base_.num_layers();
+  if (name == "model.embed_tokens.weight") return -1;
+  if (name == "lm_head.weight") return base_.config().tie_word_embeddings ? -1 : L;
+  if (name == "model.norm.weight") return L;
+  const std::string p = "model.layers.";
+  LINSPEC_CHECK(name.rfind(p, 0) == 0, "parameter_stage: unexpected name ", name);
+  return std::stoll(name.substr(p.size()));
+}
+
+std::vector<int64_t> Student::trainable_stages() const {
+  std::vector<int64_t> out;
+  for (const auto& [name, t] : trainable_) out.push_back(parameter_stage(name));
+  return out;
+}
+
+std::pair<Tensor, Tensor> Student::layer_forward(int64_t i, const Tensor& x, const LoraContext& ctx,
+                                                 const MixerTap* tap) const {
+  const Layer& L = layers_[i];
+  const ModelConfig& c = base_.config();
+  const auto prec = options_.precision;
+  const int64_t B = x.size(0), T = x.size(1), d = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
+  auto proj = [&](const char* name, const Tensor& in, const Tensor& w, const Tensor& b, LoraTarget t) {
+    return profiled(name, [&] {
+      Tensor y = ops::linear(in, w, b, prec);
+      const LoraAdapter* a = L.lora[static_cast<int>(t)];
+      return a ? a->apply(in, y, ctx, prec) : y;
+    });
+  };
+
+  // ---- attention block ----
+  const Tensor h = profiled("rmsnorm", [&] { return ops::rmsnorm(x, L.input_norm, c.rms_norm_eps); });
+  auto to_heads = [&](const Tensor& y, int64_t heads) {  // [B, T, heads·d] -> [B, heads, T, d]
+    return profiled("layout", [&] { return ops::transpose(ops::reshape(y, {B, T, heads, d}), 1, 2); });
+  };
+  auto rotate = [&](const Tensor& y) { return profiled("rope", [&] { return ops::rope(y, c.rope_theta, 0, inv_freq_); }); };
+  const Tensor q = rotate(to_heads(proj("gemm.qkv", h, L.q, L.q_bias, LoraTarget::Q), Hq));
+  const Tensor k = rotate(to_heads(proj("gemm.qkv", h, L.k, L.k_bias, LoraTarget::K), Hkv));
+  const Tensor v = to_heads(proj("gemm.qkv", h, L.v, L.v_bias, LoraTarget::V), Hkv);
+  const Tensor o = profiled("attention", [&] { return L.mixer->forward(q, k, v); });
+  const Tensor term = tap ? (*tap)(i, *L.mixer, q, k, v, o) : Tensor();
+  const Tensor merged = profiled("layout", [&] { return ops::reshape(ops::transpose(o, 1, 2), {B, T, Hq * d}); });
+  const Tensor x1 = profiled("residual", [&] { return ops::add(x, proj("gemm.o", merged, L.o, L.o_bias, LoraTarget::O)); });
+
+  // ---- MLP block (SwiGLU) ----
+  const Tensor h2 = profiled("rmsnorm", [&] { return ops::rmsnorm(x1, L.post_attention_norm, c.rms_norm_eps); });
+  const Tensor gate = proj("gemm.mlp", h2, L.gate, {}, LoraTarget::Gate);
+  const Tensor up = proj("gemm.mlp", h2, L.up, {}, LoraTarget::Up);
+  const Tensor act = profiled("swiglu", [&] { return ops::swiglu(gate, up); });
+  const Tensor down = proj("gemm.mlp", act, L.down, {}, LoraTarget::Down);
+  return {profiled("residual", [&] { return ops::add(x1, down); }), term};
+}
+
+StudentOutput Student::forward_hidden(const Tensor& ids, const LoraContext& ctx, const MixerTap* tap,
+                                      const StageDone* stage_done) const {
+  LINSPEC_CHECK(ids.dim() == 2 && ids.dtype() == DType::I32, "Student: ids must be i32 [B, T], got ",
+                dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+  const bool taped = grad_enabled();
+  // A marker recorded just before a stage's first use runs, in the reversed tape, after all of its uses.
+  auto mark = [&](int64_t stage) {
+    if (taped && stage_done) current_tape().record([fn = *stage_done, stage] { fn(stage); });
+  };
+  StudentOutput out;
+  mark(-1);
+  Tensor x = profiled("embedding", [&] { return ops::embedding(embed_, ids); });
+  const bool recompute = options_.recompute && taped;
+  for (int64_t i = 0; i < base_.num_layers(); ++i) {
+    mark(i);
+    if (recompute) {
+      // Keeps only the layer's input; the layer (and the tap's term) is re-run during backward.
+      // The block lives on the tape until backward: it owns a copy of the tap.
+      auto block = [this, i, ctx, tap_copy = tap ? *tap : MixerTap()](const std::vector<Tensor>& in) {
+        auto [y, term] = layer_forward(i, in[0], ctx, tap_copy ? &tap_copy : nullptr);
+        return term.defined() ? std::vector<Tensor>{y, term} : std::vector<Tensor>{y};
+      };
+      std::vector<Tensor> res = checkpoint(block, {x});
+      x = res[0];
+      out.layer_terms.push_back(res.size() > 1 ? res[1] : Tensor());
+    } else {
+      auto [y, term] = layer_forward(i, x, ctx, tap);
+      x = y;
+      out.layer_terms.push_back(term);
+    }
+  }
+  mark(base_.num_layers());
+  out.hidden = profiled("rmsnorm", [&] { return ops::rmsnorm(x, final_norm_, base_.config().rms_norm_eps); });
+  return out;
+}
+
+Tensor Student::lm_head(const Tensor& hidden) const {
+  return profiled("gemm.lm_head", [&] { return ops::linear(hidden, head_, {}, options_.precision); });
+}
+
+}  // namespace linspec::trainer

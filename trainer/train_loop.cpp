@@ -1,0 +1,290 @@
+#include "trainer/train_loop.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "data/loader.h"
+#include "trainer/comm.h"
+#include "trainer/config.h"
+#include "trainer/grad_sync.h"
+#include "trainer/metrics.h"
+#include "trainer/objectives.h"
+#include "trainer/schedule.h"
+#include "trainer/signals.h"
+#include "trainer/snapshot.h"
+#include "trainer/train_optimizer.h"
+#include "trainer/train_setup.h"
+
+namespace linspec::trainer {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Discards everything (what ranks other than 0 log to).
+class NullStream : public std::ostream {
+ public:
+  NullStream() : std::ostream(nullptr) {}
+};
+
+// One job on one rank, after setup.
+class Trainer {
+ public:
+  Trainer(const ExperimentConfig& cfg, Communicator& comm, TrainSetup& setup, const LoadedSnapshot* snap,
+          std::ostream& log)
+      : cfg_(cfg), comm_(comm), setup_(setup), log_(log),
+        sync_(comm, setup.trainable_parameters(), setup.trainable_stages(), cfg.distributed.zero == 1),
+        opt_(sync_, adamw_config(cfg)),
+        objectives_(setup.objectives, setup.teacher.get(), &setup.drafts),
+        loader_(setup.data.train, cfg.data.seq_len, comm.rank(), comm.world(), static_cast<uint64_t>(cfg.train.seed)),
+        rng_(Philox(static_cast<uint64_t>(cfg.train.seed)).fork(static_cast<uint64_t>(comm.rank()))) {
+    schedule_.kind = cfg.train.schedule;
+    schedule_.peak_lr = cfg.train.lr;
+    schedule_.warmup_steps = cfg.train.warmup_steps;
+    schedule_.total_steps = cfg.train.steps;
+    schedule_.min_lr_ratio = cfg.train.min_lr_ratio;
+    if (snap) {
+      opt_.load_full_state(snap->optimizer_step, snap->optimizer_state);
+      step_ = snap->trainer.step;
+      tokens_ = snap->trainer.tokens;
+      const RngState r = rank_rng_state(*snap, comm.rank(), comm.world());
+      rng_.set_state(r.seed, r.counter);
+      loader_.restore(rank_loader_state(*snap, comm.rank(), comm.world()));
+      last_saved_ = step_;
+    }
+    can_eval_ = cfg.eval.batches > 0 && val_windows_per_rank() > 0;
+    if (cfg.eval.batches > 0 && !can_eval_)
+      log_ << "train: the validation split is too small for " << comm.world() << " rank(s) at seq_len "
+           << cfg.data.seq_len << "; evaluation is off\n";
+    if (comm.rank() == 0) {
+      metrics_.emplace(metrics_path(cfg.checkpoint.dir), snap ? std::optional<int64_t>(step_) : std::nullopt);
+      progress_ = std::make_unique<ProgressLine>(std::cerr, isatty(STDERR_FILENO) != 0, step_);
+    }
+    size_t n = 0;
+    for (const auto& s : sync_.slots()) n += s.param.numel();
+    log_ << "train: " << comm.world() << " rank(s) × " << num_threads() << " thread(s), " << n
+         << " trainable values in " << sync_.slots().size() << " tensors, "
+         << sync_.buckets().size() << " gradient bucket(s)" << (sync_.zero() ? ", ZeRO-1" : "") << ", starting at step "
+         << step_ << "/" << cfg.train.steps << "\n";
+  }
+
+  // Returns true when a stop signal ended the run early.
+  bool run() {
+    if (!last_saved_ && can_eval_ && step_ == 0) evaluate();
+    // tokens/s counts training steps only (not evaluation or snapshot writing).
+    double step_seconds = 0;
+    int64_t tokens_at_log = tokens_;
+    while (step_ < cfg_.train.steps) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const StepMetrics m = train_step();
+      step_seconds += seconds_since(t0);
+      const bool last = step_ == cfg_.train.steps;
+      if (comm_.rank() == 0 && (step_ % cfg_.log.every == 0 || last)) {
+        StepMetrics shown = m;
+        shown.tokens_per_s = static_cast<double>(tokens_ - tokens_at_log) / std::max(step_seconds, 1e-9);
+        metrics_->log_step(shown);
+        progress_->update(shown);
+        step_seconds = 0;
+        tokens_at_log = tokens_;
+      }
+      if (can_eval_ && (step_ % cfg_.eval.every == 0 || last)) evaluate();
+      const bool stop = any_rank_stop_requested(comm_);
+      if (step_ % cfg_.checkpoint.every == 0 || last || stop) save();
+      if (stop) {
+        if (progress_)
+          progress_->note("stopped by signal " + std::to_string(stop_signal()) + " after step " + std::to_string(step_) +
+                          "; continue with --resume auto");
+        return true;
+      }
+    }
+    if (last_saved_ != step_) save();  // e.g. resumed past the last step
+    return false;
+  }
+
+ private:
+  static AdamWConfig adamw_config(const ExperimentConfig& cfg) {
+    AdamWConfig c;
+    c.lr = cfg.train.lr;
+    c.weight_decay = cfg.train.weight_decay;
+    return c;
+  }
+  int64_t val_windows_per_rank() const {
+    const int64_t n = static_cast<int64_t>(setup_.data.val.tokens.size());
+    return n > cfg_.data.seq_len ? (n - 1) / cfg_.data.seq_len / comm_.world() : 0;
+  }
+
+  StepMetrics train_step() {
+    const int M = cfg_.train.grad_accum, B = cfg_.train.micro_batch, T = cfg_.data.seq_len;
+    const Student& student = *setup_.student;
+    sync_.begin_step();
+    std::vector<std::pair<std::string, double>> sums;  // "loss" first, then each objective
+    for (int micro = 0; micro < M; ++micro) {
+      const Tensor batch = loader_.next(B);
+      const Tensor inputs = batch.slice(1, 0, T).contiguous(), targets = batch.slice(1, 1, T + 1).contiguous();
+      const LoraContext ctx{true, rng_.next_u64()};
+      const uint64_t sample_seed = setup_.drafts.model && setup_.drafts.settings.on_policy ? rng_.next_u64() : 0;
+      sync_.set_reduce_in_backward(micro == M - 1);
+      const LossParts parts = objectives_.compute(student, inputs, targets, ctx, &sync_.stage_done(), sample_seed);
+      if (sums.empty()) {
+        sums.emplace_back("loss", 0.0);
+        for (const auto& [name, v] : parts.values) sums.emplace_back(name, 0.0);
+      }
+      sums[0].second += parts.total.item();
+      for (size_t i = 0; i < parts.values.size(); ++i) sums[i + 1].second += parts.values[i].second;
+      // Mean over micro-batches: each backward adds 1/M of its gradient into the buckets.
+      backward(M == 1 ? parts.total : ops::scale(parts.total, 1.0 / M));
+      student.drop_frozen_mixer_grads();
+    }
+    sync_.finish();
+
+    std::vector<double> values;
+    for (const auto& s : sums) values.push_back(s.second / M);
+    comm_.allreduce_sum(values.data(), values.size());
+    for (double& v : values) v /= comm_.world();
+    if (!std::isfinite(values[0]))
+      throw std::runtime_error("train: the loss is " + std::to_string(values[0]) + " at step " +
+                               std::to_string(step_ + 1) + " (lower train.lr, or check the data)");
+
+    const double norm = sync_.global_norm();
+    if (cfg_.train.clip_grad_norm > 0 && norm > cfg_.train.clip_grad_norm)
+      sync_.scale(cfg_.train.clip_grad_norm / (norm + 1e-6));
+    const double lr = learning_rate(schedule_, static_cast<int>(step_));
+    opt_.step(lr);
+    ++step_;
+    tokens_ += static_cast<int64_t>(M) * B * T * comm_.world();
+
+    StepMetrics m;
+    m.step = step_;
+    m.total_steps = cfg_.train.steps;
+    m.loss = values[0];
+    for (size_t i = 1; i < sums.size(); ++i) m.objectives.emplace_back(sums[i].first, values[i]);
+    m.lr = lr;
+    m.grad_norm = norm;
+    return m;
+  }
+
+  // Mean over eval.batches micro-batches of the validation split per rank: the student's next-token cross-entropy
+  // and, with drafts, their held-out divergences (Objectives::evaluate).
+  void evaluate() {
+    const int T = cfg_.data.seq_len;
+    const int64_t per_rank = val_windows_per_rank();
+    const int batch = static_cast<int>(std::min<int64_t>(cfg_.train.micro_batch, per_rank));
+    const int64_t batches = std::min<int64_t>(cfg_.eval.batches, per_rank / batch);
+    WindowLoader val(setup_.data.val, T, comm_.rank(), comm_.world(), 0, /*shuffle=*/false);
+    std::vector<std::pair<std::string, double>> sums;  // "loss" first
+    for (int64_t i = 0; i < batches; ++i) {
+      const Tensor w = val.next(batch);
+      const auto values = objectives_.evaluate(*setup_.student, w.slice(1, 0, T).contiguous(), w.slice(1, 1, T + 1).contiguous());
+      if (sums.empty())
+        for (const auto& [name, v] : values) sums.emplace_back(name, 0.0);
+      for (size_t j = 0; j < values.size(); ++j) sums[j].second += values[j].second;
+    }
+    std::vector<double> flat{static_cast<double>(batches)};
+    for (const auto& s : sums) flat.push_back(s.second);
+    comm_.allreduce_sum(flat.data(), flat.size());
+    if (comm_.rank() != 0 || sums.empty()) return;
+    for (size_t j = 0; j < sums.size(); ++j) sums[j].second = flat[j + 1] / flat[0];
+    const double loss = sums[0].second;
+    const std::vector<std::pair<std::string, double>> drafts(sums.begin() + 1, sums.end());
+    metrics_->log_val(step_, loss, drafts);
+    std::ostringstream os;
+    os << "val at step " << step_ << ": loss " << loss << ", ppl " << std::exp(loss);
+    for (const auto& [name, v] : drafts) os << ", " << name << " " << v;
+    progress_->note(os.str());
+  }
+
+  void save() {
+    const std::map<std::string, Tensor> state = opt_.full_state();  // collective with ZeRO
+    nlohmann::json extra = {{"schedule", cfg_.train.schedule}, {"lr_peak", cfg_.train.lr}};
+    const TrainerState ts = gather_trainer_state(comm_, step_, tokens_, RngState{rng_.seed(), rng_.counter()},
+                                                 loader_.state(), extra);
+    if (comm_.rank() == 0) {
+      const SnapshotModelPart part = snapshot_model_part(setup_, cfg_);
+      const std::string path = save_snapshot(cfg_.checkpoint.dir, step_, part.checkpoint, state, opt_.step_count(), ts,
+                                             cfg_.checkpoint.keep_last, part.drafts);
+      progress_->note("snapshot " + path);
+    }
+    comm_.barrier();  // nobody exits (or stops on a signal) before the file is complete
+    last_saved_ = step_;
+  }
+
+  const ExperimentConfig& cfg_;
+  Communicator& comm_;
+  TrainSetup& setup_;
+  std::ostream& log_;
+  GradSync sync_;
+  TrainOptimizer opt_;
+  Objectives objectives_;
+  WindowLoader loader_;
+  Philox rng_;
+  ScheduleConfig schedule_;
+  int64_t step_ = 0, tokens_ = 0;
+  std::optional<int64_t> last_saved_;
+  bool can_eval_ = false;
+  std::optional<MetricsLog> metrics_;
+  std::unique_ptr<ProgressLine> progress_;
+};
+
+}  // namespace
+
+int run_training(const TrainRequest& request) {
+  // Setup errors (config, files, snapshots) are found by every rank alike: agree on the outcome, report it once.
+  std::unique_ptr<Communicator> world = make_communicator("mpi");
+  const int rank = world->rank();
+  NullStream quiet;
+  std::ostream& log = rank == 0 ? std::cerr : quiet;
+
+  std::optional<ExperimentConfig> cfg;
+  std::unique_ptr<Communicator> comm;
+  std::optional<LoadedSnapshot> snap;
+  std::optional<TrainSetup> setup;
+  std::string error;
+  try {
+    cfg = load_experiment(request.config_path, request.overrides);
+    comm = cfg->distributed.backend == "mpi" ? std::move(world) : make_communicator(cfg->distributed.backend);
+    if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
+    log << "train: resolved config (" << cfg->source << ")\n" << cfg->resolved_yaml() << "\n";
+    if (!request.resume.empty()) {
+      snap = find_resume_collective(*comm, cfg->checkpoint.dir, request.resume, log);
+      if (!snap) log << "train: no snapshot in " << cfg->checkpoint.dir << ", starting fresh\n";
+      else log << "train: resuming from " << snap->path << " (step " << snap->trainer.step << ")\n";
+    }
+    setup.emplace(build_training(*cfg, snap ? &*snap : nullptr, log));
+  } catch (const InputError& e) {
+    error = e.what();
+  }
+  Communicator& agree = comm ? *comm : *world;
+  double flags[2] = {error.empty() ? 0.0 : 1.0, rank == 0 && !error.empty() ? 1.0 : 0.0};
+  agree.allreduce_sum(flags, 2);
+  if (flags[0] > 0) {
+    if (!error.empty() && (rank == 0 || flags[1] == 0)) std::cerr << "linspec: error: " << error << "\n";
+    return 2;
+  }
+
+  install_stop_handlers();
+  try {
+    Trainer trainer(*cfg, *comm, *setup, snap ? &*snap : nullptr, log);
+    snap.reset();  // the model shares its tensors; the optimizer copied its state
+    trainer.run();
+  } catch (const std::exception& e) {
+    if (comm->world() == 1) throw;
+    const bool input = dynamic_cast<const InputError*>(&e) != nullptr;
+    std::cerr << "linspec: " << (input ? "error" : "internal error") << " on rank " << rank << ": " << e.what() << "\n";
+    MPI_Abort(MPI_COMM_WORLD, input ? 2 : 3);
+  }
+  uninstall_stop_handlers();
+  return 0;
+}
+
+}  // namespace linspec::trainer

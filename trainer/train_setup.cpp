@@ -1,0 +1,169 @@
+#include "trainer/train_setup.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "data/tokenizer.h"
+#include "model/attention_linear.h"
+#include "model/llama_tensors.h"
+#include "trainer/trainable.h"
+
+namespace linspec::trainer {
+namespace {
+
+void require_file(const ExperimentConfig& cfg, const std::string& key, const std::string& path) {
+  if (!std::filesystem::is_regular_file(path))
+    throw_input_error(cfg.source, ": key '", key, "': file '", path, "' does not exist");
+}
+
+std::string attrs_value(const std::map<std::string, std::string>& attrs, const std::string& key) {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? "" : it->second;
+}
+
+// A copy with its own storage (the kd teacher must not see the student's updates).
+std::map<std::string, Tensor> cloned(const std::map<std::string, Tensor>& tensors) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : tensors) out[name] = t.clone();
+  return out;
+}
+
+}  // namespace
+
+linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cfg) {
+  const auto& a = cfg.model.attention;
+  linspec::AttentionSpec spec;
+  spec.preset = a.preset;
+  spec.keep_softmax_layers.assign(cfg.model.keep_softmax_layers.begin(), cfg.model.keep_softmax_layers.end());
+  if (spec.is_softmax()) return spec;
+  const auto& aug = AugConfig::preset_names();
+  if (std::find(aug.begin(), aug.end(), a.preset) != aug.end()) {
+    const AugConfig family = AugConfig::preset(a.preset);
+    spec.options["group_size"] = std::to_string(a.group_size);
+    if (family.use_conv) spec.options["conv_taps"] = std::to_string(a.conv_taps);
+    if (family.use_local) spec.options["lambda_local_learnable"] = a.lambda_local_learnable ? "true" : "false";
+    return spec;
+  }
+  const bool conv = a.preset.size() > 5 && a.preset.compare(a.preset.size() - 5, 5, "+conv") == 0;
+  const std::string base = conv ? a.preset.substr(0, a.preset.size() - 5) : a.preset;
+  if (conv) spec.options["conv_taps"] = std::to_string(a.conv_taps);
+  if (base == "performer") spec.options["features"] = std::to_string(a.feature_dim);
+  if (base == "yoso") spec.options["group_size"] = std::to_string(a.group_size);
+  return spec;
+}
+
+TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* resume, std::ostream& log) {
+  require_file(cfg, "model.init", cfg.model.init);
+  require_file(cfg, "data.path", cfg.data.path);
+  TrainSetup s;
+  s.objectives = {cfg.objectives.ce, cfg.objectives.attention_transfer, cfg.objectives.kd_weight,
+                  cfg.objectives.kd_temperature};
+  if (s.objectives.ce <= 0 && s.objectives.attention_transfer <= 0 && s.objectives.kd <= 0 &&
+      cfg.objectives.draft_heads_weight <= 0 && cfg.objectives.draft_model_weight <= 0)
+    throw_input_error(cfg.source, ": every objective weight (objectives.ce, attention_transfer, kd.weight, "
+                      "draft_heads.weight, draft_model.weight) is 0");
+
+  const bool kd = s.objectives.kd > 0;
+  // A resumed run without kd needs nothing from model.init but what the snapshot already carries.
+  if (resume && !kd) {
+    s.init.config = resume->model.config;
+    s.init.tokenizer = resume->model.tokenizer;
+    s.init.extra_attrs = resume->model.extra_attrs;
+  } else {
+    s.init = load_checkpoint(cfg.model.init);
+    // An init that carries LoRA adapters (a snapshot of an earlier stage) starts from its merged weights.
+    const int merged = merge_lora_tensors(s.init.tensors, attrs_value(s.init.extra_attrs, "lora"), cfg.model.init);
+    if (merged > 0) log << "train: merged " << merged << " LoRA adapters of " << cfg.model.init << " into its weights\n";
+    s.init.extra_attrs.erase("lora");
+  }
+
+  s.data = load_token_shards(cfg.data.path);
+  const uint64_t fp = tokenizer_fingerprint(s.init.tokenizer);
+  if (s.data.tokenizer_fingerprint != fp)
+    throw_input_error(cfg.data.path, ": tokenizer fingerprint ", xxh64_hex(s.data.tokenizer_fingerprint),
+                      " differs from the model's (", xxh64_hex(fp), "); run `linspec prepare --tokenizer ",
+                      cfg.model.init, "` again");
+
+  LlamaOptions opts;
+  opts.precision = cfg.train.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
+  opts.requires_grad = true;  // mixers create their learnable tensors as leaves; the Student decides what trains
+  const linspec::AttentionSpec wanted = attention_spec_from_experiment(cfg);
+  const bool init_linear = !s.init.config.attention.is_null();
+
+  if (kd) {
+    if (init_linear)
+      throw_input_error(cfg.source, ": objectives.kd needs the original softmax model as model.init, but ",
+                        cfg.model.init, " is already linearized");
+    LlamaOptions t = opts;
+    t.requires_grad = false;
+    s.teacher = std::make_unique<LlamaModel>(LlamaModel::from_tensors(s.init.config, cloned(s.init.tensors), t, cfg.model.init));
+  }
+
+  if (resume) {
+    s.model = std::make_unique<LlamaModel>(
+        LlamaModel::from_tensors(resume->model.config, resume->model.tensors, opts, resume->path));
+  } else {
+    s.model = std::make_unique<LlamaModel>(LlamaModel::from_tensors(s.init.config, s.init.tensors, opts, cfg.model.init));
+    if (!init_linear) {
+      if (!wanted.is_softmax()) s.model->set_attention_spec(wanted);
+    }
+  }
+  s.init.tensors.clear();  // the model shares or copied what it needs
+  // A linearized init or a snapshot brings its own attention; it must be the one the config names.
+  const linspec::AttentionSpec have = s.model->attention_spec();
+  auto sorted = [](std::vector<int64_t> v) { return std::sort(v.begin(), v.end()), v; };
+  if (have.preset != wanted.preset ||
+      (!have.is_softmax() && sorted(have.keep_softmax_layers) != sorted(wanted.keep_softmax_layers)))
+    throw_input_error(cfg.source, ": key 'model.attention.preset' / 'model.keep_softmax_layers' ask for '",
+                      wanted.preset, "' but ", resume ? resume->path : cfg.model.init, " holds a '", have.preset,
+                      "' model with a different layout (set model.attention to match it)");
+  log << "train: attention " << have.preset << " " << attention_spec_to_json(have).dump() << "\n";
+
+  if (trains_lora(cfg.trainable)) {
+    if (cfg.lora.rank <= 0) throw_input_error(cfg.source, ": key 'trainable' lists lora but lora.rank is 0");
+    LoraConfig lc;
+    lc.rank = cfg.lora.rank, lc.alpha = cfg.lora.alpha, lc.dropout = cfg.lora.dropout, lc.targets = cfg.lora.targets;
+    s.lora = std::make_unique<LoraSet>(s.model->config(), lc, static_cast<uint64_t>(cfg.train.seed));
+    if (resume) s.lora->load(resume->model.tensors, resume->path);
+  }
+  s.drafts = build_drafts(cfg, *s.model, opts, resume ? resume->path : "", log);
+  const std::set<std::string> trainable = select_trainable(*s.model, cfg.trainable);
+  if (trainable.empty() && !s.lora && !s.drafts.any())
+    throw_input_error(cfg.source, ": key 'trainable' selects no tensor of this model (",
+                      have.is_softmax() ? "attention_new needs a linear-attention preset" : "check the list", ")");
+  StudentOptions so;
+  so.precision = opts.precision;
+  so.recompute = cfg.train.recompute;
+  s.student = std::make_unique<Student>(*s.model, s.lora.get(), trainable, so);
+  return s;
+}
+
+std::vector<std::pair<std::string, Tensor>> TrainSetup::trainable_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out = student->trainable_parameters();
+  for (auto& p : drafts.trainable_parameters()) out.push_back(std::move(p));
+  return out;
+}
+
+std::vector<int64_t> TrainSetup::trainable_stages() const {
+  std::vector<int64_t> out = student->trainable_stages();
+  out.resize(out.size() + drafts.trainable_parameters().size(), model->num_layers());
+  return out;
+}
+
+SnapshotModelPart snapshot_model_part(const TrainSetup& s, const ExperimentConfig& cfg) {
+  SnapshotModelPart part;
+  if (s.drafts.any()) part.drafts = [&d = s.drafts](H5Handle file) { d.write(file); };
+  Checkpoint& c = part.checkpoint;
+  c.config = s.model->config();
+  c.tensors = s.model->checkpoint_tensors();
+  if (s.lora)
+    for (const auto& [name, t] : s.lora->named_parameters()) c.tensors[strip_hf_prefix(name)] = t.detach();
+  c.tokenizer = s.init.tokenizer;
+  c.config_yaml = cfg.resolved_yaml();
+  c.extra_attrs = s.init.extra_attrs;
+  if (s.lora) c.extra_attrs["lora"] = s.lora->attrs_json();
+  return part;
+}
+
+}  // namespace linspec::trainer
