@@ -33,7 +33,7 @@ if want train; then
   # `linspec train` on SmolLM2 -> aug, every weight trainable (the work PyTorch does below), tokens/s of steps 2..N.
   for prec in fp32 bf16; do
     for seq in 256 1024; do
-      batch=$((1024 / seq)); [[ $seq == 256 ]] && batch=4
+      batch=4
       for layout in 1x2 2x1; do
         run="$OUT/train_${prec}_T${seq}_${layout}"; rm -rf "$run"
         set_args=(--set model.init="$OUT/smollm2.h5" --set data.path="$OUT/corpus.h5" --set data.seq_len=$seq
