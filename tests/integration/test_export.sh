@@ -8,18 +8,8 @@
 #  3. refusals, exit 2 and nothing written: --hf-dir of a linearized model, a corrupt snapshot (file and tensor
 #     named), no output flag, an existing --out.
 # Usage: test_export.sh LINSPEC_BINARY SOURCE_DIR
-set -euo pipefail
-LINSPEC=$(realpath "${1:?linspec binary}")
-SRC=$(realpath "${2:?source dir}")
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/tiny_model_common.sh" "$@"
 export OMP_NUM_THREADS=1
-
-python3 "$SRC/tests/integration/tiny_hf_model.py" hf corpus.txt
-"$LINSPEC" convert --from hf --out tiny.h5 2>/dev/null
-"$LINSPEC" prepare --tokenizer tiny.h5 --input corpus.txt --out data.h5 --val-fraction 0.1 2>/dev/null
 cat > exp.yaml <<'YAML'
 model: {init: tiny.h5, attention: {preset: softmax}}
 data: {path: data.h5, seq_len: 32}

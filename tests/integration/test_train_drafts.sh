@@ -8,19 +8,7 @@
 #  c. the snapshots serve speculative decoding directly: `eval --speculative heads|draft` reports identical_to_ar,
 #     and `generate --speculative heads` prints what plain greedy generation prints.
 # Usage: test_train_drafts.sh LINSPEC_BINARY SOURCE_DIR
-set -euo pipefail
-LINSPEC=$(realpath "${1:?linspec binary}")
-SRC=$(realpath "${2:?source dir}")
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-root_flag=(); [[ $(id -u) -eq 0 ]] && root_flag=(--allow-run-as-root)
-MPIRUN=(mpirun "${root_flag[@]}" --oversubscribe -np 2)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-python3 "$SRC/tests/integration/tiny_hf_model.py" hf corpus.txt
-"$LINSPEC" convert --from hf --out tiny.h5 2>/dev/null
-"$LINSPEC" prepare --tokenizer tiny.h5 --input corpus.txt --out data.h5 --val-fraction 0.1 2>/dev/null
+source "$(dirname "$0")/tiny_model_common.sh" "$@"
 "$LINSPEC" linearize --in tiny.h5 --attention aug --set group_size=8 --set conv_taps=4 --out lin.h5 2>/dev/null
 
 # Heads only: the backbone is frozen.

@@ -9,19 +9,7 @@
 #  6. ZeRO-1 on 2 ranks tracks the plain run, and a bad key is refused with exit 2 before any work;
 #  7. every shipped config (configs/*.yaml, configs/baselines/*.yaml) runs one step on the tiny model.
 # Usage: test_train_mpi.sh LINSPEC_BINARY SOURCE_DIR
-set -euo pipefail
-LINSPEC=$(realpath "${1:?linspec binary}")
-SRC=$(realpath "${2:?source dir}")
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-root_flag=(); [[ $(id -u) -eq 0 ]] && root_flag=(--allow-run-as-root)
-MPIRUN=(mpirun "${root_flag[@]}" --oversubscribe -np 2)
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-python3 "$SRC/tests/integration/tiny_hf_model.py" hf corpus.txt
-"$LINSPEC" convert --from hf --out tiny.h5 2>/dev/null
-"$LINSPEC" prepare --tokenizer tiny.h5 --input corpus.txt --out data.h5 --val-fraction 0.1 2>/dev/null
+source "$(dirname "$0")/tiny_model_common.sh" "$@"
 
 cat > exp.yaml <<'EOF'
 model: {init: tiny.h5, attention: {preset: aug, group_size: 8, conv_taps: 4}}
