@@ -46,7 +46,14 @@ void accumulate_grad(const Tensor& t, const Tensor& g) {
   if (!t.requires_grad() || !g.defined()) return;
   AutogradMeta& m = *t.autograd_meta();
   if (!m.grad.defined()) {
-    // Own a contiguous copy in the tensor's dtype: g may alias a buffer the caller reuses.
+    // A buffer no other handle can see (a backward closure's fresh local) is taken as it is: copying it would cost a
+    // second allocation, page-faulted afresh each step for the vocabulary-sized logits gradients.
+    if (g.storage().use_count() == 1 && g.is_contiguous() && g.dtype() == t.dtype() && g.device() == t.device() &&
+        g.nbytes() == g.storage()->bytes() && g.raw_data() == g.storage()->data() && g.numel() == t.numel()) {
+      m.grad = g.view(t.shape());
+      return;
+    }
+    // Otherwise own a contiguous copy in the tensor's dtype: g may alias a buffer the caller still uses.
     Tensor fresh = Tensor::empty(t.shape(), t.dtype(), t.device());
     fresh.copy_from(g.reshape(t.shape()));
     m.grad = fresh;
