@@ -31,9 +31,9 @@ fi
 if want train; then
   model
   # `linspec train` on SmolLM2 -> aug, every weight trainable (the work PyTorch does below), tokens/s of steps 2..N.
+  batch=4  # sequences per step, both lengths (the B=4)
   for prec in fp32 bf16; do
     for seq in 256 1024; do
-      batch=4
       for layout in 1x2 2x1; do
         run="$OUT/train_${prec}_T${seq}_${layout}"; rm -rf "$run"
         set_args=(--set model.init="$OUT/smollm2.h5" --set data.path="$OUT/corpus.h5" --set data.seq_len=$seq

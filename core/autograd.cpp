@@ -46,8 +46,8 @@ void accumulate_grad(const Tensor& t, const Tensor& g) {
   if (!t.requires_grad() || !g.defined()) return;
   AutogradMeta& m = *t.autograd_meta();
   if (!m.grad.defined()) {
-    // A buffer no other handle can see (a backward closure's fresh local) is taken as it is: copying it would cost a
-    // second allocation, page-faulted afresh each step for the vocabulary-sized logits gradients.
+    // A whole, contiguous buffer no other handle can see (a backward closure's fresh local) is taken as it is,
+    // saving an allocation and a full copy per gradient.
     if (g.storage().use_count() == 1 && g.is_contiguous() && g.dtype() == t.dtype() && g.device() == t.device() &&
         g.nbytes() == g.storage()->bytes() && g.raw_data() == g.storage()->data() && g.numel() == t.numel()) {
       m.grad = g.view(t.shape());
