@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/device.h"
 #include "core/ops.h"
 #include "core/rng.h"
@@ -170,13 +171,13 @@ struct GemmBenchResult {
 
 // C[n, n] = A[n, n] · B[n, n], best of `reps` after one warm-up call.
 inline std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
-  namespace kc = kernels::cpu;
+  const auto& mm = backend(Device::CPU).matmul;
   Philox rng(3);
   std::vector<float> a(n * n), b(n * n), c(n * n);
   for (auto& x : a) x = rng.uniform_f32() - 0.5f;
   for (auto& x : b) x = rng.uniform_f32() - 0.5f;
   const Tensor a16 = Tensor::from_vector(a, {n, n}).to(DType::BF16), b16 = Tensor::from_vector(b, {n, n}).to(DType::BF16);
-  const kc::GemmShape s{1, n, n, n, false, false, false};
+  const kernels::GemmShape s{1, n, n, n, false, false, false};
   std::vector<GemmBenchResult> out;
   auto measure = [&](const std::string& kind, auto&& call) {
     call();
@@ -188,9 +189,9 @@ inline std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
     }
     out.push_back({kind, n, reps, best, 2.0 * n * n * n / best * 1e-9});
   };
-  measure("f32", [&] { kc::gemm_f32(s, a.data(), b.data(), c.data()); });
-  measure("bf16", [&] { kc::gemm_bf16(s, a16.data<uint16_t>(), b16.data<uint16_t>(), c.data()); });
-  measure("f32_via_bf16", [&] { kc::gemm_f32_via_bf16(s, a.data(), b.data(), c.data()); });
+  measure("f32", [&] { mm.gemm_f32(s, a.data(), b.data(), c.data(), 0.f); });
+  measure("bf16", [&] { mm.gemm_bf16(s, a16.data<uint16_t>(), b16.data<uint16_t>(), c.data(), 0.f); });
+  measure("f32_via_bf16", [&] { mm.gemm_f32_via_bf16(s, a.data(), b.data(), c.data(), 0.f); });
   return out;
 }
 

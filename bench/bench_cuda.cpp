@@ -11,16 +11,19 @@
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/rng.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda_runtime.h"
 
 #ifdef LINSPEC_WITH_CUDA
-#include "kernels/cuda/attention.h"
-#include "kernels/cuda/linear_attention.h"
-#include "kernels/cuda/matmul.h"
 
 namespace {
 using namespace linspec;
 namespace gpu = linspec::kernels::cuda;
+const linspec::kernels::Backend& kgpu_backend() { return *linspec::kernels::cuda_backend(); }
+template <typename T>
+const linspec::kernels::FloatKernels<T>& kgpu() {
+  return kgpu_backend().of<T>();
+}
 
 bool gpu_ready(benchmark::State& state) {
   if (!cuda_available()) {
@@ -35,15 +38,15 @@ template <typename T>
 class Buffer {
  public:
   explicit Buffer(int64_t n, double stddev = 1.0, uint64_t seed = 1) : n_(n) {
-    p_ = static_cast<T*>(gpu::malloc_device(sizeof(T) * static_cast<size_t>(n)));
+    p_ = static_cast<T*>(kgpu_backend().memory.alloc(sizeof(T) * static_cast<size_t>(n)));
     const int64_t chunk = std::min<int64_t>(n, int64_t(1) << 20);
     std::vector<T> pattern(static_cast<size_t>(chunk));
     Philox rng(seed);
     for (auto& x : pattern) x = make(rng.normal() * stddev);
     for (int64_t off = 0; off < n; off += chunk)
-      gpu::copy(p_ + off, true, pattern.data(), false, sizeof(T) * static_cast<size_t>(std::min(chunk, n - off)));
+      kgpu_backend().memory.copy_from_host(p_ + off, pattern.data(), sizeof(T) * static_cast<size_t>(std::min(chunk, n - off)));
   }
-  ~Buffer() { gpu::free_device(p_); }
+  ~Buffer() { kgpu_backend().memory.free(p_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   T* get() { return p_; }
@@ -62,12 +65,12 @@ void BM_cuda_gemm_bf16(benchmark::State& state) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   Buffer<uint16_t> a(m * k), b(k * n);
   Buffer<float> c(m * n);
-  const gpu::GemmShape s{1, m, n, k, false, true, false};
-  gpu::gemm_bf16(s, a.get(), b.get(), c.get());  // warm-up: algorithm selection
-  gpu::synchronize();
+  const kernels::GemmShape s{1, m, n, k, false, true, false};
+  kgpu_backend().matmul.gemm_bf16(s, a.get(), b.get(), c.get(), 0.f);  // warm-up: algorithm selection
+  kgpu_backend().memory.synchronize();
   for (auto _ : state) {
-    gpu::gemm_bf16(s, a.get(), b.get(), c.get());
-    gpu::synchronize();
+    kgpu_backend().matmul.gemm_bf16(s, a.get(), b.get(), c.get(), 0.f);
+    kgpu_backend().memory.synchronize();
   }
   state.counters["TFLOP/s"] = benchmark::Counter(2.0 * m * n * k / 1e12, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -82,10 +85,10 @@ void BM_cuda_gemm_f32(benchmark::State& state) {
   if (!gpu_ready(state)) return;
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
   Buffer<float> a(m * k), b(k * n), c(m * n);
-  const gpu::GemmShape s{1, m, n, k, false, true, false};
+  const kernels::GemmShape s{1, m, n, k, false, true, false};
   for (auto _ : state) {
-    gpu::gemm_f32(s, a.get(), b.get(), c.get());
-    gpu::synchronize();
+    kgpu_backend().matmul.gemm_f32(s, a.get(), b.get(), c.get(), 0.f);
+    kgpu_backend().memory.synchronize();
   }
   state.counters["TFLOP/s"] = benchmark::Counter(2.0 * m * n * k / 1e12, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -94,7 +97,7 @@ BENCHMARK(BM_cuda_gemm_f32)->Args({4096, 4096, 4096})->UseRealTime()->Unit(bench
 // Causal attention forward + backward (f32). Args: B, Hq, Hkv, T, d.
 void BM_cuda_attention_fwd_bwd(benchmark::State& state) {
   if (!gpu_ready(state)) return;
-  gpu::AttentionDims dm;
+  kernels::AttentionDims dm;
   dm.batch = state.range(0), dm.heads_q = state.range(1), dm.heads_kv = state.range(2);
   dm.t = dm.s = state.range(3), dm.d = state.range(4);
   dm.scale = 1.0 / std::sqrt(static_cast<double>(dm.d));
@@ -102,10 +105,10 @@ void BM_cuda_attention_fwd_bwd(benchmark::State& state) {
   Buffer<float> q(nq, 1, 1), k(nkv, 1, 2), v(nkv, 1, 3), dout(nq, 1, 4), out(nq), lse(dm.batch * dm.heads_q * dm.t),
       dq(nq), dk(nkv), dv(nkv);
   for (auto _ : state) {
-    gpu::causal_attention_forward(dm, q.get(), k.get(), v.get(), out.get(), lse.get());
-    gpu::causal_attention_backward(dm, q.get(), k.get(), v.get(), out.get(), lse.get(), dout.get(), dq.get(), dk.get(),
+    kgpu<float>().attention.causal_forward(dm, q.get(), k.get(), v.get(), out.get(), lse.get());
+    kgpu<float>().attention.causal_backward(dm, q.get(), k.get(), v.get(), out.get(), lse.get(), dout.get(), dq.get(), dk.get(),
                                    dv.get());
-    gpu::synchronize();
+    kgpu_backend().memory.synchronize();
   }
   // Causal: half the T×S score matrix; forward 2 GEMMs, backward 5 (with the recomputed QKᵀ) of 2·T·S·d/2 each.
   const double flops = 7.0 * 2.0 * dm.batch * dm.heads_q * dm.t * dm.s * dm.d / 2.0;
@@ -121,22 +124,23 @@ BENCHMARK(BM_cuda_attention_fwd_bwd)
 // backward (including the group states, which the forward needs).
 void BM_cuda_aug_chunked(benchmark::State& state) {
   if (!gpu_ready(state)) return;
-  gpu::AugDims dm;
+  kernels::AugDims dm;
   dm.batch = state.range(0), dm.q_heads = dm.kv_heads = state.range(1), dm.head_dim = state.range(2);
   dm.seq = state.range(3), dm.group = 64, dm.taps = 32;
   const bool backward = state.range(4) != 0;
-  const gpu::AugBranches br{true, true, true};
+  const kernels::AugBranches br{true, true, true};
   const int64_t n = dm.batch * dm.q_heads * dm.seq * dm.head_dim;
   const int64_t ns = dm.batch * dm.kv_heads * dm.groups() * dm.head_dim * dm.head_dim;
   Buffer<float> q(n, 1, 1), k(n, 1, 2), v(n, 1, 3), dout(n, 1, 4), w(dm.q_heads * dm.taps, 0.1, 5), states(ns),
       out(n), dq(n), dk(n), dv(n), dw(dm.q_heads * dm.taps), dl(1), dg(1);
   for (auto _ : state) {
-    gpu::aug_group_states(dm, k.get(), v.get(), states.get());
-    gpu::aug_forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, out.get());
+    kgpu<float>().aug.group_states(dm, k.get(), v.get(), states.get());
+    kgpu<float>().aug.forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, out.get(), nullptr, nullptr,
+                              nullptr);
     if (backward)
-      gpu::aug_backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, dout.get(), dq.get(),
+      kgpu<float>().aug.backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, dout.get(), dq.get(),
                         dk.get(), dv.get(), dw.get(), dl.get(), dg.get());
-    gpu::synchronize();
+    kgpu_backend().memory.synchronize();
   }
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(dm.batch * dm.seq), benchmark::Counter::kIsIterationInvariantRate);

@@ -3,9 +3,9 @@
 
 #include <vector>
 
-#include "kernels/matmul.h"
+#include "kernels/cpu/backend.h"
 
-using namespace linspec::kernels::cpu;
+using linspec::kernels::GemmShape;
 
 static void run_gemm(benchmark::State& state, bool bf16) {
   const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
@@ -13,8 +13,9 @@ static void run_gemm(benchmark::State& state, bool bf16) {
   std::vector<uint16_t> a16(m * k, 0x3f00), b16(k * n, 0x3e80);
   GemmShape s{1, m, n, k, false, true, false};
   for (auto _ : state) {
-    if (bf16) gemm_bf16(s, a16.data(), b16.data(), c.data());
-    else gemm_f32(s, a.data(), b.data(), c.data());
+    const auto& mm = linspec::kernels::cpu_backend().matmul;
+    if (bf16) mm.gemm_bf16(s, a16.data(), b16.data(), c.data(), 0.f);
+    else mm.gemm_f32(s, a.data(), b.data(), c.data(), 0.f);
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k / 1e9, benchmark::Counter::kIsIterationInvariantRate);

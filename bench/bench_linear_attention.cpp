@@ -7,7 +7,15 @@
 #include "core/autograd.h"
 #include "core/linear_attention.h"
 #include "core/rng.h"
-#include "kernels/linear_attention.h"
+#include "kernels/cpu/backend.h"
+namespace {
+// The CPU backend's raw kernels (host pointers).
+const linspec::kernels::Backend& kcpu_backend() { return linspec::kernels::cpu_backend(); }
+template <typename T>
+const linspec::kernels::FloatKernels<T>& kcpu() {
+  return kcpu_backend().of<T>();
+}
+}  // namespace
 
 using namespace linspec;
 
@@ -62,16 +70,17 @@ void BM_aug_kernels_forward_backward(benchmark::State& state) {
   const int64_t T = state.range(0);
   Layer L(T);
   const AugConfig cfg = AugConfig::preset("aug");
-  const kernels::cpu::AugDims dm{1, kHq, kHkv, T, kDim, cfg.group_size, cfg.conv_taps, cfg.eps};
+  const kernels::AugDims dm{1, kHq, kHkv, T, kDim, cfg.group_size, cfg.conv_taps, cfg.eps};
   Tensor out = Tensor::zeros(L.q.shape()), dq = Tensor::zeros(L.q.shape());
   Tensor dk = Tensor::zeros(L.k.shape()), dv = Tensor::zeros(L.v.shape()), dw = Tensor::zeros(L.w.shape());
   Tensor states = Tensor::zeros({1, kHkv, dm.groups(), kDim, kDim});
   float dll = 0, dlg = 0;
   for (auto _ : state) {
     const float *q = L.q.data<float>(), *k = L.k.data<float>(), *v = L.v.data<float>(), *w = L.w.data<float>();
-    kernels::cpu::aug_group_states<float>(dm, k, v, states.data<float>());
-    kernels::cpu::aug_forward<float>(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, out.data<float>());
-    kernels::cpu::aug_backward<float>(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, L.grad_out.data<float>(),
+    kcpu<float>().aug.group_states(dm, k, v, states.data<float>());
+    kcpu<float>().aug.forward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, out.data<float>(), nullptr, nullptr,
+                              nullptr);
+    kcpu<float>().aug.backward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, L.grad_out.data<float>(),
                                       dq.data<float>(), dk.data<float>(), dv.data<float>(), dw.data<float>(), &dll,
                                       &dlg);
     benchmark::DoNotOptimize(dq.raw_data());

@@ -1,6 +1,6 @@
 #include "core/autograd.h"
 
-#include "kernels/elementwise.h"
+#include "core/backend.h"
 
 namespace linspec {
 namespace {
@@ -12,8 +12,9 @@ void add_into(Tensor& acc, const Tensor& g) {
   LINSPEC_CHECK(acc.shape() == g.shape(), "gradient shape ", shape_str(g.shape()), " vs ", shape_str(acc.shape()));
   Tensor gc = g.dtype() == acc.dtype() ? g.contiguous() : g.to(acc.dtype()).contiguous();
   const int64_t n = acc.numel();
-  if (acc.dtype() == DType::F64) kernels::cpu::add_inplace(acc.data<double>(), gc.data<double>(), n);
-  else kernels::cpu::add_inplace(acc.data<float>(), gc.data<float>(), n);
+  const auto& be = ops::detail::backend_of("gradient accumulation", {&acc, &gc});
+  if (acc.dtype() == DType::F64) be.f64.elementwise.add_inplace(acc.device_data<double>(), gc.device_data<double>(), n);
+  else be.f32.elementwise.add_inplace(acc.device_data<float>(), gc.device_data<float>(), n);
 }
 }  // namespace
 
@@ -84,7 +85,7 @@ void backward(const Tensor& output, const Tensor& grad_output) {
 
 void backward(const Tensor& loss) {
   LINSPEC_CHECK(loss.numel() == 1, "backward() needs a scalar loss, got shape ", shape_str(loss.shape()));
-  backward(loss, Tensor::full(loss.shape(), 1.0, loss.dtype()));
+  backward(loss, Tensor::full(loss.shape(), 1.0, loss.dtype(), loss.device()));
 }
 
 std::vector<Tensor> checkpoint(const BlockFn& block, const std::vector<Tensor>& inputs) {

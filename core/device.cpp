@@ -1,30 +1,21 @@
 #include "core/device.h"
 
-#include <malloc.h>
-
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <new>
+#include <vector>
 
+#include "core/backend.h"
 #include "core/error.h"
 #include "kernels/cuda_runtime.h"
 
 namespace linspec {
 namespace {
-// Activations and gradients of long sequences are tens of MB each; glibc would mmap/munmap every one of them
-// and pay fresh page faults on each training step. Keeping them on the heap lets freed blocks be reused.
-const bool heap_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return true;
-}();
-
 struct Counters {
   std::atomic<int64_t> current{0}, peak{0}, allocations{0};
 };
 Counters& counters(Device d) {
-  static Counters c[2];
+  static Counters c[kDeviceCount];
   return c[static_cast<int>(d)];
 }
 void count_alloc(Device d, size_t bytes) {
@@ -35,56 +26,87 @@ void count_alloc(Device d, size_t bytes) {
   }
   c.allocations.fetch_add(1);
 }
+
+// The node-local rank under OpenMPI or Slurm, or -1 when neither launcher says.
+int launcher_local_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "LOCAL_RANK"})
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  return -1;
+}
 }  // namespace
 
-const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
-
-Device device_from_name(const std::string& n) {
-  if (n == "cpu") return Device::CPU;
-  if (n == "cuda" || n == "gpu") return Device::CUDA;
-  throw_input_error("unknown device '", n, "' (expected cpu or cuda)");
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::CPU: return "cpu";
+    case Device::CUDA: return "cuda";
+    case Device::TestHost: return "test-host";
+  }
+  return "?";
 }
 
-bool cuda_available() { return kernels::cuda::device_count() > 0; }
+// Asked once: cudaGetDeviceCount is not free, and the answer does not change while a process runs.
+static int visible_gpus() {
+  static const int n = kernels::cuda::device_count();
+  return n;
+}
 
-void require_cuda(const char* what) {
+bool cuda_available() { return visible_gpus() > 0; }
+
+void require_cuda(const std::string& what) {
   if (!kernels::cuda::built_with_cuda())
-    throw_input_error(what, ": CUDA was requested but this linspec was built without CUDA (configure with -DLINSPEC_CUDA=ON)");
-  if (kernels::cuda::device_count() <= 0)
-    throw_input_error(what, ": CUDA was requested but no CUDA device is visible");
+    throw_input_error(what, ": cuda was requested but this linspec was built without CUDA (configure with "
+                            "-DLINSPEC_CUDA=ON on a machine with nvcc)");
+  if (visible_gpus() <= 0)
+    throw_input_error(what, ": cuda was requested but no CUDA device is visible on this machine");
+}
+
+Device resolve_device(const std::string& requested, const std::string& what) {
+  if (requested == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  if (requested == "cpu") return Device::CPU;
+  if (requested == "cuda" || requested == "gpu") {
+    require_cuda(what);
+    return Device::CUDA;
+  }
+  throw_input_error(what, ": unknown device '", requested, "' (expected auto, cpu or cuda)");
+}
+
+int select_local_gpu() {
+  const int gpus = visible_gpus();
+  if (gpus <= 0) return -1;
+  const int local = launcher_local_rank();
+  const int index = (local < 0 ? 0 : local) % gpus;
+  kernels::cuda::set_device(index);
+  return index;
 }
 
 void* device_alloc(Device d, size_t bytes) {
-  void* p = nullptr;
-  if (d == Device::CPU) {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (!p) throw std::bad_alloc();
-  } else {
-    require_cuda("allocation");
-    p = kernels::cuda::malloc_device(bytes);
-  }
+  void* p = backend(d).memory.alloc(bytes);
   count_alloc(d, bytes);
   return p;
 }
 
 void device_free(Device d, void* p, size_t bytes) {
   if (!p) return;
-  if (d == Device::CPU) std::free(p);
-  else kernels::cuda::free_device(p);
+  backend(d).memory.free(p);
   counters(d).current.fetch_sub(static_cast<int64_t>(bytes));
 }
 
 void device_copy(void* dst, Device dd, const void* src, Device sd, size_t bytes) {
   if (bytes == 0) return;
-  if (dd == Device::CPU && sd == Device::CPU) std::memcpy(dst, src, bytes);
-  else kernels::cuda::copy(dst, dd == Device::CUDA, src, sd == Device::CUDA, bytes);
+  if (dd == sd) return backend(dd).memory.copy_within(dst, src, bytes);
+  if (sd == Device::CPU) return backend(dd).memory.copy_from_host(dst, src, bytes);
+  if (dd == Device::CPU) return backend(sd).memory.copy_to_host(dst, src, bytes);
+  // Between two non-host devices: stage through host memory.
+  std::vector<char> staging(bytes);
+  backend(sd).memory.copy_to_host(staging.data(), src, bytes);
+  backend(dd).memory.copy_from_host(dst, staging.data(), bytes);
 }
 
 void device_memset_zero(Device d, void* p, size_t bytes) {
-  if (d == Device::CPU) std::memset(p, 0, bytes);
-  else kernels::cuda::memset_zero(p, bytes);
+  if (bytes) backend(d).memory.memset_zero(p, bytes);
 }
+
+void device_synchronize(Device d) { backend(d).memory.synchronize(); }
 
 MemoryStats memory_stats(Device d) {
   auto& c = counters(d);

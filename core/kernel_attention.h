@@ -110,7 +110,8 @@ struct KernelAttentionState {
   int64_t bytes() const;               // bytes held by the state tensors (independent of the context length)
 };
 KernelAttentionState kernel_attention_state(const KernelAttentionConfig& cfg, int64_t batch, int64_t q_heads,
-                                            int64_t kv_heads, int64_t head_dim, DType dtype = DType::F32);
+                                            int64_t kv_heads, int64_t head_dim, DType dtype = DType::F32,
+                                            Device device = Device::CPU);
 
 // One token at position state.pos: q [B, Hq, 1, d], k, v [B, Hkv, 1, d] -> [B, Hq, 1, d]; absorbs it.
 Tensor kernel_attention_decode(const KernelAttentionConfig& cfg, const KernelAttentionParams& params,

@@ -67,8 +67,9 @@ struct AugState {
   Tensor hist_v;    // [B, Hkv, C−1, d] ring of the last C−1 values of v, position p at slot p % (C−1) (conv)
 
   AugState() = default;
+  // The state tensors live on `device` (the model's), next to the q / k / v the decode step is given.
   AugState(const AugConfig& cfg, int64_t batch, int64_t q_heads, int64_t kv_heads, int64_t head_dim,
-           DType dtype = DType::F32);
+           DType dtype = DType::F32, Device device = Device::CPU);
   AugState clone() const;  // deep copy (e.g. to try a continuation without committing it)
   int64_t bytes() const;   // bytes held by the state tensors
 };

@@ -6,7 +6,7 @@
 
 namespace linspec {
 namespace {
-namespace k = kernels::cpu;
+namespace k = kernels;
 using namespace aug_support;
 
 bool needs_buffer(const AugConfig& c) { return c.use_local || c.use_global; }
@@ -14,7 +14,7 @@ bool needs_history(const AugConfig& c) { return c.use_conv && c.conv_taps > 1; }
 
 template <typename T>
 k::AugStateRef<T> ref(const AugState& s) {
-  auto p = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+  auto p = [](const Tensor& t) { return t.defined() ? t.device_data<T>() : nullptr; };
   return {p(s.S), p(s.buf_k), p(s.buf_v), p(s.hist_v), s.pos};
 }
 
@@ -47,24 +47,24 @@ void absorb_tokens(AugState& s, const Tensor& kk, const Tensor& v) {
   Tensor vc = v.contiguous();
   ops::detail::dispatch_float(s.dtype, "aug_absorb", [&](auto t) {
     using T = decltype(t);
-    k::aug_absorb<T>(state_dims(s, n), branches(s.cfg), ref<T>(s), khat.data<T>(), vc.data<T>(), n);
+    ops::detail::kernel(ops::detail::float_kernels<T>(khat).aug.absorb, "aug_absorb", khat)(state_dims(s, n), branches(s.cfg), ref<T>(s), khat.device_data<T>(), vc.device_data<T>(), n);
   });
   s.pos += n;
 }
 }  // namespace
 
-AugState::AugState(const AugConfig& c, int64_t B, int64_t Hq, int64_t Hkv, int64_t d, DType dt)
+AugState::AugState(const AugConfig& c, int64_t B, int64_t Hq, int64_t Hkv, int64_t d, DType dt, Device dev)
     : cfg(c), batch(B), q_heads(Hq), kv_heads(Hkv), head_dim(d), dtype(dt) {
   cfg.validate();
   LINSPEC_CHECK(B > 0 && Hkv > 0 && Hq % Hkv == 0 && d > 0, "AugState: bad shape B=", B, " Hq=", Hq, " Hkv=", Hkv,
                 " d=", d);
   LINSPEC_CHECK(dt == DType::F32 || dt == DType::F64, "AugState: dtype must be f32 or f64");
-  if (cfg.use_global) S = Tensor::zeros({B, Hkv, d, d}, dt);
+  if (cfg.use_global) S = Tensor::zeros({B, Hkv, d, d}, dt, dev);
   if (needs_buffer(cfg)) {
-    buf_k = Tensor::zeros({B, Hkv, cfg.group_size, d}, dt);
-    buf_v = Tensor::zeros({B, Hkv, cfg.group_size, d}, dt);
+    buf_k = Tensor::zeros({B, Hkv, cfg.group_size, d}, dt, dev);
+    buf_v = Tensor::zeros({B, Hkv, cfg.group_size, d}, dt, dev);
   }
-  if (needs_history(cfg)) hist_v = Tensor::zeros({B, Hkv, cfg.conv_taps - 1, d}, dt);
+  if (needs_history(cfg)) hist_v = Tensor::zeros({B, Hkv, cfg.conv_taps - 1, d}, dt, dev);
 }
 
 AugState AugState::clone() const {
@@ -97,19 +97,19 @@ Tensor aug_step(AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
   Tensor qhat = normalize(q3, s.cfg.eps), khat = normalize(k3, s.cfg.eps), vc = v3.contiguous();
   Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
   const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
-  Tensor out = Tensor::empty(q3.shape(), s.dtype);
+  Tensor out = Tensor::empty(q3.shape(), s.dtype, q3.device());
   ops::detail::dispatch_float(s.dtype, "aug_step", [&](auto t) {
     using T = decltype(t);
-    k::aug_decode_step<T>(state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.data<T>(), khat.data<T>(),
-                          vc.data<T>(), w.defined() ? w.data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg),
-                          out.data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.decode_step, "aug_decode_step", qhat)(state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.device_data<T>(), khat.device_data<T>(),
+                          vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg),
+                          out.device_data<T>());
   });
   ++s.pos;
   return out.view(q.shape());
 }
 
 void aug_absorb(AugState& s, const Tensor& kk, const Tensor& v) {
-  ops::detail::check_cpu_float(kk, "aug_absorb", "k");
+  ops::detail::check_float(kk, "aug_absorb", "k");
   LINSPEC_CHECK(kk.dim() == 4 && kk.shape() == v.shape() && kk.size(0) == s.batch && kk.size(1) == s.kv_heads &&
                     kk.size(3) == s.head_dim && kk.dtype() == s.dtype && v.dtype() == s.dtype,
                 "aug_absorb: k / v must be [", s.batch, ", ", s.kv_heads, ", T, ", s.head_dim, "] ",
@@ -138,13 +138,13 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   Tensor qhat = normalize(q, s.cfg.eps), khat = normalize(kk, s.cfg.eps), vc = v.contiguous();
   Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
   const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
-  Tensor out = Tensor::empty(q.shape(), s.dtype);
+  Tensor out = Tensor::empty(q.shape(), s.dtype, q.device());
   if (N == 0) return out;
   ops::detail::dispatch_float(s.dtype, "aug_tree", [&](auto t) {
     using T = decltype(t);
-    k::aug_tree_forward<T>(state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.data<T>(),
-                           khat.data<T>(), vc.data<T>(), w.defined() ? w.data<T>() : nullptr, static_cast<T>(ll),
-                           static_cast<T>(lg), out.data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.tree_forward, "aug_tree_forward", qhat)(state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.device_data<T>(),
+                           khat.device_data<T>(), vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll),
+                           static_cast<T>(lg), out.device_data<T>());
   });
   return out;
 }
@@ -168,7 +168,7 @@ void aug_advance(AugState& s, const Tensor& kk, const Tensor& v, const std::vect
   auto gather = [&](const Tensor& x) {
     Tensor xc = x.contiguous();
     const int64_t N = xc.size(2), d = xc.size(3), heads = xc.size(0) * xc.size(1);
-    Tensor out = Tensor::empty({xc.size(0), xc.size(1), n, d}, xc.dtype());
+    Tensor out = Tensor::empty({xc.size(0), xc.size(1), n, d}, xc.dtype(), xc.device());
     const size_t row = static_cast<size_t>(d) * dtype_size(xc.dtype());
     const auto* src = static_cast<const char*>(xc.raw_data());
     auto* dst = static_cast<char*>(out.raw_data());

@@ -47,6 +47,8 @@ Tensor rmsnorm(const Tensor& x, const Tensor& weight, double eps);
 // HF rotate-half RoPE on x [B, H, T, d]: pairs (i, i + d/2), angle (pos0 + t) · theta^(-2i/d).
 // `inv_freq` (d/2 values) overrides the default frequencies (rope_scaling variants); may be undefined.
 Tensor rope(const Tensor& x, double theta, int64_t pos0 = 0, const std::vector<float>& inv_freq = {});
+// The same with the frequencies as a [d/2] tensor on x's device (a model keeps them there: no copy per call).
+Tensor rope(const Tensor& x, int64_t pos0, const Tensor& inv_freq);
 // Causal softmax attention with GQA: q [B, Hq, T, d], k/v [B, Hkv, S, d] with Hq % Hkv == 0 and the
 // query at row t attending to keys s <= t + (S - T) (so a query block can follow a cached prefix).
 // Scale defaults to 1/sqrt(d). Never materialises more than a tile of the T×S matrix.

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 
 namespace linspec {
 
@@ -60,8 +61,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill(value);
   return t;
 }
@@ -172,41 +173,12 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   return make_view(*this, s, st, offset_);
 }
 
-namespace {
-// Copies a strided CPU view into a contiguous buffer, element size `es`.
-void gather_strided(const Tensor& src, char* dst) {
-  const size_t es = dtype_size(src.dtype());
-  const int64_t n = src.numel();
-  const int64_t nd = src.dim();
-  if (n == 0) return;
-  const char* base = static_cast<const char*>(src.raw_data());
-  const auto& shape = src.shape();
-  const auto& strides = src.strides();
-  // Innermost dimension copied as a run when its stride is 1.
-  const int64_t inner = nd ? shape[nd - 1] : 1;
-  const int64_t inner_stride = nd ? strides[nd - 1] : 1;
-  const int64_t outer = n / std::max<int64_t>(inner, 1);
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t o = 0; o < outer; ++o) {
-    int64_t rem = o, off = 0;
-    for (int64_t d = nd - 2; d >= 0; --d) {
-      off += (rem % shape[d]) * strides[d];
-      rem /= shape[d];
-    }
-    char* out = dst + o * inner * es;
-    const char* in = base + off * static_cast<int64_t>(es);
-    if (inner_stride == 1) std::memcpy(out, in, inner * es);
-    else
-      for (int64_t i = 0; i < inner; ++i) std::memcpy(out + i * es, in + i * inner_stride * es, es);
-  }
-}
-}  // namespace
-
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  LINSPEC_CHECK(device() == Device::CPU, "contiguous() of a strided CUDA view is not supported yet");
   Tensor out = empty(shape_, dtype_, device());
-  gather_strided(*this, static_cast<char*>(out.raw_data()));
+  LINSPEC_CHECK(dim() <= 8, "contiguous(): more than 8 dims in ", shape_str(shape_));
+  backend(device()).memory.gather_strided(raw_data(), out.raw_data(), dtype_size(dtype_), static_cast<int>(dim()),
+                                          shape_.data(), strides_.data());
   return out;
 }
 
@@ -218,10 +190,10 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype_) return *this;
-  Tensor src = contiguous().to(Device::CPU);
-  Tensor out = empty(shape_, dt);
-  convert_floats(src.raw_data(), dtype_, out.raw_data(), dt, static_cast<size_t>(numel()));
-  return device() == Device::CPU ? out : out.to(device());
+  Tensor src = contiguous();
+  Tensor out = empty(shape_, dt, device());
+  backend(device()).memory.convert(src.raw_data(), dtype_, out.raw_data(), dt, numel());
+  return out;
 }
 
 Tensor Tensor::to(Device d) const {
@@ -235,21 +207,18 @@ Tensor Tensor::to(Device d) const {
 void Tensor::copy_from(const Tensor& src) {
   LINSPEC_CHECK(src.numel() == numel(), "copy_from: ", shape_str(src.shape()), " into ", shape_str(shape_));
   LINSPEC_CHECK(is_contiguous(), "copy_from into a non-contiguous view");
+  // Convert on the source's device before a device move: that moves the smaller of the two where it matters
+  // (bf16 weights to a GPU) and never converts on a device that is not involved.
   Tensor s = src.dtype() == dtype_ ? src.contiguous() : src.to(dtype_);
   device_copy(raw_data(), device(), s.raw_data(), s.device(), nbytes());
 }
 
 void Tensor::fill(double value) {
-  LINSPEC_CHECK(is_contiguous() && device() == Device::CPU, "fill() needs a contiguous CPU tensor");
-  const size_t n = static_cast<size_t>(numel());
-  switch (dtype_) {
-    case DType::F32: std::fill_n(data<float>(), n, static_cast<float>(value)); break;
-    case DType::F64: std::fill_n(data<double>(), n, value); break;
-    case DType::I32: std::fill_n(data<int32_t>(), n, static_cast<int32_t>(value)); break;
-    case DType::I64: std::fill_n(data<int64_t>(), n, static_cast<int64_t>(value)); break;
-    case DType::BF16: std::fill_n(data<uint16_t>(), n, f32_to_bf16(static_cast<float>(value))); break;
-    case DType::F16: std::fill_n(data<uint16_t>(), n, f32_to_f16(static_cast<float>(value))); break;
-  }
+  LINSPEC_CHECK(is_contiguous(), "fill() needs a contiguous tensor");
+  // One element in the tensor's format, then the backend repeats it.
+  unsigned char pattern[8];
+  convert_floats(&value, DType::F64, pattern, dtype_, 1);
+  backend(device()).memory.fill(raw_data(), pattern, dtype_size(dtype_), numel());
 }
 
 void Tensor::zero() {

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/device.h"
@@ -47,8 +48,10 @@ class Tensor {
   // ---- construction (contiguous, row-major) ----
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32);
-  static Tensor scalar(double value, DType dtype = DType::F32) { return full({}, value, dtype); }
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor scalar(double value, DType dtype = DType::F32, Device device = Device::CPU) {
+    return full({}, value, dtype, device);
+  }
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 
@@ -67,9 +70,15 @@ class Tensor {
   bool shares_storage_with(const Tensor& o) const { return storage_ && storage_ == o.storage_; }
 
   // ---- element access ----
+  // Pointer to the first element of this view in its device's memory (for copies and backend kernels).
   void* raw_data() const;
+  // Host access: checks the dtype, and that the tensor is on the CPU — host code that reads a tensor on another
+  // device is a bug (an implicit copy or a crash on a GPU), so it fails here, naming the device.
   template <typename T>
-  T* data() const;  // checks the dtype; pointer to the first element of this view
+  T* data() const;
+  // The same pointer for any device, for handing to the backend kernels of that device (core/ops).
+  template <typename T>
+  T* device_data() const;
   double item() const;  // single-element tensor of any numeric dtype, on CPU
   template <typename T>
   std::vector<T> to_vector() const;  // copies (any layout, converting floats) to a host vector
@@ -85,7 +94,8 @@ class Tensor {
   Tensor clone() const;
   Tensor to(DType dtype) const;  // same object when already that dtype
   Tensor to(Device device) const;
-  void copy_from(const Tensor& src);  // same shape; converts dtype and device
+  Tensor to(Device device, DType dtype) const { return to(device).to(dtype); }
+  void copy_from(const Tensor& src);  // same numel; converts dtype and device
   void fill(double value);
   void zero();
 
@@ -116,17 +126,21 @@ class Tensor {
 Shape contiguous_strides(const Shape& shape);
 
 template <typename T>
-T* Tensor::data() const {
+T* Tensor::device_data() const {
   LINSPEC_CHECK(defined(), "data() on an undefined tensor");
-  LINSPEC_CHECK(dtype_of<T>::value == dtype_, "data<T>() with dtype ", dtype_name(dtype_));
+  // uint16_t serves both bf16 and f16 storage.
+  if constexpr (std::is_same_v<T, uint16_t>)
+    LINSPEC_CHECK(dtype_ == DType::BF16 || dtype_ == DType::F16, "data<uint16_t>() with dtype ", dtype_name(dtype_));
+  else
+    LINSPEC_CHECK(dtype_of<T>::value == dtype_, "data<T>() with dtype ", dtype_name(dtype_));
   return static_cast<T*>(raw_data());
 }
 
-// data<uint16_t>() serves both bf16 and f16 storage.
-template <>
-inline uint16_t* Tensor::data<uint16_t>() const {
-  LINSPEC_CHECK(dtype_ == DType::BF16 || dtype_ == DType::F16, "data<uint16_t>() with dtype ", dtype_name(dtype_));
-  return static_cast<uint16_t*>(raw_data());
+template <typename T>
+T* Tensor::data() const {
+  LINSPEC_CHECK(device() == Device::CPU, "host access to a tensor on device ", device_name(device()), " (shape ",
+                shape_str(shape_), "): copy it with .to(Device::CPU) or run this on its device");
+  return device_data<T>();
 }
 
 template <typename T>

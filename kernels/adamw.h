@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace linspec::kernels::cpu {
+namespace linspec::kernels {
 
 // Per-tensor scalars, precomputed once per step so the inner loop is multiply-adds, one sqrt, one divide.
 struct AdamWCoeffs {
@@ -22,8 +22,10 @@ struct AdamWTensor {
   AdamWCoeffs c;
 };
 
-// Updates every tensor in one parallel pass (work split into equal chunks across all tensors, so a
-// few huge embeddings and many small norms balance across threads).
-void adamw_update(const std::vector<AdamWTensor>& tensors);
+struct AdamWKernels {
+  // Updates every tensor in one pass (work split into equal chunks across all tensors, so a few huge embeddings
+  // and many small norms balance across threads / blocks).
+  void (*update)(const std::vector<AdamWTensor>& tensors);
+};
 
-}  // namespace linspec::kernels::cpu
+}  // namespace linspec::kernels

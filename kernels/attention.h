@@ -6,7 +6,7 @@
 #pragma once
 #include <cstdint>
 
-namespace linspec::kernels::cpu {
+namespace linspec::kernels {
 
 struct AttentionDims {
   int64_t batch = 1, heads_q = 1, heads_kv = 1, t = 0, s = 0, d = 0;
@@ -16,13 +16,13 @@ struct AttentionDims {
   int64_t block_q = 64, block_k = 64;
 };
 
-// Fills out and lse (natural-log logsumexp of each query row's scaled scores).
 template <typename T>
-void causal_attention_forward(const AttentionDims& dims, const T* q, const T* k, const T* v, T* out, T* lse);
+struct AttentionKernels {
+  // Fills out and lse (natural-log logsumexp of each query row's scaled scores).
+  void (*causal_forward)(const AttentionDims& dims, const T* q, const T* k, const T* v, T* out, T* lse);
+  // Writes (overwrites) dq, dk, dv from dout and the forward's out and lse.
+  void (*causal_backward)(const AttentionDims& dims, const T* q, const T* k, const T* v, const T* out, const T* lse,
+                          const T* dout, T* dq, T* dk, T* dv);
+};
 
-// Writes (overwrites) dq, dk, dv from dout and the forward's out and lse.
-template <typename T>
-void causal_attention_backward(const AttentionDims& dims, const T* q, const T* k, const T* v, const T* out,
-                               const T* lse, const T* dout, T* dq, T* dk, T* dv);
-
-}  // namespace linspec::kernels::cpu
+}  // namespace linspec::kernels

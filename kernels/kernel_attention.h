@@ -1,4 +1,4 @@
-// Raw CPU kernels for the baseline linear attentions (METHOD.md §2) in their three forms (§3): the chunked
+// Raw kernels for the baseline linear attentions (docs/method.md §2) in their three forms (§3): the chunked
 // parallel form with backward, and the state-based forms (decode = a one-node tree, tree verification, folding
 // tokens into the state). No autograd here: core/ops/kernel_attention*.cpp wraps these into differentiable ops
 // and the decode/tree API of core/kernel_attention.h.
@@ -17,12 +17,12 @@
 //
 // Layouts are contiguous row-major. Query-side tensors are [B, Hq, T, ·]; k and v are [B, Hkv, T, d] and query
 // head h reads kv head h / (Hq / Hkv). Key features fk are per *query* head ([B, Hq, T, F]) because a learnable
-// map (hedgehog) belongs to the query head. Templated on float and double; OpenMP over (batch, head).
+// map (hedgehog) belongs to the query head. f32 / f64 tables (CPU only so far: the CUDA backend leaves them null).
 #pragma once
 #include <cstdint>
 #include <vector>
 
-namespace linspec::kernels::cpu::kernel_attn {
+namespace linspec::kernels::kernel_attn {
 
 // ---------------------------------------------------------------- feature maps (kernel_attention_features.cpp)
 enum class FeatureMap { EluPlusOne, Relu, Performer, Cosformer, Hedgehog };
@@ -40,31 +40,6 @@ struct FeatureSpec {
   const T* weight = nullptr;           // hedgehog [Hq, d, d] (u = x W_h + b_h)
   const T* bias = nullptr;             // hedgehog [Hq, d]
 };
-
-// x [B, Hin, rows, d] -> f [B, Hout, rows, F]; output head h reads input head h / (Hout / Hin) and uses its own
-// hedgehog parameters. pos[r] is the absolute position of row r (cosformer only; may be null otherwise).
-template <typename T>
-void feature_forward(const FeatureSpec<T>& spec, int64_t batch, int64_t heads_in, int64_t heads_out, int64_t rows,
-                     const T* x, const int64_t* pos, T* f);
-// Given df [B, Hout, rows, F]: dx [B, Hin, rows, d] (overwritten; summed over the output heads sharing an input
-// head) and, for hedgehog, dweight [Hq, d, d], dbias [Hq, d] (accumulated; either may be null).
-template <typename T>
-void feature_backward(const FeatureSpec<T>& spec, int64_t batch, int64_t heads_in, int64_t heads_out, int64_t rows,
-                      const T* x, const int64_t* pos, const T* df, T* dx, T* dweight, T* dbias);
-
-// ---- row-wise normalisations ----
-// x̂ = x / sqrt(|x|² + eps) per row of d (yoso's q̂, k̂).
-template <typename T>
-void l2_normalize(const T* x, T* xhat, int64_t rows, int64_t d, T eps);
-template <typename T>
-void l2_normalize_backward(const T* x, const T* dxhat, T* dx, int64_t rows, int64_t d, T eps);
-// y = x / sqrt(mean(x²) + eps) (· w[h] when w is non-null) over d, for x [B, H, rows, d] and w [H, d].
-template <typename T>
-void rms_norm_heads(const T* x, const T* w, T* y, int64_t batch, int64_t heads, int64_t rows, int64_t d, T eps);
-// dx overwritten; dw [H, d] accumulated (may be null).
-template <typename T>
-void rms_norm_heads_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t batch, int64_t heads,
-                             int64_t rows, int64_t d, T eps);
 
 // ---------------------------------------------------------------- hybrid kernel attention (kernel_attention.cpp)
 struct HybridDims {
@@ -89,16 +64,6 @@ struct HybridInputs {
   const T* k = nullptr;          // [B, Hkv, T, d]  window part only
   const T* mix_logit = nullptr;  // [Hq]: γ = σ(logit) weights the linear part when W > 0
 };
-
-// Parallel form, chunked: per query the state prefix at the last chunk boundary plus < chunk intra-chunk keys.
-template <typename T>
-void hybrid_forward(const HybridDims& dm, const HybridInputs<T>& in, T* out);
-
-// Gradients of Σ dout ⊙ out. Overwritten: dfq, dfk [B, Hq, T, F], dv [B, Hkv, T, d]; when W > 0 also dq
-// [B, Hq, T, d], dk [B, Hkv, T, d] and dmix [Hq]. Pointers for absent parts may be null.
-template <typename T>
-void hybrid_backward(const HybridDims& dm, const HybridInputs<T>& in, const T* dout, T* dfq, T* dfk, T* dv, T* dq,
-                     T* dk, T* dmix);
 
 // ---------------------------------------------------------------- trees (kernel_attention_tree.cpp)
 // Root-to-node paths of a candidate tree given by a parent array (parent[i] = −1 or an earlier node).
@@ -127,16 +92,6 @@ struct HybridStateView {
   const T* recent_fk = nullptr;  // [B, Hq, recent_features, F]
 };
 
-// Node i's output equals the recurrent output at position P + depth(i) for the prefix followed by its path.
-// in.* hold the N = dm.seq candidate tokens (fq/fk per query head, v/q/k as in the parallel form).
-template <typename T>
-void hybrid_tree_forward(const HybridDims& dm, const HybridStateView<T>& st, const TreeIndex& tree,
-                         const HybridInputs<T>& in, T* out);
-
-// S += Σ_r fk_r v_rᵀ, z += Σ_r fk_r over n rows: fk [B, Hq, n, F], v [B, Hkv, n, d].
-template <typename T>
-void fold_into_state(const HybridDims& dm, int64_t n, const T* fk, const T* v, T* S, T* z);
-
 // ---------------------------------------------------------------- yoso (kernel_attention_local.cpp)
 // o_t = Σ_{s ≤ t, ⌊s/G⌋ = ⌊t/G⌋} (1 − arccos(q̂_t·k̂_s)/π)^τ v_s on L2-normalised q̂, k̂ (no denominator, as the
 // seed's local branch). The cosine is clamped to [−1 + 1e−6, 1 − 1e−6] so the weight stays differentiable.
@@ -148,16 +103,46 @@ struct LocalDims {
   int64_t rep() const { return q_heads / kv_heads; }
 };
 
+// ---------------------------------------------------------------- the device kernels of the forms above
 template <typename T>
-void yoso_forward(const LocalDims& dm, const T* qhat, const T* khat, const T* v, T* out);
-// dqhat [B, Hq, T, d], dkhat / dv [B, Hkv, T, d], all overwritten.
-template <typename T>
-void yoso_backward(const LocalDims& dm, const T* qhat, const T* khat, const T* v, const T* dout, T* dqhat, T* dkhat,
-                   T* dv);
-// Tree form over a committed prefix of length pos whose current group's (k̂, v) are rows [0, pos % G) of
-// buf_k / buf_v [B, Hkv, G, d]. q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d].
-template <typename T>
-void yoso_tree_forward(const LocalDims& dm, const T* buf_k, const T* buf_v, int64_t pos, const TreeIndex& tree,
-                       const T* qhat, const T* khat, const T* v, T* out);
+struct KernelAttentionKernels {
+  // x [B, Hin, rows, d] -> f [B, Hout, rows, F]; output head h reads input head h / (Hout / Hin) and uses its own
+  // hedgehog parameters. pos[r] is the absolute position of row r (cosformer only; may be null otherwise).
+  void (*feature_forward)(const FeatureSpec<T>& spec, int64_t batch, int64_t heads_in, int64_t heads_out, int64_t rows,
+                          const T* x, const int64_t* pos, T* f);
+  // Given df [B, Hout, rows, F]: dx [B, Hin, rows, d] (overwritten; summed over the output heads sharing an input
+  // head) and, for hedgehog, dweight [Hq, d, d], dbias [Hq, d] (accumulated; either may be null).
+  void (*feature_backward)(const FeatureSpec<T>& spec, int64_t batch, int64_t heads_in, int64_t heads_out, int64_t rows,
+                           const T* x, const int64_t* pos, const T* df, T* dx, T* dweight, T* dbias);
+  // ---- row-wise normalisations ----
+  // x̂ = x / sqrt(|x|² + eps) per row of d (yoso's q̂, k̂).
+  void (*l2_normalize)(const T* x, T* xhat, int64_t rows, int64_t d, T eps);
+  void (*l2_normalize_backward)(const T* x, const T* dxhat, T* dx, int64_t rows, int64_t d, T eps);
+  // y = x / sqrt(mean(x²) + eps) (· w[h] when w is non-null) over d, for x [B, H, rows, d] and w [H, d].
+  void (*rms_norm_heads)(const T* x, const T* w, T* y, int64_t batch, int64_t heads, int64_t rows, int64_t d, T eps);
+  // dx overwritten; dw [H, d] accumulated (may be null).
+  void (*rms_norm_heads_backward)(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t batch, int64_t heads,
+                                  int64_t rows, int64_t d, T eps);
+  // Parallel form, chunked: per query the state prefix at the last chunk boundary plus < chunk intra-chunk keys.
+  void (*hybrid_forward)(const HybridDims& dm, const HybridInputs<T>& in, T* out);
+  // Gradients of Σ dout ⊙ out. Overwritten: dfq, dfk [B, Hq, T, F], dv [B, Hkv, T, d]; when W > 0 also dq
+  // [B, Hq, T, d], dk [B, Hkv, T, d] and dmix [Hq]. Pointers for absent parts may be null.
+  void (*hybrid_backward)(const HybridDims& dm, const HybridInputs<T>& in, const T* dout, T* dfq, T* dfk, T* dv, T* dq,
+                          T* dk, T* dmix);
+  // Node i's output equals the recurrent output at position P + depth(i) for the prefix followed by its path.
+  // in.* hold the N = dm.seq candidate tokens (fq/fk per query head, v/q/k as in the parallel form).
+  void (*hybrid_tree_forward)(const HybridDims& dm, const HybridStateView<T>& st, const TreeIndex& tree,
+                              const HybridInputs<T>& in, T* out);
+  // S += Σ_r fk_r v_rᵀ, z += Σ_r fk_r over n rows: fk [B, Hq, n, F], v [B, Hkv, n, d].
+  void (*fold_into_state)(const HybridDims& dm, int64_t n, const T* fk, const T* v, T* S, T* z);
+  void (*yoso_forward)(const LocalDims& dm, const T* qhat, const T* khat, const T* v, T* out);
+  // dqhat [B, Hq, T, d], dkhat / dv [B, Hkv, T, d], all overwritten.
+  void (*yoso_backward)(const LocalDims& dm, const T* qhat, const T* khat, const T* v, const T* dout, T* dqhat, T* dkhat,
+                        T* dv);
+  // Tree form over a committed prefix of length pos whose current group's (k̂, v) are rows [0, pos % G) of
+  // buf_k / buf_v [B, Hkv, G, d]. q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d].
+  void (*yoso_tree_forward)(const LocalDims& dm, const T* buf_k, const T* buf_v, int64_t pos, const TreeIndex& tree,
+                            const T* qhat, const T* khat, const T* v, T* out);
+};
 
-}  // namespace linspec::kernels::cpu::kernel_attn
+}  // namespace linspec::kernels::kernel_attn

@@ -1,15 +1,15 @@
-// Raw CPU kernels for the seed's augmented linear attention (METHOD.md §1, §3): the chunked parallel form
+// Raw kernels for the augmented linear attention (docs/method.md §1, §3): the chunked parallel form
 // (forward + backward), the recurrent decode step and tree verification. No autograd here; core/linear_attention.h
 // wraps these into the differentiable op and the decode/tree API.
 //
 // Layouts are contiguous row-major: q [B, Hq, T, d], k/v [B, Hkv, T, d]; query head h reads kv head
 // h / (Hq / Hkv). The parallel form takes raw q, k and normalises them itself (q̂ = q / sqrt(|q|² + eps)); the decode
 // and tree kernels take normalised q̂, k̂ (see l2_normalize_rows). v is used as is.
-// Templated on float and double; OpenMP over (batch, head).
+// f32 / f64 tables; each backend parallelises over (batch, head).
 #pragma once
 #include <cstdint>
 
-namespace linspec::kernels::cpu {
+namespace linspec::kernels {
 
 struct AugDims {
   int64_t batch = 1, q_heads = 1, kv_heads = 1;
@@ -26,33 +26,6 @@ struct AugBranches {
   bool local = true, global = true, conv = true;
 };
 
-// ---- L2 normalisation: x̂ = x / sqrt(|x|² + eps) per row of d; rinv[row] = 1 / sqrt(|x|² + eps). ----
-// (Its derivative dx = rinv · (dx̂ − x̂ (x̂ · dx̂)) is finite at x = 0; aug_backward applies it internally.)
-template <typename T>
-void l2_normalize_rows(const T* x, T* xhat, T* rinv, int64_t rows, int64_t d, T eps);
-
-// ---- parallel (training) form, chunked over groups of G ----
-// The global term's group states, per kv head: states [B, Hkv, groups, d, d] with S_g = Σ_{g'<g} K̂_{g'}ᵀ V_{g'}
-// (S_0 = 0). Needed by aug_forward / aug_backward when the global branch is on (they read it, never write it).
-template <typename T>
-void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states);
-
-// out [B, Hq, T, d] = λl·local + λg·global + conv over the enabled branches. Optional (nullable) outputs receive
-// the unscaled branches local_t, global_t, conv_t, each [B, Hq, T, d] (diagnostics). conv_w [Hq, C]. states may be
-// null when !br.global, conv_w when !br.conv.
-template <typename T>
-void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                 const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out = nullptr,
-                 T* global_out = nullptr, T* conv_out = nullptr);
-
-// Gradients of sum(dout ⊙ out) w.r.t. q [B,Hq,T,d], k [B,Hkv,T,d], v [B,Hkv,T,d] (through the normalisation),
-// conv_w [Hq,C] and the two scalars. All outputs are overwritten (zero for branches that are off). dconv_w may be
-// null when !br.conv.
-template <typename T>
-void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                  const T* conv_w, T lambda_local, T lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
-                  T* dlambda_local, T* dlambda_global);
-
 // ---- recurrent state (one layer), see core/linear_attention.h for the owning struct ----
 // S [B, Hkv, d, d]   Σ k̂ vᵀ over complete groups (null when !global)
 // buf_k, buf_v [B, Hkv, G, d]   the current group's (k̂, v); rows [0, pos % G) are valid (null when neither
@@ -68,24 +41,46 @@ struct AugStateRef {
   int64_t pos = 0;  // tokens absorbed so far (absolute position of the next token)
 };
 
-// One decode token at position st.pos: q̂ [B, Hq, d], k̂ / v [B, Hkv, d] -> out [B, Hq, d]; then absorbs the token
-// into the state (the caller advances pos by one).
 template <typename T>
-void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
-                     const T* v, const T* conv_w, T lambda_local, T lambda_global, T* out);
+struct AugKernels {
+  // ---- L2 normalisation: x̂ = x / sqrt(|x|² + eps) per row of d; rinv[row] = 1 / sqrt(|x|² + eps). ----
+  // (Its derivative dx = rinv · (dx̂ − x̂ (x̂ · dx̂)) is finite at x = 0; backward applies it internally.)
+  void (*l2_normalize_rows)(const T* x, T* xhat, T* rinv, int64_t rows, int64_t d, T eps);
 
-// Absorbs n tokens k̂ / v [B, Hkv, n, d] at positions st.pos .. st.pos + n − 1 without producing outputs
-// (prefill, accepted speculative paths). The caller advances pos by n.
-template <typename T>
-void aug_absorb(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* khat, const T* v, int64_t n);
+  // ---- parallel (training) form, chunked over groups of G ----
+  // The global term's group states, per kv head: states [B, Hkv, groups, d, d] with S_g = Σ_{g'<g} K̂_{g'}ᵀ V_{g'}
+  // (S_0 = 0). Needed by forward / backward when the global branch is on (they read it, never write it).
+  void (*group_states)(const AugDims& dm, const T* k, const T* v, T* states);
 
-// ---- tree verification (kernels/cpu/linear_attention_tree.cpp) ----
-// N = dm.seq candidate nodes over a committed prefix of length st.pos (read only). parent[i] is −1 (child of the
-// last committed token) or an earlier node (< i). q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d]:
-// node i's output equals the recurrent output at position pos + depth(i) for prefix + its root-to-node path.
-template <typename T>
-void aug_tree_forward(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const int32_t* parent,
-                      const T* qhat, const T* khat, const T* v, const T* conv_w, T lambda_local, T lambda_global,
-                      T* out);
+  // out [B, Hq, T, d] = λl·local + λg·global + conv over the enabled branches. Optional (nullable) outputs receive
+  // the unscaled branches local_t, global_t, conv_t, each [B, Hq, T, d] (diagnostics). conv_w [Hq, C]. states may
+  // be null when !br.global, conv_w when !br.conv.
+  void (*forward)(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
+                  const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out, T* conv_out);
 
-}  // namespace linspec::kernels::cpu
+  // Gradients of sum(dout ⊙ out) w.r.t. q [B,Hq,T,d], k [B,Hkv,T,d], v [B,Hkv,T,d] (through the normalisation),
+  // conv_w [Hq,C] and the two scalars (one element each, device memory). All outputs are overwritten (zero for branches that are
+  // off). dconv_w may be null when !br.conv.
+  void (*backward)(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
+                   const T* conv_w, T lambda_local, T lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
+                   T* dlambda_local, T* dlambda_global);
+
+  // One decode token at position st.pos: q̂ [B, Hq, d], k̂ / v [B, Hkv, d] -> out [B, Hq, d]; then absorbs the
+  // token into the state (the caller advances pos by one).
+  void (*decode_step)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
+                      const T* v, const T* conv_w, T lambda_local, T lambda_global, T* out);
+
+  // Absorbs n tokens k̂ / v [B, Hkv, n, d] at positions st.pos .. st.pos + n − 1 without producing outputs
+  // (prefill, accepted speculative paths). The caller advances pos by n.
+  void (*absorb)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* khat, const T* v, int64_t n);
+
+  // ---- tree verification ----
+  // N = dm.seq candidate nodes over a committed prefix of length st.pos (read only). parent[i] is −1 (child of the
+  // last committed token) or an earlier node (< i). q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d]:
+  // node i's output equals the recurrent output at position pos + depth(i) for prefix + its root-to-node path.
+  void (*tree_forward)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const int32_t* parent,
+                       const T* qhat, const T* khat, const T* v, const T* conv_w, T lambda_local, T lambda_global,
+                       T* out);
+};
+
+}  // namespace linspec::kernels

@@ -5,9 +5,18 @@
 #include <unordered_set>
 
 #include "core/autograd.h"
-#include "kernels/adamw.h"
+#include "core/backend.h"
 
 namespace linspec {
+namespace {
+Tensor host_copy(const Tensor& t) { return t.device() == Device::CPU ? t.clone() : t.to(Device::CPU); }
+// A contiguous f32 copy on `device` that shares no storage with `t`.
+Tensor owned_on(const Tensor& t, Device device) {
+  Tensor out = Tensor::empty(t.shape(), DType::F32, device);
+  out.copy_from(t);
+  return out;
+}
+}  // namespace
 
 AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWConfig& config) : config_(config) {
   LINSPEC_CHECK(config.beta1 >= 0 && config.beta1 < 1 && config.beta2 >= 0 && config.beta2 < 1,
@@ -22,8 +31,10 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWConfig& config) : config
       const Tensor& p = g.params[i];
       Slot s;
       s.name = g.names.empty() ? detail::concat("g", gi, ".", i) : g.names[i];
-      LINSPEC_CHECK(p.defined() && p.dtype() == DType::F32 && p.device() == Device::CPU && p.is_contiguous(),
-                    "AdamW: parameter ", s.name, " must be a contiguous f32 CPU tensor (fp32 master weights)");
+      LINSPEC_CHECK(p.defined() && p.dtype() == DType::F32 && p.is_contiguous(), "AdamW: parameter ", s.name,
+                    " must be a contiguous f32 tensor (fp32 master weights)");
+      LINSPEC_CHECK(slots_.empty() || p.device() == slots_.front().param.device(), "AdamW: parameter ", s.name,
+                    " is on ", device_name(p.device()), ", the others on ", device_name(slots_.front().param.device()));
       LINSPEC_CHECK(p.requires_grad(), "AdamW: parameter ", s.name, " does not require grad");
       LINSPEC_CHECK(seen.insert(s.name).second, "AdamW: duplicate parameter name ", s.name);
       s.param = p;
@@ -36,29 +47,33 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWConfig& config) : config
 
 void AdamW::step(double lr) {
   ++step_count_;
-  std::vector<kernels::cpu::AdamWTensor> work;
+  std::vector<kernels::AdamWTensor> work;
   for (Slot& s : slots_) {
     Tensor g = s.param.grad();
     if (!g.defined()) continue;
     LINSPEC_CHECK(g.dtype() == DType::F32 && g.is_contiguous() && g.numel() == s.param.numel(),
                   "AdamW: gradient of ", s.name, " is not a contiguous f32 tensor of the parameter's size");
     if (!s.m.defined()) {
-      s.m = Tensor::zeros(s.param.shape());
-      s.v = Tensor::zeros(s.param.shape());
+      // The moments live with the parameter (on its device).
+      s.m = Tensor::zeros(s.param.shape(), DType::F32, s.param.device());
+      s.v = Tensor::zeros(s.param.shape(), DType::F32, s.param.device());
     }
     ++s.updates;
     const double lr_eff = lr * s.lr_scale;
     const double t = static_cast<double>(s.updates);
-    kernels::cpu::AdamWCoeffs c;
+    kernels::AdamWCoeffs c;
     c.beta1 = static_cast<float>(config_.beta1);
     c.beta2 = static_cast<float>(config_.beta2);
     c.eps = static_cast<float>(config_.eps);
     c.decay = static_cast<float>(1.0 - lr_eff * s.weight_decay);
     c.step_size = static_cast<float>(lr_eff / (1.0 - std::pow(config_.beta1, t)));
     c.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(config_.beta2, t)));
-    work.push_back({s.param.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), s.param.numel(), c});
+    work.push_back({s.param.device_data<float>(), g.device_data<float>(), s.m.device_data<float>(),
+                    s.v.device_data<float>(), s.param.numel(), c});
   }
-  kernels::cpu::adamw_update(work);
+  if (work.empty()) return;
+  const auto& be = backend(slots_.front().param.device());
+  ops::detail::kernel(be.adamw.update, "adamw_update", be)(work);
 }
 
 void AdamW::zero_grad() {
@@ -72,8 +87,9 @@ std::vector<NamedTensor> AdamW::state() const {
     const Slot& s = slots_[i];
     updates.data<int64_t>()[i] = s.updates;
     if (!s.m.defined()) continue;
-    out.push_back({"m/" + s.name, s.m.clone()});
-    out.push_back({"v/" + s.name, s.v.clone()});
+    // Host copies for the snapshot writer, whatever device the moments live on.
+    out.push_back({"m/" + s.name, host_copy(s.m)});
+    out.push_back({"v/" + s.name, host_copy(s.v)});
   }
   out.push_back({"updates", updates});
   return out;
@@ -119,8 +135,8 @@ void AdamW::load_state(int64_t step_count, const std::vector<NamedTensor>& state
       s.v = Tensor();
       continue;
     }
-    s.m = moments[i].first->to(Device::CPU).to(DType::F32).contiguous().clone();
-    s.v = moments[i].second->to(Device::CPU).to(DType::F32).contiguous().clone();
+    s.m = owned_on(*moments[i].first, s.param.device());
+    s.v = owned_on(*moments[i].second, s.param.device());
   }
   step_count_ = step_count;
 }

@@ -2,11 +2,10 @@
 #include <cmath>
 
 #include "core/ops/dispatch.h"
-#include "kernels/attention.h"
 
 namespace linspec::ops {
 namespace {
-namespace k = kernels::cpu;
+namespace k = kernels;
 
 k::AttentionDims attention_dims(const Tensor& q, const Tensor& key, const Tensor& v, double scale) {
   LINSPEC_CHECK(q.dim() == 4 && key.dim() == 4 && v.dim() == 4, "causal_attention: q, k, v must be [B, H, T, d], got ",
@@ -31,18 +30,18 @@ k::AttentionDims attention_dims(const Tensor& q, const Tensor& key, const Tensor
 }  // namespace
 
 Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, double scale) {
-  detail::check_cpu_float(q_in, "causal_attention", "q");
-  detail::check_cpu_float(k_in, "causal_attention", "k");
-  detail::check_cpu_float(v_in, "causal_attention", "v");
+  detail::check_float(q_in, "causal_attention", "q");
+  detail::check_float(k_in, "causal_attention", "k");
+  detail::check_float(v_in, "causal_attention", "v");
   detail::check_same_dtype(q_in, k_in, "causal_attention");
   detail::check_same_dtype(q_in, v_in, "causal_attention");
   const k::AttentionDims a = attention_dims(q_in, k_in, v_in, scale);
   Tensor q = q_in.contiguous(), key = k_in.contiguous(), v = v_in.contiguous();
-  Tensor out = Tensor::empty(q.shape(), q.dtype());
-  Tensor lse = Tensor::empty({a.batch, a.heads_q, a.t}, q.dtype());
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  Tensor lse = Tensor::empty({a.batch, a.heads_q, a.t}, q.dtype(), q.device());
   detail::dispatch_float(q.dtype(), "causal_attention", [&](auto t) {
     using T = decltype(t);
-    k::causal_attention_forward(a, q.data<T>(), key.data<T>(), v.data<T>(), out.data<T>(), lse.data<T>());
+    detail::kernel(detail::float_kernels<T>(q).attention.causal_forward, "causal_attention_forward", q)(a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), out.device_data<T>(), lse.device_data<T>());
   });
 
   if (any_requires_grad({&q_in, &k_in, &v_in})) {
@@ -51,12 +50,12 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
     record_op(out, [q_in, k_in, v_in, q = q.detach(), key = key.detach(), v = v.detach(), saved_out, lse,
                     a](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
-      Tensor dq = Tensor::empty(q.shape(), q.dtype());
-      Tensor dk = Tensor::empty(key.shape(), key.dtype()), dv = Tensor::empty(v.shape(), v.dtype());
+      Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device());
+      Tensor dk = Tensor::empty(key.shape(), key.dtype(), key.device()), dv = Tensor::empty(v.shape(), v.dtype(), v.device());
       detail::dispatch_float(q.dtype(), "causal_attention backward", [&](auto t) {
         using T = decltype(t);
-        k::causal_attention_backward(a, q.data<T>(), key.data<T>(), v.data<T>(), saved_out.data<T>(),
-                                     lse.data<T>(), g.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>());
+        detail::kernel(detail::float_kernels<T>(q).attention.causal_backward, "causal_attention_backward", q)(a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), saved_out.device_data<T>(),
+                                     lse.device_data<T>(), g.device_data<T>(), dq.device_data<T>(), dk.device_data<T>(), dv.device_data<T>());
       });
       accumulate_grad(q_in, dq);
       accumulate_grad(k_in, dk);

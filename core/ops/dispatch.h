@@ -1,6 +1,8 @@
-// Shared helpers for op implementations (not part of the public API).
+// Shared helpers for op implementations (not part of the public API): dtype dispatch, operand checks and the
+// backend lookup every op does once (core/backend.h) before calling kernels of its operands' device.
 #pragma once
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/ops.h"
 
 namespace linspec::ops::detail {
@@ -13,9 +15,28 @@ auto dispatch_float(DType dtype, const char* op, F&& f) {
   throw std::logic_error(std::string(op) + ": unsupported dtype " + dtype_name(dtype) + " (ops compute in f32 or f64)");
 }
 
-inline void check_cpu_float(const Tensor& t, const char* op, const char* arg) {
+// The float kernels of the backend that holds t (resolved once per call; ops check their operands share a device
+// with backend_of first).
+template <typename T>
+const kernels::FloatKernels<T>& float_kernels(const Tensor& t) {
+  return backend(t.device()).template of<T>();
+}
+
+// A kernel from the table of t's device, or an error naming the kernel and the device when that backend lacks it.
+template <typename Fn>
+Fn kernel(Fn fn, const char* name, const Tensor& t) {
+  if (!fn) throw_input_error(name, ": not implemented on device ", device_name(t.device()));
+  return fn;
+}
+
+// Index of the first id outside [0, vocab) other than `allowed`, or -1; checked on the ids' own device.
+int64_t first_invalid_id(const Tensor& ids, int64_t vocab, int64_t allowed);
+
+// True when host code may read t directly (it lives in CPU memory).
+inline bool host_readable(const Tensor& t) { return t.device() == Device::CPU; }
+
+inline void check_float(const Tensor& t, const char* op, const char* arg) {
   LINSPEC_CHECK(t.defined(), op, ": ", arg, " is undefined");
-  LINSPEC_CHECK(t.device() == Device::CPU, op, ": ", arg, " must be on the CPU for this kernel");
   LINSPEC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": ", arg, " has dtype ", dtype_name(t.dtype()));
 }
 

@@ -6,7 +6,7 @@
 namespace linspec {
 namespace {
 namespace ks = kernel_attention_support;
-namespace ka = kernels::cpu::kernel_attn;
+namespace ka = kernels::kernel_attn;
 using ops::detail::dispatch_float;
 
 // φ(x) for x [B, Hin, T, d] -> [B, Hq, T, F]; differentiable in x and (hedgehog) feature_w / feature_b.
@@ -21,14 +21,14 @@ Tensor feature_op(const KernelAttentionConfig& c, const KernelAttentionParams& p
     record_op(f, [c, pin, x, x_in, w, b, Hq, pos, query_side, hedgehog](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       const int64_t B = x.size(0), Hin = x.size(1), T = x.size(2), d = x.size(3);
-      Tensor dx = Tensor::empty(x.shape(), x.dtype());
-      Tensor dw = hedgehog && w.requires_grad() ? Tensor::zeros(w.shape(), x.dtype()) : Tensor();
-      Tensor db = hedgehog && b.requires_grad() ? Tensor::zeros(b.shape(), x.dtype()) : Tensor();
+      Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      Tensor dw = hedgehog && w.requires_grad() ? Tensor::zeros(w.shape(), x.dtype(), x.device()) : Tensor();
+      Tensor db = hedgehog && b.requires_grad() ? Tensor::zeros(b.shape(), x.dtype(), x.device()) : Tensor();
       dispatch_float(x.dtype(), "kernel attention feature backward", [&](auto t) {
         using T_ = decltype(t);
-        ka::feature_backward<T_>(ks::feature_spec<T_>(c, pin, d, query_side), B, Hin, Hq, T, x.data<T_>(), pos.data(),
-                                 g.data<T_>(), dx.data<T_>(), dw.defined() ? dw.data<T_>() : nullptr,
-                                 db.defined() ? db.data<T_>() : nullptr);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.feature_backward, "feature_backward", x)(ks::feature_spec<T_>(c, pin, d, query_side), B, Hin, Hq, T, x.device_data<T_>(), pos.data(),
+                                 g.device_data<T_>(), dx.device_data<T_>(), dw.defined() ? dw.device_data<T_>() : nullptr,
+                                 db.defined() ? db.device_data<T_>() : nullptr);
       });
       accumulate_grad(x_in, dx);
       if (dw.defined()) accumulate_grad(w, dw);
@@ -46,34 +46,34 @@ Tensor hybrid_op(const ka::HybridDims& dm, const Tensor& fq, const Tensor& fk, c
   Tensor q = window ? q_in.contiguous() : Tensor();
   Tensor k = window ? k_in.contiguous() : Tensor();
   Tensor mixc = window ? mix.contiguous() : Tensor();
-  Tensor out = Tensor::empty({dm.batch, dm.q_heads, dm.seq, dm.head_dim}, v.dtype());
+  Tensor out = Tensor::empty({dm.batch, dm.q_heads, dm.seq, dm.head_dim}, v.dtype(), v.device());
   // Raw pointers of the (contiguous) inputs; the backward re-derives them from the tensors it keeps alive.
   auto inputs = [](auto t, const Tensor& fq, const Tensor& fk, const Tensor& v, const Tensor& q, const Tensor& k,
                    const Tensor& mix) {
     using T_ = decltype(t);
     ka::HybridInputs<T_> in;
-    in.fq = fq.data<T_>(), in.fk = fk.data<T_>(), in.v = v.data<T_>();
-    if (q.defined()) in.q = q.data<T_>(), in.k = k.data<T_>(), in.mix_logit = mix.data<T_>();
+    in.fq = fq.device_data<T_>(), in.fk = fk.device_data<T_>(), in.v = v.device_data<T_>();
+    if (q.defined()) in.q = q.device_data<T_>(), in.k = k.device_data<T_>(), in.mix_logit = mix.device_data<T_>();
     return in;
   };
   dispatch_float(v.dtype(), "kernel attention", [&](auto t) {
     using T_ = decltype(t);
-    ka::hybrid_forward<T_>(dm, inputs(t, fq, fk, v, q, k, mixc), out.data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_forward, "hybrid_forward", out)(dm, inputs(t, fq, fk, v, q, k, mixc), out.device_data<T_>());
   });
   const bool need = any_requires_grad({&fq, &fk, &v_in}) || (window && any_requires_grad({&q_in, &k_in, &mix}));
   if (need) {
     record_op(out, [dm, window, fq, fk, v, q, k, mixc, v_in, q_in, k_in, mix, inputs](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
-      Tensor dfq = Tensor::empty(fq.shape(), v.dtype()), dfk = Tensor::empty(fk.shape(), v.dtype());
-      Tensor dv = Tensor::empty(v.shape(), v.dtype());
-      Tensor dq = window ? Tensor::empty(q.shape(), v.dtype()) : Tensor();
-      Tensor dk = window ? Tensor::empty(k.shape(), v.dtype()) : Tensor();
-      Tensor dmix = window ? Tensor::empty(mixc.shape(), v.dtype()) : Tensor();
+      Tensor dfq = Tensor::empty(fq.shape(), v.dtype(), v.device()), dfk = Tensor::empty(fk.shape(), v.dtype(), v.device());
+      Tensor dv = Tensor::empty(v.shape(), v.dtype(), v.device());
+      Tensor dq = window ? Tensor::empty(q.shape(), v.dtype(), v.device()) : Tensor();
+      Tensor dk = window ? Tensor::empty(k.shape(), v.dtype(), v.device()) : Tensor();
+      Tensor dmix = window ? Tensor::empty(mixc.shape(), v.dtype(), v.device()) : Tensor();
       dispatch_float(v.dtype(), "kernel attention backward", [&](auto t) {
         using T_ = decltype(t);
-        auto ptr = [](Tensor& x) { return x.defined() ? x.data<T_>() : nullptr; };
-        ka::hybrid_backward<T_>(dm, inputs(t, fq, fk, v, q, k, mixc), g.data<T_>(), dfq.data<T_>(), dfk.data<T_>(),
-                                dv.data<T_>(), ptr(dq), ptr(dk), ptr(dmix));
+        auto ptr = [](Tensor& x) { return x.defined() ? x.device_data<T_>() : nullptr; };
+        ops::detail::kernel(ops::detail::float_kernels<T_>(g).kernel_attn.hybrid_backward, "hybrid_backward", g)(dm, inputs(t, fq, fk, v, q, k, mixc), g.device_data<T_>(), dfq.device_data<T_>(), dfk.device_data<T_>(),
+                                dv.device_data<T_>(), ptr(dq), ptr(dk), ptr(dmix));
       });
       accumulate_grad(fq, dfq);
       accumulate_grad(fk, dfk);
@@ -93,21 +93,21 @@ Tensor rms_norm_op(const Tensor& x_in, const Tensor& w_in, double eps) {
   Tensor x = x_in.contiguous();
   Tensor w = w_in.defined() ? w_in.contiguous() : Tensor();
   const int64_t B = x.size(0), H = x.size(1), T = x.size(2), d = x.size(3);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), "kernel attention rmsnorm", [&](auto t) {
     using T_ = decltype(t);
-    ka::rms_norm_heads<T_>(x.data<T_>(), w.defined() ? w.data<T_>() : nullptr, y.data<T_>(), B, H, T, d,
+    ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads, "rms_norm_heads", x)(x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, y.device_data<T_>(), B, H, T, d,
                            static_cast<T_>(eps));
   });
   if (any_requires_grad({&x_in, &w_in})) {
     record_op(y, [x, w, x_in, w_in, eps, B, H, T, d](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
-      Tensor dx = Tensor::empty(x.shape(), x.dtype());
-      Tensor dw = w.defined() && w_in.requires_grad() ? Tensor::zeros(w.shape(), x.dtype()) : Tensor();
+      Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      Tensor dw = w.defined() && w_in.requires_grad() ? Tensor::zeros(w.shape(), x.dtype(), x.device()) : Tensor();
       dispatch_float(x.dtype(), "kernel attention rmsnorm backward", [&](auto t) {
         using T_ = decltype(t);
-        ka::rms_norm_heads_backward<T_>(x.data<T_>(), w.defined() ? w.data<T_>() : nullptr, g.data<T_>(), dx.data<T_>(),
-                                        dw.defined() ? dw.data<T_>() : nullptr, B, H, T, d, static_cast<T_>(eps));
+        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads_backward, "rms_norm_heads_backward", x)(x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, g.device_data<T_>(), dx.device_data<T_>(),
+                                        dw.defined() ? dw.device_data<T_>() : nullptr, B, H, T, d, static_cast<T_>(eps));
       });
       accumulate_grad(x_in, dx);
       if (dw.defined()) accumulate_grad(w_in, dw);
@@ -120,29 +120,29 @@ Tensor rms_norm_op(const Tensor& x_in, const Tensor& w_in, double eps) {
 Tensor yoso_op(const ka::LocalDims& dm, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const int64_t d = dm.head_dim;
-  Tensor qh = Tensor::empty(q.shape(), q.dtype()), kh = Tensor::empty(k.shape(), k.dtype());
-  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  Tensor qh = Tensor::empty(q.shape(), q.dtype(), q.device()), kh = Tensor::empty(k.shape(), k.dtype(), k.device());
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   dispatch_float(q.dtype(), "yoso attention", [&](auto t) {
     using T_ = decltype(t);
     const T_ eps = static_cast<T_>(ks::kL2Eps);
-    ka::l2_normalize<T_>(q.data<T_>(), qh.data<T_>(), q.numel() / d, d, eps);
-    ka::l2_normalize<T_>(k.data<T_>(), kh.data<T_>(), k.numel() / d, d, eps);
-    ka::yoso_forward<T_>(dm, qh.data<T_>(), kh.data<T_>(), v.data<T_>(), out.data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_forward, "yoso_forward", qh)(dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), out.device_data<T_>());
   });
   if (any_requires_grad({&q_in, &k_in, &v_in})) {
     record_op(out, [dm, q, k, v, qh, kh, q_in, k_in, v_in](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       const int64_t d = dm.head_dim;
-      Tensor dqh = Tensor::empty(q.shape(), q.dtype()), dkh = Tensor::empty(k.shape(), k.dtype());
-      Tensor dq = Tensor::empty(q.shape(), q.dtype()), dk = Tensor::empty(k.shape(), k.dtype());
-      Tensor dv = Tensor::empty(v.shape(), v.dtype());
+      Tensor dqh = Tensor::empty(q.shape(), q.dtype(), q.device()), dkh = Tensor::empty(k.shape(), k.dtype(), k.device());
+      Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device()), dk = Tensor::empty(k.shape(), k.dtype(), k.device());
+      Tensor dv = Tensor::empty(v.shape(), v.dtype(), v.device());
       dispatch_float(q.dtype(), "yoso attention backward", [&](auto t) {
         using T_ = decltype(t);
         const T_ eps = static_cast<T_>(ks::kL2Eps);
-        ka::yoso_backward<T_>(dm, qh.data<T_>(), kh.data<T_>(), v.data<T_>(), g.data<T_>(), dqh.data<T_>(),
-                              dkh.data<T_>(), dv.data<T_>());
-        ka::l2_normalize_backward<T_>(q.data<T_>(), dqh.data<T_>(), dq.data<T_>(), q.numel() / d, d, eps);
-        ka::l2_normalize_backward<T_>(k.data<T_>(), dkh.data<T_>(), dk.data<T_>(), k.numel() / d, d, eps);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_backward, "yoso_backward", qh)(dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), g.device_data<T_>(), dqh.device_data<T_>(),
+                              dkh.device_data<T_>(), dv.device_data<T_>());
+        ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize_backward, "l2_normalize_backward", q)(q.device_data<T_>(), dqh.device_data<T_>(), dq.device_data<T_>(), q.numel() / d, d, eps);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize_backward, "l2_normalize_backward", k)(k.device_data<T_>(), dkh.device_data<T_>(), dk.device_data<T_>(), k.numel() / d, d, eps);
       });
       accumulate_grad(q_in, dq);
       accumulate_grad(k_in, dk);

@@ -10,7 +10,7 @@
 namespace linspec {
 namespace {
 namespace ks = kernel_attention_support;
-namespace ka = kernels::cpu::kernel_attn;
+namespace ka = kernels::kernel_attn;
 using ops::detail::dispatch_float;
 
 void check_state(const KernelAttentionConfig& c, const KernelAttentionState& st, const ks::Sizes& s, DType dtype,
@@ -37,10 +37,10 @@ ks::Sizes kv_sizes(const KernelAttentionState& st, const Tensor& k) {
 void absorb_yoso(const KernelAttentionConfig& c, KernelAttentionState& st, const Tensor& k, const Tensor& v) {
   const int64_t n = k.size(2), d = st.head_dim, G = c.group;
   Tensor kc = k.contiguous();
-  Tensor kh = Tensor::empty(kc.shape(), kc.dtype());
+  Tensor kh = Tensor::empty(kc.shape(), kc.dtype(), kc.device());
   dispatch_float(kc.dtype(), "yoso absorb", [&](auto t) {
     using T_ = decltype(t);
-    ka::l2_normalize<T_>(kc.data<T_>(), kh.data<T_>(), kc.numel() / d, d, static_cast<T_>(ks::kL2Eps));
+    ops::detail::kernel(ops::detail::float_kernels<T_>(kc).kernel_attn.l2_normalize, "l2_normalize", kc)(kc.device_data<T_>(), kh.device_data<T_>(), kc.numel() / d, d, static_cast<T_>(ks::kL2Eps));
   });
   // Only the tokens of the group the state ends in are kept; earlier groups are never read again.
   const int64_t end = st.pos + n, keep_from = std::max(st.pos, G * ((end - 1) / G));
@@ -60,8 +60,8 @@ void absorb_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
   const int64_t first = std::max<int64_t>(0, pos - W), last = pos + n - 1 - W;  // positions leaving the window
   if (last >= first) {
     const int64_t count = last - first + 1;
-    Tensor kl = Tensor::empty({s.batch, s.kv_heads, count, s.head_dim}, k.dtype());
-    Tensor vl = Tensor::empty(kl.shape(), k.dtype());
+    Tensor kl = Tensor::empty({s.batch, s.kv_heads, count, s.head_dim}, k.dtype(), k.device());
+    Tensor vl = Tensor::empty(kl.shape(), k.dtype(), k.device());
     const int64_t from_ring = std::min(last + 1, pos) - first;  // the rest are new tokens
     if (from_ring > 0) {
       const auto slots = ring_slots(first, from_ring, W);
@@ -77,7 +77,7 @@ void absorb_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
     ka::HybridDims dm = ks::hybrid_dims(c, s);
     dispatch_float(k.dtype(), "kernel attention fold", [&](auto t) {
       using T_ = decltype(t);
-      ka::fold_into_state<T_>(dm, count, fk.data<T_>(), vl.data<T_>(), st.S.data<T_>(), st.z.data<T_>());
+      ops::detail::kernel(ops::detail::float_kernels<T_>(fk).kernel_attn.fold_into_state, "fold_into_state", fk)(dm, count, fk.device_data<T_>(), vl.device_data<T_>(), st.S.device_data<T_>(), st.z.device_data<T_>());
     });
   }
   if (W > 0) {  // the newest min(n, W) tokens enter the ring
@@ -120,21 +120,21 @@ Tensor tree_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
   if (featured > 0)
     rf = ks::features(c, pin, ks::gather_rows(rk, ks::positions(0, featured)), s.q_heads,
                       ks::positions(P - recent, featured), /*query_side=*/false);
-  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   const ka::HybridDims dm = ks::hybrid_dims(c, s);
   dispatch_float(q.dtype(), "kernel attention tree", [&](auto t) {
     using T_ = decltype(t);
     ka::HybridStateView<T_> view;
-    view.S = st.S.data<T_>(), view.z = st.z.data<T_>(), view.pos = P, view.recent = recent;
-    if (recent > 0) view.recent_k = rk.data<T_>(), view.recent_v = rv.data<T_>();
+    view.S = st.S.device_data<T_>(), view.z = st.z.device_data<T_>(), view.pos = P, view.recent = recent;
+    if (recent > 0) view.recent_k = rk.device_data<T_>(), view.recent_v = rv.device_data<T_>();
     view.recent_features = featured;
-    if (featured > 0) view.recent_fk = rf.data<T_>();
+    if (featured > 0) view.recent_fk = rf.device_data<T_>();
     ka::HybridInputs<T_> in;
-    in.fq = fq.data<T_>(), in.fk = fk.data<T_>(), in.v = v.data<T_>();
-    if (W > 0) in.q = q.data<T_>(), in.k = k.data<T_>(), in.mix_logit = pin.mix.data<T_>();
-    ka::hybrid_tree_forward<T_>(dm, view, tree, in, out.data<T_>());
+    in.fq = fq.device_data<T_>(), in.fk = fk.device_data<T_>(), in.v = v.device_data<T_>();
+    if (W > 0) in.q = q.device_data<T_>(), in.k = k.device_data<T_>(), in.mix_logit = pin.mix.device_data<T_>();
+    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_tree_forward, "hybrid_tree_forward", out)(dm, view, tree, in, out.device_data<T_>());
     if (c.preset == KernelPreset::Transnormer)
-      ka::rms_norm_heads<T_>(out.data<T_>(), pin.norm_w.defined() ? pin.norm_w.data<T_>() : nullptr, out.data<T_>(),
+      ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.rms_norm_heads, "rms_norm_heads", out)(out.device_data<T_>(), pin.norm_w.defined() ? pin.norm_w.device_data<T_>() : nullptr, out.device_data<T_>(),
                              s.batch, s.q_heads, N, s.head_dim, static_cast<T_>(c.norm_eps));
   });
   return out;
@@ -143,16 +143,16 @@ Tensor tree_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
 Tensor tree_yoso(const KernelAttentionConfig& c, const KernelAttentionState& st, const ka::TreeIndex& tree,
                  const ks::Sizes& s, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-  Tensor qh = Tensor::empty(q.shape(), q.dtype()), kh = Tensor::empty(k.shape(), k.dtype());
-  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  Tensor qh = Tensor::empty(q.shape(), q.dtype(), q.device()), kh = Tensor::empty(k.shape(), k.dtype(), k.device());
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   const int64_t d = s.head_dim;
   dispatch_float(q.dtype(), "yoso tree", [&](auto t) {
     using T_ = decltype(t);
     const T_ eps = static_cast<T_>(ks::kL2Eps);
-    ka::l2_normalize<T_>(q.data<T_>(), qh.data<T_>(), q.numel() / d, d, eps);
-    ka::l2_normalize<T_>(k.data<T_>(), kh.data<T_>(), k.numel() / d, d, eps);
-    ka::yoso_tree_forward<T_>(ks::local_dims(c, s), st.buf_k.data<T_>(), st.buf_v.data<T_>(), st.pos, tree,
-                              qh.data<T_>(), kh.data<T_>(), v.data<T_>(), out.data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(st.buf_k).kernel_attn.yoso_tree_forward, "yoso_tree_forward", st.buf_k)(ks::local_dims(c, s), st.buf_k.device_data<T_>(), st.buf_v.device_data<T_>(), st.pos, tree,
+                              qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), out.device_data<T_>());
   });
   return out;
 }
@@ -160,23 +160,23 @@ Tensor tree_yoso(const KernelAttentionConfig& c, const KernelAttentionState& st,
 }  // namespace
 
 KernelAttentionState kernel_attention_state(const KernelAttentionConfig& c, int64_t B, int64_t Hq, int64_t Hkv,
-                                            int64_t d, DType dtype) {
+                                            int64_t d, DType dtype, Device dev) {
   c.validate();
   LINSPEC_CHECK(B > 0 && Hkv > 0 && Hq % Hkv == 0 && d > 0, "kernel_attention_state: bad sizes B=", B, " Hq=", Hq,
                 " Hkv=", Hkv, " d=", d);
   KernelAttentionState st;
   st.batch = B, st.q_heads = Hq, st.kv_heads = Hkv, st.head_dim = d;
   if (c.preset == KernelPreset::Yoso) {
-    st.buf_k = Tensor::zeros({B, Hkv, c.group, d}, dtype);
-    st.buf_v = Tensor::zeros({B, Hkv, c.group, d}, dtype);
+    st.buf_k = Tensor::zeros({B, Hkv, c.group, d}, dtype, dev);
+    st.buf_v = Tensor::zeros({B, Hkv, c.group, d}, dtype, dev);
     return st;
   }
   const int64_t F = kernel_feature_count(c, d);
-  st.S = Tensor::zeros({B, Hq, F, d}, dtype);
-  st.z = Tensor::zeros({B, Hq, F}, dtype);
+  st.S = Tensor::zeros({B, Hq, F, d}, dtype, dev);
+  st.z = Tensor::zeros({B, Hq, F}, dtype, dev);
   if (ks::has_window(c)) {
-    st.buf_k = Tensor::zeros({B, Hkv, c.window, d}, dtype);
-    st.buf_v = Tensor::zeros({B, Hkv, c.window, d}, dtype);
+    st.buf_k = Tensor::zeros({B, Hkv, c.window, d}, dtype, dev);
+    st.buf_v = Tensor::zeros({B, Hkv, c.window, d}, dtype, dev);
   }
   return st;
 }
@@ -198,7 +198,7 @@ int64_t KernelAttentionState::bytes() const {
 void kernel_attention_absorb(const KernelAttentionConfig& c, const KernelAttentionParams& params,
                              KernelAttentionState& st, const Tensor& k, const Tensor& v) {
   NoGradGuard no_grad;
-  ops::detail::check_cpu_float(k, "kernel_attention_absorb", "k");
+  ops::detail::check_float(k, "kernel_attention_absorb", "k");
   ops::detail::check_same_dtype(k, v, "kernel_attention_absorb");
   LINSPEC_CHECK(k.dim() == 4 && k.shape() == v.shape() && k.size(0) == st.batch && k.size(1) == st.kv_heads &&
                     k.size(3) == st.head_dim,

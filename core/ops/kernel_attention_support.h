@@ -8,10 +8,9 @@
 
 #include "core/kernel_attention.h"
 #include "core/ops/dispatch.h"
-#include "kernels/kernel_attention.h"
 
 namespace linspec::kernel_attention_support {
-namespace ka = kernels::cpu::kernel_attn;
+namespace ka = kernels::kernel_attn;
 
 // Sizes read off q [B, Hq, X, d] and k [B, Hkv, X, d].
 struct Sizes {
@@ -20,9 +19,9 @@ struct Sizes {
 
 // Checks q [B, Hq, X, d] against k, v [B, Hkv, X, d] (same dtype, Hq % Hkv == 0).
 inline Sizes check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const char* op) {
-  ops::detail::check_cpu_float(q, op, "q");
-  ops::detail::check_cpu_float(k, op, "k");
-  ops::detail::check_cpu_float(v, op, "v");
+  ops::detail::check_float(q, op, "q");
+  ops::detail::check_float(k, op, "k");
+  ops::detail::check_float(v, op, "v");
   ops::detail::check_same_dtype(q, k, op);
   ops::detail::check_same_dtype(q, v, op);
   LINSPEC_CHECK(q.dim() == 4 && k.dim() == 4 && k.shape() == v.shape(), op,
@@ -94,10 +93,10 @@ ka::FeatureSpec<T> feature_spec(const KernelAttentionConfig& c, const ParamsIn& 
   s.head_dim = d;
   s.features = ka::feature_count(s.map, d, c.features);
   s.query_side = query_side;
-  s.omega = p.omega.defined() ? p.omega.data<T>() : nullptr;
+  s.omega = p.omega.defined() ? p.omega.device_data<T>() : nullptr;
   s.max_len = static_cast<double>(c.max_len);
-  s.weight = p.w.defined() ? p.w.data<T>() : nullptr;
-  s.bias = p.b.defined() ? p.b.data<T>() : nullptr;
+  s.weight = p.w.defined() ? p.w.device_data<T>() : nullptr;
+  s.bias = p.b.defined() ? p.b.device_data<T>() : nullptr;
   return s;
 }
 
@@ -132,10 +131,10 @@ inline Tensor features(const KernelAttentionConfig& c, const ParamsIn& p, const 
   const int64_t B = x.size(0), Hin = x.size(1), n = x.size(2), d = x.size(3);
   const int64_t F = ka::feature_count(feature_map(c.preset), d, c.features);
   Tensor xc = x.contiguous();
-  Tensor f = Tensor::empty({B, Hq, n, F}, x.dtype());
+  Tensor f = Tensor::empty({B, Hq, n, F}, x.dtype(), x.device());
   ops::detail::dispatch_float(x.dtype(), "kernel attention features", [&](auto t) {
     using T = decltype(t);
-    ka::feature_forward<T>(feature_spec<T>(c, p, d, query_side), B, Hin, Hq, n, xc.data<T>(), pos.data(), f.data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(xc).kernel_attn.feature_forward, "feature_forward", xc)(feature_spec<T>(c, p, d, query_side), B, Hin, Hq, n, xc.device_data<T>(), pos.data(), f.device_data<T>());
   });
   return f;
 }
@@ -157,7 +156,7 @@ inline void copy_rows(const Tensor& src, const std::vector<int64_t>& src_rows, c
 
 // The given rows of x [B, H, n, d], in order, as a new [B, H, rows.size(), d] tensor.
 inline Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows) {
-  Tensor out = Tensor::empty({x.size(0), x.size(1), static_cast<int64_t>(rows.size()), x.size(3)}, x.dtype());
+  Tensor out = Tensor::empty({x.size(0), x.size(1), static_cast<int64_t>(rows.size()), x.size(3)}, x.dtype(), x.device());
   copy_rows(x, rows, out, positions(0, static_cast<int64_t>(rows.size())));
   return out;
 }

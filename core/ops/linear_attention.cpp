@@ -5,7 +5,7 @@
 
 namespace linspec::ops {
 namespace {
-namespace k = kernels::cpu;
+namespace k = kernels;
 using namespace aug_support;
 
 // Contiguous inputs in one dtype, the global term's group states and the kernel shape; the backward keeps these.
@@ -17,7 +17,7 @@ struct Prepared {
 
 template <typename T>
 const T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
+  return t.defined() ? t.device_data<T>() : nullptr;
 }
 
 Prepared prepare(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& conv_w,
@@ -29,10 +29,10 @@ Prepared prepare(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   p.dm = dims(cfg, q_in.size(0), q_in.size(1), k_in.size(1), q_in.size(2), q_in.size(3));
   if (cfg.use_global) {
     const int64_t d = p.dm.head_dim;
-    p.states = Tensor::empty({p.dm.batch, p.dm.kv_heads, p.dm.groups(), d, d}, p.q.dtype());
+    p.states = Tensor::empty({p.dm.batch, p.dm.kv_heads, p.dm.groups(), d, d}, p.q.dtype(), p.q.device());
     detail::dispatch_float(p.q.dtype(), "aug_attention states", [&](auto t) {
       using T = decltype(t);
-      k::aug_group_states<T>(p.dm, p.k.data<T>(), p.v.data<T>(), p.states.data<T>());
+      detail::kernel(detail::float_kernels<T>(p.k).aug.group_states, "aug_group_states", p.k)(p.dm, p.k.device_data<T>(), p.v.device_data<T>(), p.states.device_data<T>());
     });
   }
   return p;
@@ -42,24 +42,25 @@ void backward(const Prepared& p, const AugConfig& cfg, double ll, double lg, con
               const Tensor& k_in, const Tensor& v_in, const Tensor& w_in, const Tensor& ll_in, const Tensor& lg_in) {
   Tensor g = g_in.contiguous();
   const DType dt = p.q.dtype();
-  Tensor dq = Tensor::empty(p.q.shape(), dt), dk = Tensor::empty(p.k.shape(), dt), dv = Tensor::empty(p.v.shape(), dt);
-  Tensor dw = p.w.defined() ? Tensor::empty(p.w.shape(), dt) : Tensor();
-  double dll = 0, dlg = 0;
+  const Device dev = p.q.device();
+  Tensor dq = Tensor::empty(p.q.shape(), dt, dev), dk = Tensor::empty(p.k.shape(), dt, dev);
+  Tensor dv = Tensor::empty(p.v.shape(), dt, dev);
+  Tensor dw = p.w.defined() ? Tensor::empty(p.w.shape(), dt, dev) : Tensor();
+  // The λ gradients stay on the device (one element each), like every other gradient.
+  Tensor dll = Tensor::empty({}, dt, dev), dlg = Tensor::empty({}, dt, dev);
   detail::dispatch_float(dt, "aug_attention backward", [&](auto t) {
     using T = decltype(t);
-    T sl = 0, sg = 0;
-    k::aug_backward<T>(p.dm, branches(cfg), p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), ptr_or_null<T>(p.states),
+    detail::kernel(detail::float_kernels<T>(p.q).aug.backward, "aug_backward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
                        ptr_or_null<T>(p.w),
-                       static_cast<T>(ll), static_cast<T>(lg), g.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>(),
-                       dw.defined() ? dw.data<T>() : nullptr, &sl, &sg);
-    dll = sl, dlg = sg;
+                       static_cast<T>(ll), static_cast<T>(lg), g.device_data<T>(), dq.device_data<T>(), dk.device_data<T>(), dv.device_data<T>(),
+                       dw.defined() ? dw.device_data<T>() : nullptr, dll.device_data<T>(), dlg.device_data<T>());
   });
   accumulate_grad(q_in, dq);
   accumulate_grad(k_in, dk);
   accumulate_grad(v_in, dv);
   if (dw.defined()) accumulate_grad(w_in, dw);
-  if (ll_in.defined()) accumulate_grad(ll_in, Tensor::full(ll_in.shape(), dll, ll_in.dtype()));
-  if (lg_in.defined()) accumulate_grad(lg_in, Tensor::full(lg_in.shape(), dlg, lg_in.dtype()));
+  if (ll_in.defined()) accumulate_grad(ll_in, dll.view(ll_in.shape()));
+  if (lg_in.defined()) accumulate_grad(lg_in, dlg.view(lg_in.shape()));
 }
 }  // namespace
 
@@ -67,11 +68,11 @@ Tensor aug_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                      const Tensor& lambda_local, const Tensor& lambda_global, const AugConfig& cfg) {
   Prepared p = prepare(q_in, k_in, v_in, conv_w, cfg);
   const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
-  Tensor out = Tensor::empty(p.q.shape(), p.q.dtype());
+  Tensor out = Tensor::empty(p.q.shape(), p.q.dtype(), p.q.device());
   detail::dispatch_float(p.q.dtype(), "aug_attention", [&](auto t) {
     using T = decltype(t);
-    k::aug_forward<T>(p.dm, branches(cfg), p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), ptr_or_null<T>(p.states),
-                      ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), out.data<T>());
+    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
+                      ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>(), nullptr, nullptr, nullptr);
   });
   const Tensor w_in = cfg.use_conv ? conv_w : Tensor();
   if (any_requires_grad({&q_in, &k_in, &v_in, &w_in, &lambda_local, &lambda_global})) {
@@ -90,13 +91,14 @@ AugBranchOutputs aug_attention_branches(const Tensor& q, const Tensor& k, const 
   Prepared p = prepare(q, k, v, conv_w, cfg);
   const Shape& shape = p.q.shape();
   const DType dt = p.q.dtype();
-  AugBranchOutputs r{Tensor::zeros(shape, dt), Tensor::zeros(shape, dt), Tensor::zeros(shape, dt)};
-  Tensor out = Tensor::empty(shape, dt);
+  const Device dev = p.q.device();
+  AugBranchOutputs r{Tensor::zeros(shape, dt, dev), Tensor::zeros(shape, dt, dev), Tensor::zeros(shape, dt, dev)};
+  Tensor out = Tensor::empty(shape, dt, dev);
   detail::dispatch_float(dt, "aug_attention_branches", [&](auto t) {
     using T = decltype(t);
-    k::aug_forward<T>(p.dm, branches(cfg), p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), ptr_or_null<T>(p.states),
-                      ptr_or_null<T>(p.w), T(1), T(1), out.data<T>(), r.local.data<T>(), r.global.data<T>(),
-                      r.conv.data<T>());
+    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
+                      ptr_or_null<T>(p.w), T(1), T(1), out.device_data<T>(), r.local.device_data<T>(), r.global.device_data<T>(),
+                      r.conv.device_data<T>());
   });
   return r;
 }

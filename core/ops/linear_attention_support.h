@@ -2,13 +2,12 @@
 #pragma once
 #include "core/linear_attention.h"
 #include "core/ops/dispatch.h"
-#include "kernels/linear_attention.h"
 
 namespace linspec::aug_support {
 
-inline kernels::cpu::AugBranches branches(const AugConfig& c) { return {c.use_local, c.use_global, c.use_conv}; }
+inline kernels::AugBranches branches(const AugConfig& c) { return {c.use_local, c.use_global, c.use_conv}; }
 
-inline kernels::cpu::AugDims dims(const AugConfig& c, int64_t B, int64_t Hq, int64_t Hkv, int64_t T, int64_t d) {
+inline kernels::AugDims dims(const AugConfig& c, int64_t B, int64_t Hq, int64_t Hkv, int64_t T, int64_t d) {
   return {B, Hq, Hkv, T, d, c.group_size, c.conv_taps, c.eps};
 }
 
@@ -30,11 +29,12 @@ inline Tensor conv_weights(const AugConfig& c, const Tensor& w, int64_t Hq, DTyp
 
 // Checks q [..., Hq, X, d] against k / v [..., Hkv, X, d] (same leading dims, Hq % Hkv == 0, same dtype).
 inline void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t rank, const char* op) {
-  ops::detail::check_cpu_float(q, op, "q");
-  ops::detail::check_cpu_float(k, op, "k");
-  ops::detail::check_cpu_float(v, op, "v");
+  ops::detail::check_float(q, op, "q");
+  ops::detail::check_float(k, op, "k");
+  ops::detail::check_float(v, op, "v");
   ops::detail::check_same_dtype(q, k, op);
   ops::detail::check_same_dtype(q, v, op);
+  ops::detail::backend_of(op, {&q, &k, &v});
   LINSPEC_CHECK(q.dim() == rank && k.dim() == rank && k.shape() == v.shape(), op, ": expected q, k, v of rank ", rank,
                 " with k and v alike, got ", shape_str(q.shape()), ", ", shape_str(k.shape()), ", ",
                 shape_str(v.shape()));
@@ -49,11 +49,11 @@ inline void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
 inline Tensor normalize(const Tensor& x, double eps, Tensor* rinv = nullptr) {
   Tensor xc = x.contiguous();
   const int64_t d = xc.size(-1), rows = d ? xc.numel() / d : 0;
-  Tensor xhat = Tensor::empty(xc.shape(), xc.dtype());
-  Tensor r = Tensor::empty({rows}, xc.dtype());
+  Tensor xhat = Tensor::empty(xc.shape(), xc.dtype(), xc.device());
+  Tensor r = Tensor::empty({rows}, xc.dtype(), xc.device());
   ops::detail::dispatch_float(xc.dtype(), "aug attention normalize", [&](auto t) {
     using T = decltype(t);
-    kernels::cpu::l2_normalize_rows<T>(xc.data<T>(), xhat.data<T>(), r.data<T>(), rows, d, static_cast<T>(eps));
+    ops::detail::kernel(ops::detail::float_kernels<T>(xc).aug.l2_normalize_rows, "l2_normalize_rows", xc)(xc.device_data<T>(), xhat.device_data<T>(), r.device_data<T>(), rows, d, static_cast<T>(eps));
   });
   if (rinv) *rinv = r;
   return xhat;

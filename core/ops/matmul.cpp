@@ -1,20 +1,23 @@
-// matmul / linear: forward and backward through kernels/cpu GEMMs.
+// matmul / linear: forward and backward through the GEMMs of the operands' backend.
 #include "core/ops/dispatch.h"
-#include "kernels/matmul.h"
 
 namespace linspec::ops {
 namespace {
 thread_local MatmulPrecision default_precision = MatmulPrecision::F32;
 
 // Runs C = op(A) op(B) (+ beta C) on contiguous operands of any float dtype the kernels support.
-void gemm(const kernels::cpu::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
+void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
           MatmulPrecision p) {
+  const auto& mm = backend(a.device()).matmul;
   if (a.dtype() == DType::F64) {
-    kernels::cpu::gemm_f64(s, a.data<double>(), b.data<double>(), c.data<double>(), beta);
+    detail::kernel(mm.gemm_f64, "gemm_f64", a)(s, a.device_data<double>(), b.device_data<double>(),
+                                                c.device_data<double>(), beta);
   } else if (p == MatmulPrecision::BF16) {
-    kernels::cpu::gemm_f32_via_bf16(s, a.data<float>(), b.data<float>(), c.data<float>(), beta);
+    detail::kernel(mm.gemm_f32_via_bf16, "gemm_f32_via_bf16", a)(s, a.device_data<float>(), b.device_data<float>(),
+                                                                  c.device_data<float>(), beta);
   } else {
-    kernels::cpu::gemm_f32(s, a.data<float>(), b.data<float>(), c.data<float>(), beta);
+    detail::kernel(mm.gemm_f32, "gemm_f32", a)(s, a.device_data<float>(), b.device_data<float>(),
+                                                c.device_data<float>(), beta);
   }
 }
 
@@ -27,9 +30,10 @@ void set_default_matmul_precision(MatmulPrecision p) {
 MatmulPrecision default_matmul_precision() { return default_precision; }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b, MatmulPrecision precision) {
-  detail::check_cpu_float(a_in, "matmul", "a");
-  detail::check_cpu_float(b_in, "matmul", "b");
+  detail::check_float(a_in, "matmul", "a");
+  detail::check_float(b_in, "matmul", "b");
   detail::check_same_dtype(a_in, b_in, "matmul");
+  detail::backend_of("matmul", {&a_in, &b_in});
   LINSPEC_CHECK(a_in.dim() >= 2 && b_in.dim() >= 2, "matmul: operands need >= 2 dims, got ", shape_str(a_in.shape()),
                 " and ", shape_str(b_in.shape()));
   const MatmulPrecision p = resolve(precision);
@@ -49,7 +53,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
   Shape out_shape(a.shape().begin(), a.shape().end() - 2);
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor c = Tensor::empty(out_shape, a.dtype());
+  Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
   gemm({batch, M, N, K, trans_a, trans_b, bcast}, a, b, c, 0.f, p);
 
   if (any_requires_grad({&a_in, &b_in})) {
@@ -57,13 +61,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
       Tensor g = g_in.contiguous();
       if (a_in.requires_grad()) {
         // dA = dC · op(B)ᵀ  (stored as A's layout: transpose the product when A was transposed)
-        Tensor ga = Tensor::empty(trans_a ? Shape{batch, M, K} : a.shape(), a.dtype());
+        Tensor ga = Tensor::empty(trans_a ? Shape{batch, M, K} : a.shape(), a.dtype(), a.device());
         gemm({batch, M, K, N, false, !trans_b, bcast}, g, b, ga, 0.f, p);
         accumulate_grad(a_in, trans_a ? ga.transpose(-1, -2).contiguous().reshape(a.shape()) : ga);
       }
       if (b_in.requires_grad()) {
         // dB = op(A)ᵀ · dC, summed over the batch when B was broadcast.
-        Tensor gb = Tensor::empty(b.shape(), b.dtype());
+        Tensor gb = Tensor::empty(b.shape(), b.dtype(), b.device());
         if (bcast) {
           // Fold the batch into the reduction dim: A as [batch*M, K] (only valid when A is not transposed).
           Tensor a2 = trans_a ? a.transpose(-1, -2).contiguous() : a;

@@ -1,37 +1,59 @@
 // rope: HF rotate-half rotary embedding on [B, H, T, d]; the backward is the inverse rotation.
 #include "core/ops/dispatch.h"
-#include "kernels/rope.h"
 
 namespace linspec::ops {
 
 Tensor rope(const Tensor& x_in, double theta, int64_t pos0, const std::vector<float>& inv_freq) {
-  detail::check_cpu_float(x_in, "rope", "x");
+  detail::check_float(x_in, "rope", "x");
   LINSPEC_CHECK(x_in.dim() == 4, "rope: x must be [B, H, T, d], got ", shape_str(x_in.shape()));
-  const int64_t d = x_in.size(3), half = d / 2, steps = x_in.size(2), bh = x_in.size(0) * x_in.size(1);
+  const int64_t d = x_in.size(3), half = d / 2;
   LINSPEC_CHECK(d % 2 == 0, "rope: head dim ", d, " must be even");
   LINSPEC_CHECK(inv_freq.empty() || static_cast<int64_t>(inv_freq.size()) == half, "rope: inv_freq has ",
                 inv_freq.size(), " values, head dim ", d, " needs ", half);
+  Tensor freq = Tensor::empty({half}, x_in.dtype(), x_in.device());
+  if (inv_freq.empty()) {
+    detail::dispatch_float(x_in.dtype(), "rope", [&](auto t) {
+      using T = decltype(t);
+      detail::kernel(detail::float_kernels<T>(x_in).rope.default_inv_freq, "rope_default_inv_freq", x_in)(
+          theta, d, freq.device_data<T>());
+    });
+  } else {
+    freq.copy_from(Tensor::from_vector(inv_freq, {half}));
+  }
+  return rope(x_in, pos0, freq);
+}
+
+Tensor rope(const Tensor& x_in, int64_t pos0, const Tensor& freq_in) {
+  detail::check_float(x_in, "rope", "x");
+  detail::backend_of("rope", {&x_in, &freq_in});
+  LINSPEC_CHECK(x_in.dim() == 4, "rope: x must be [B, H, T, d], got ", shape_str(x_in.shape()));
+  const int64_t d = x_in.size(3), half = d / 2, steps = x_in.size(2), bh = x_in.size(0) * x_in.size(1);
+  LINSPEC_CHECK(d % 2 == 0, "rope: head dim ", d, " must be even");
+  LINSPEC_CHECK(freq_in.numel() == half, "rope: inv_freq has ", freq_in.numel(), " values, head dim ", d, " needs ",
+                half);
   LINSPEC_CHECK(pos0 >= 0, "rope: negative start position ", pos0);
-  Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor x = x_in.contiguous(), freq = freq_in.to(x.dtype()).contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   // The tables are tiny next to x ([T, d/2]); the backward reuses them.
-  Tensor cos_t = Tensor::empty({steps, half}, x.dtype()), sin_t = Tensor::empty({steps, half}, x.dtype());
+  Tensor cos_t = Tensor::empty({steps, half}, x.dtype(), x.device());
+  Tensor sin_t = Tensor::empty({steps, half}, x.dtype(), x.device());
   detail::dispatch_float(x.dtype(), "rope", [&](auto t) {
     using T = decltype(t);
-    std::vector<T> freq(half);
-    if (inv_freq.empty()) kernels::cpu::rope_default_inv_freq(theta, d, freq.data());
-    else std::copy(inv_freq.begin(), inv_freq.end(), freq.begin());
-    kernels::cpu::rope_tables(freq.data(), half, pos0, steps, cos_t.data<T>(), sin_t.data<T>());
-    kernels::cpu::rope_apply(x.data<T>(), cos_t.data<T>(), sin_t.data<T>(), out.data<T>(), bh, steps, d, false);
+    const auto& k = detail::float_kernels<T>(x).rope;
+    detail::kernel(k.tables, "rope_tables", x)(freq.device_data<T>(), half, pos0, steps, cos_t.device_data<T>(),
+                                               sin_t.device_data<T>());
+    detail::kernel(k.apply, "rope_apply", x)(x.device_data<T>(), cos_t.device_data<T>(), sin_t.device_data<T>(),
+                                             out.device_data<T>(), bh, steps, d, false);
   });
 
   if (any_requires_grad({&x_in})) {
     record_op(out, [x_in, cos_t, sin_t, bh, steps, d](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
-      Tensor gx = Tensor::empty(g.shape(), g.dtype());
+      Tensor gx = Tensor::empty(g.shape(), g.dtype(), g.device());
       detail::dispatch_float(g.dtype(), "rope backward", [&](auto t) {
         using T = decltype(t);
-        kernels::cpu::rope_apply(g.data<T>(), cos_t.data<T>(), sin_t.data<T>(), gx.data<T>(), bh, steps, d, true);
+        detail::kernel(detail::float_kernels<T>(g).rope.apply, "rope_apply", g)(
+            g.device_data<T>(), cos_t.device_data<T>(), sin_t.device_data<T>(), gx.device_data<T>(), bh, steps, d, true);
       });
       accumulate_grad(x_in, gx);
     });

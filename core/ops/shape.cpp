@@ -1,8 +1,21 @@
 // Differentiable shape ops and reductions.
 #include "core/ops/dispatch.h"
-#include "kernels/elementwise.h"
 
 namespace linspec::ops {
+namespace {
+// Writes the contiguous `part` into dst's window [at, at + part.size(d)) along dim d (dst contiguous): one 2-D copy
+// of `outer` rows on the tensors' device.
+void copy_into_window(Tensor& dst, const Tensor& part, int64_t d, int64_t at) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= dst.size(i);
+  for (int64_t i = d + 1; i < dst.dim(); ++i) inner *= dst.size(i);
+  const size_t es = dtype_size(dst.dtype());
+  const size_t run = static_cast<size_t>(part.size(d) * inner) * es;
+  detail::backend_of("copy_into_window", {&dst, &part})
+      .memory.copy_2d(static_cast<char*>(dst.raw_data()) + at * inner * es, dst.size(d) * inner * es, part.raw_data(),
+                      run, run, outer);
+}
+}  // namespace
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor out = x.detach().reshape(shape);
@@ -28,20 +41,9 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   if (out.shares_storage_with(x)) out = out.clone();
   if (any_requires_grad({&x})) {
     record_op(out, [x, dim, start, end](const Tensor& g) {
-      Tensor gx = Tensor::zeros(x.shape(), g.dtype());
       // Scatter g back into the sliced window of a zero tensor.
-      Tensor window = gx.slice(dim, start, end);
-      Tensor gc = g.contiguous();
-      const int64_t d = dim < 0 ? dim + x.dim() : dim;
-      int64_t outer = 1, inner = 1;
-      for (int64_t i = 0; i < d; ++i) outer *= x.size(i);
-      for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
-      const size_t es = dtype_size(g.dtype());
-      const int64_t run = (end - start) * inner;
-      for (int64_t o = 0; o < outer; ++o)
-        std::memcpy(static_cast<char*>(gx.raw_data()) + (o * x.size(d) + start) * inner * es,
-                    static_cast<const char*>(gc.raw_data()) + o * run * es, run * es);
-      (void)window;
+      Tensor gx = Tensor::zeros(x.shape(), g.dtype(), g.device());
+      copy_into_window(gx, g.contiguous(), dim < 0 ? dim + x.dim() : dim, start);
       accumulate_grad(x, gx);
     });
   }
@@ -61,18 +63,11 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
                     shape_str(xs[0].shape()));
     shape[d] += x.size(d);
   }
-  Tensor out = Tensor::empty(shape, xs[0].dtype());
-  int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < d; ++i) outer *= shape[i];
-  for (int64_t i = d + 1; i < nd; ++i) inner *= shape[i];
-  const size_t es = dtype_size(out.dtype());
+  Tensor out = Tensor::empty(shape, xs[0].dtype(), xs[0].device());
   int64_t at = 0;
   for (const auto& x : xs) {
-    Tensor xc = x.contiguous();
-    const int64_t run = x.size(d) * inner;
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(static_cast<char*>(out.raw_data()) + (o * shape[d] + at) * inner * es,
-                  static_cast<const char*>(xc.raw_data()) + o * run * es, run * es);
+    detail::backend_of("concat", {&xs[0], &x});
+    copy_into_window(out, x.contiguous(), d, at);
     at += x.size(d);
   }
   bool needs = false;
@@ -90,21 +85,18 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor sum(const Tensor& x_in) {
-  detail::check_cpu_float(x_in, "sum", "x");
+  detail::check_float(x_in, "sum", "x");
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty({}, x.dtype());
+  Tensor out = Tensor::empty({}, x.dtype(), x.device());
   detail::dispatch_float(x.dtype(), "sum", [&](auto t) {
     using T = decltype(t);
-    const T* p = x.data<T>();
-    double acc = 0;  // double accumulation: losses are summed over many elements
-    const int64_t n = x.numel();
-#pragma omp parallel for reduction(+ : acc) schedule(static) if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) acc += p[i];
-    *out.data<T>() = static_cast<T>(acc);
+    // Double accumulation: losses are summed over many elements.
+    out.fill(detail::kernel(detail::float_kernels<T>(x).elementwise.sum, "sum", x)(x.device_data<T>(), x.numel()));
   });
   if (any_requires_grad({&x_in})) {
     record_op(out, [x_in](const Tensor& g) {
-      accumulate_grad(x_in, Tensor::full(x_in.shape(), g.item(), g.dtype()));
+      // g (one element) broadcast to x's shape, on g's device: 0 + g with the scalar as a suffix-broadcast operand.
+      accumulate_grad(x_in, add(Tensor::zeros(x_in.shape(), g.dtype(), g.device()), g.detach().reshape({})));
     });
   }
   return out;
@@ -113,34 +105,13 @@ Tensor sum(const Tensor& x_in) {
 Tensor mean(const Tensor& x) { return scale(sum(x), 1.0 / static_cast<double>(std::max<int64_t>(x.numel(), 1))); }
 
 Tensor sum_last(const Tensor& x_in) {
-  detail::check_cpu_float(x_in, "sum_last", "x");
-  Tensor x = x_in.contiguous();
-  const int64_t n = x.size(-1), rows = x.numel() / std::max<int64_t>(n, 1);
-  Shape shape(x.shape().begin(), x.shape().end() - 1);
-  Tensor out = Tensor::empty(shape, x.dtype());
-  detail::dispatch_float(x.dtype(), "sum_last", [&](auto t) {
-    using T = decltype(t);
-    const T* p = x.data<T>();
-    T* o = out.data<T>();
-#pragma omp parallel for schedule(static) if (rows * n > (1 << 16))
-    for (int64_t r = 0; r < rows; ++r) {
-      T acc = 0;
-      for (int64_t j = 0; j < n; ++j) acc += p[r * n + j];
-      o[r] = acc;
-    }
-  });
-  if (any_requires_grad({&x_in})) {
-    record_op(out, [x_in, n, rows](const Tensor& g_in) {
-      Tensor g = g_in.contiguous();
-      Tensor gx = Tensor::empty(x_in.shape(), g.dtype());
-      detail::dispatch_float(g.dtype(), "sum_last backward", [&](auto t) {
-        using T = decltype(t);
-        for (int64_t r = 0; r < rows; ++r) std::fill_n(gx.data<T>() + r * n, n, g.data<T>()[r]);
-      });
-      accumulate_grad(x_in, gx);
-    });
-  }
-  return out;
+  detail::check_float(x_in, "sum_last", "x");
+  const int64_t n = x_in.size(-1);
+  Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
+  // Row sums as a GEMM with a ones column ([rows, n] · [n, 1]): one kernel on every backend, and its backward (the
+  // outer product g · onesᵀ) comes with matmul.
+  Tensor ones = Tensor::full({n, 1}, 1.0, x_in.dtype(), x_in.device());
+  return reshape(matmul(reshape(x_in, {-1, n}), ones, false, false, MatmulPrecision::F32), shape);
 }
 
 }  // namespace linspec::ops

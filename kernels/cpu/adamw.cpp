@@ -1,5 +1,4 @@
-#include "kernels/adamw.h"
-
+#include "kernels/backend.h"
 #include <algorithm>
 #include <cmath>
 #include <immintrin.h>
@@ -77,5 +76,10 @@ void adamw_update(const std::vector<AdamWTensor>& tensors) {
 #pragma omp parallel for schedule(dynamic, 4) if (items > 1)
   for (int64_t w = 0; w < items; ++w) update_range(tensors[work[w].tensor], work[w].begin, work[w].end);
 }
+
+namespace {
+}  // namespace
+
+void fill_adamw(Backend& b) { b.adamw.update = &adamw_update; }
 
 }  // namespace linspec::kernels::cpu

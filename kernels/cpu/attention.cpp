@@ -4,8 +4,7 @@
 // this file, inlined library code included, shares the same target options.
 #pragma GCC target("prefer-vector-width=512")
 
-#include "kernels/attention.h"
-
+#include "kernels/backend.h"
 #include <omp.h>
 
 #include <algorithm>
@@ -296,12 +295,16 @@ void causal_attention_backward(const AttentionDims& a, const T* q, const T* k, c
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                              \
-  template void causal_attention_forward<T>(const AttentionDims&, const T*, const T*, const T*, T*, T*);  \
-  template void causal_attention_backward<T>(const AttentionDims&, const T*, const T*, const T*, const T*, \
-                                             const T*, const T*, T*, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+AttentionKernels<T> attention_table() {
+  return {&causal_attention_forward<T>, &causal_attention_backward<T>};
+}
+}  // namespace
+
+void fill_attention(Backend& b) {
+  b.f32.attention = attention_table<float>();
+  b.f64.attention = attention_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

@@ -1,5 +1,5 @@
-#include "kernels/elementwise.h"
-
+#include "kernels/backend.h"
+#include <algorithm>
 #include <vector>
 
 namespace linspec::kernels::cpu {
@@ -67,16 +67,42 @@ void reduce_leading(const T* x, T* out, int64_t n, int64_t nb) {
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                  \
-  template void add_inplace<T>(T*, const T*, int64_t);          \
-  template void axpy<T>(T, const T*, T*, int64_t);              \
-  template void add<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void sub<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void mul<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void scale<T>(const T*, T, T*, int64_t);             \
-  template void reduce_leading<T>(const T*, T*, int64_t, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+// Σ f(x_i) in double over fixed chunks, so the result is the same for any thread count.
+template <typename T, typename F>
+double chunked_sum(const T* x, int64_t n, F f) {
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double acc = 0;
+    for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) acc += f(static_cast<double>(x[i]));
+    part[c] = acc;
+  }
+  double total = 0;
+  for (double v : part) total += v;
+  return total;
+}
+
+template <typename T>
+double sum(const T* x, int64_t n) {
+  return chunked_sum(x, n, [](double v) { return v; });
+}
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  return chunked_sum(x, n, [](double v) { return v * v; });
+}
+
+namespace {
+template <typename T>
+ElementwiseKernels<T> elementwise_table() {
+  return {&add_inplace<T>, &axpy<T>, &add<T>, &sub<T>, &mul<T>, &scale<T>, &reduce_leading<T>, &sum<T>, &sum_squares<T>};
+}
+}  // namespace
+
+void fill_elementwise(Backend& b) {
+  b.f32.elementwise = elementwise_table<float>();
+  b.f64.elementwise = elementwise_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

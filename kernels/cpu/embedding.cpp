@@ -1,5 +1,4 @@
-#include "kernels/embedding.h"
-
+#include "kernels/backend.h"
 #include <omp.h>
 
 #include <cstring>
@@ -39,11 +38,22 @@ void embedding_backward(const T* grad_out, const int32_t* ids, T* grad_table, in
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                           \
-  template void embedding_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t); \
-  template void embedding_backward<T>(const T*, const int32_t*, T*, int64_t, int64_t, int64_t, bool);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+int64_t first_invalid_id(const int32_t* ids, int64_t n, int64_t vocab, int64_t allowed) {
+  for (int64_t i = 0; i < n; ++i)
+    if ((ids[i] < 0 || ids[i] >= vocab) && ids[i] != allowed) return i;
+  return -1;
+}
+
+namespace {
+template <typename T>
+EmbeddingKernels<T> embedding_table() {
+  return {&embedding_forward<T>, &embedding_backward<T>, &first_invalid_id};
+}
+}  // namespace
+
+void fill_embedding(Backend& b) {
+  b.f32.embedding = embedding_table<float>();
+  b.f64.embedding = embedding_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

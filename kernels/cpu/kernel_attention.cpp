@@ -5,7 +5,7 @@
 // no T×T matrix and no per-chunk state array exist: memory is O(F·d) per head on top of the inputs.
 // The backward runs two sweeps: forward in t for ∂fq and the intra-chunk / window terms, then backward over the
 // chunks with the suffix sum R_i = Σ_{queries whose prefix covers chunk i} fq ⊗ ∂num for ∂fk and ∂v.
-#include "kernels/kernel_attention.h"
+#include "kernels/backend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,7 @@
 
 #include "kernels/cpu/kernel_attention_common.h"
 
-namespace linspec::kernels::cpu::kernel_attn {
+namespace linspec::kernels::kernel_attn {
 namespace {
 using detail::add_outer;
 using detail::axpy;
@@ -224,11 +224,19 @@ void hybrid_backward(const HybridDims& dm, const HybridInputs<T>& in, const T* d
   }
 }
 
-template void hybrid_forward<float>(const HybridDims&, const HybridInputs<float>&, float*);
-template void hybrid_forward<double>(const HybridDims&, const HybridInputs<double>&, double*);
-template void hybrid_backward<float>(const HybridDims&, const HybridInputs<float>&, const float*, float*, float*,
-                                     float*, float*, float*, float*);
-template void hybrid_backward<double>(const HybridDims&, const HybridInputs<double>&, const double*, double*, double*,
-                                      double*, double*, double*, double*);
+namespace {
+template <typename T>
+void fill(KernelAttentionKernels<T>& k) {
+  k.hybrid_forward = &hybrid_forward<T>;
+  k.hybrid_backward = &hybrid_backward<T>;
+}
+}  // namespace
 
-}  // namespace linspec::kernels::cpu::kernel_attn
+namespace cpu {
+void fill_kernel_attention_hybrid(Backend& b) {
+  fill(b.f32.kernel_attn);
+  fill(b.f64.kernel_attn);
+}
+}  // namespace cpu
+
+}  // namespace linspec::kernels::kernel_attn

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-namespace linspec::kernels::cpu::kernel_attn::detail {
+namespace linspec::kernels::kernel_attn::detail {
 
 // Below this many multiply-adds a loop runs on one thread: decode steps and small trees are cheaper serial than
 // paying for a parallel region.
@@ -116,4 +116,4 @@ void eval_point(const PointOptions<T>& o, const T* q, const T* fq, int64_t t, co
   r.den += r.cfac * r.lin_den;
 }
 
-}  // namespace linspec::kernels::cpu::kernel_attn::detail
+}  // namespace linspec::kernels::kernel_attn::detail

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "kernels/cpu/kernel_attention_common.h"
-#include "kernels/kernel_attention.h"
+#include "kernels/backend.h"
 
-namespace linspec::kernels::cpu::kernel_attn {
+namespace linspec::kernels::kernel_attn {
 namespace {
 using detail::axpy;
 using detail::dot;
@@ -257,17 +257,23 @@ void rms_norm_heads_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, 
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                           \
-  template void feature_forward<T>(const FeatureSpec<T>&, int64_t, int64_t, int64_t, int64_t, const T*,  \
-                                   const int64_t*, T*);                                                  \
-  template void feature_backward<T>(const FeatureSpec<T>&, int64_t, int64_t, int64_t, int64_t, const T*, \
-                                    const int64_t*, const T*, T*, T*, T*);                               \
-  template void l2_normalize<T>(const T*, T*, int64_t, int64_t, T);                                      \
-  template void l2_normalize_backward<T>(const T*, const T*, T*, int64_t, int64_t, T);                   \
-  template void rms_norm_heads<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, T);        \
-  template void rms_norm_heads_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t, int64_t, int64_t, T);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+void fill(KernelAttentionKernels<T>& k) {
+  k.feature_forward = &feature_forward<T>;
+  k.feature_backward = &feature_backward<T>;
+  k.l2_normalize = &l2_normalize<T>;
+  k.l2_normalize_backward = &l2_normalize_backward<T>;
+  k.rms_norm_heads = &rms_norm_heads<T>;
+  k.rms_norm_heads_backward = &rms_norm_heads_backward<T>;
+}
+}  // namespace
 
-}  // namespace linspec::kernels::cpu::kernel_attn
+namespace cpu {
+void fill_kernel_attention_features(Backend& b) {
+  fill(b.f32.kernel_attn);
+  fill(b.f64.kernel_attn);
+}
+}  // namespace cpu
+
+}  // namespace linspec::kernels::kernel_attn

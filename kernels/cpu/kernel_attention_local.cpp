@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "kernels/cpu/kernel_attention_common.h"
-#include "kernels/kernel_attention.h"
+#include "kernels/backend.h"
 
-namespace linspec::kernels::cpu::kernel_attn {
+namespace linspec::kernels::kernel_attn {
 namespace {
 using detail::axpy;
 using detail::dot;
@@ -120,13 +120,20 @@ void yoso_tree_forward(const LocalDims& dm, const T* buf_k, const T* buf_v, int6
     }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                  \
-  template void yoso_forward<T>(const LocalDims&, const T*, const T*, const T*, T*);                            \
-  template void yoso_backward<T>(const LocalDims&, const T*, const T*, const T*, const T*, T*, T*, T*);         \
-  template void yoso_tree_forward<T>(const LocalDims&, const T*, const T*, int64_t, const TreeIndex&, const T*, \
-                                     const T*, const T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+void fill(KernelAttentionKernels<T>& k) {
+  k.yoso_forward = &yoso_forward<T>;
+  k.yoso_backward = &yoso_backward<T>;
+  k.yoso_tree_forward = &yoso_tree_forward<T>;
+}
+}  // namespace
 
-}  // namespace linspec::kernels::cpu::kernel_attn
+namespace cpu {
+void fill_kernel_attention_yoso(Backend& b) {
+  fill(b.f32.kernel_attn);
+  fill(b.f64.kernel_attn);
+}
+}  // namespace cpu
+
+}  // namespace linspec::kernels::kernel_attn

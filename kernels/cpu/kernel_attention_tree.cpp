@@ -4,9 +4,9 @@
 #include <string>
 
 #include "kernels/cpu/kernel_attention_common.h"
-#include "kernels/kernel_attention.h"
+#include "kernels/backend.h"
 
-namespace linspec::kernels::cpu::kernel_attn {
+namespace linspec::kernels::kernel_attn {
 
 TreeIndex tree_index(const int32_t* parent, int64_t nodes) {
   TreeIndex t;
@@ -79,11 +79,19 @@ void fold_into_state(const HybridDims& dm, int64_t n, const T* fk, const T* v, T
     }
 }
 
-template void hybrid_tree_forward<float>(const HybridDims&, const HybridStateView<float>&, const TreeIndex&,
-                                         const HybridInputs<float>&, float*);
-template void hybrid_tree_forward<double>(const HybridDims&, const HybridStateView<double>&, const TreeIndex&,
-                                          const HybridInputs<double>&, double*);
-template void fold_into_state<float>(const HybridDims&, int64_t, const float*, const float*, float*, float*);
-template void fold_into_state<double>(const HybridDims&, int64_t, const double*, const double*, double*, double*);
+namespace {
+template <typename T>
+void fill(KernelAttentionKernels<T>& k) {
+  k.hybrid_tree_forward = &hybrid_tree_forward<T>;
+  k.fold_into_state = &fold_into_state<T>;
+}
+}  // namespace
 
-}  // namespace linspec::kernels::cpu::kernel_attn
+namespace cpu {
+void fill_kernel_attention_tree(Backend& b) {
+  fill(b.f32.kernel_attn);
+  fill(b.f64.kernel_attn);
+}
+}  // namespace cpu
+
+}  // namespace linspec::kernels::kernel_attn

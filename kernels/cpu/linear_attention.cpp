@@ -11,8 +11,7 @@
 // as much as a 64³ product, and a cached oneDNN primitive must not run on several OpenMP threads at once).
 #pragma GCC target("prefer-vector-width=512")  // FMA-bound loops: 512-bit vectors on AVX-512 CPUs (see tile_gemm.h)
 
-#include "kernels/linear_attention.h"
-
+#include "kernels/backend.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -365,15 +364,19 @@ void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, con
   *dlambda_global = sg;
 }
 
-#define LINSPEC_AUG_INSTANTIATE(T)                                                                              \
-  template void l2_normalize_rows<T>(const T*, T*, T*, int64_t, int64_t, T);                                   \
-  template void aug_group_states<T>(const AugDims&, const T*, const T*, T*);                                  \
-  template void aug_forward<T>(const AugDims&, AugBranches, const T*, const T*, const T*, const T*, const T*, T, \
-                               T, T*, T*, T*, T*);                                                              \
-  template void aug_backward<T>(const AugDims&, AugBranches, const T*, const T*, const T*, const T*, const T*,  \
-                                T, T, const T*, T*, T*, T*, T*, T*, T*);
-LINSPEC_AUG_INSTANTIATE(float)
-LINSPEC_AUG_INSTANTIATE(double)
-#undef LINSPEC_AUG_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) {
+  k.l2_normalize_rows = &l2_normalize_rows<T>;
+  k.group_states = &aug_group_states<T>;
+  k.forward = &aug_forward<T>;
+  k.backward = &aug_backward<T>;
+}
+}  // namespace
+
+void fill_aug_parallel(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cpu

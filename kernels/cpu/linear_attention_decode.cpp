@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/linear_attention_common.h"
 #include "kernels/linear_attention.h"
 
@@ -101,12 +102,17 @@ void aug_absorb(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, con
   }
 }
 
-#define LINSPEC_AUG_DECODE_INSTANTIATE(T)                                                                         \
-  template void aug_decode_step<T>(const AugDims&, AugBranches, const AugStateRef<T>&, const T*, const T*,       \
-                                   const T*, const T*, T, T, T*);                                                 \
-  template void aug_absorb<T>(const AugDims&, AugBranches, const AugStateRef<T>&, const T*, const T*, int64_t);
-LINSPEC_AUG_DECODE_INSTANTIATE(float)
-LINSPEC_AUG_DECODE_INSTANTIATE(double)
-#undef LINSPEC_AUG_DECODE_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) {
+  k.decode_step = &aug_decode_step<T>;
+  k.absorb = &aug_absorb<T>;
+}
+}  // namespace
+
+void fill_aug_decode(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cpu

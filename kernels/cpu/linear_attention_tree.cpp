@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/linear_attention_common.h"
 #include "kernels/linear_attention.h"
 
@@ -72,11 +73,14 @@ void aug_tree_forward(const AugDims& dm, AugBranches br, const AugStateRef<T>& s
     }
 }
 
-#define LINSPEC_AUG_TREE_INSTANTIATE(T)                                                                        \
-  template void aug_tree_forward<T>(const AugDims&, AugBranches, const AugStateRef<T>&, const int32_t*,        \
-                                    const T*, const T*, const T*, const T*, T, T, T*);
-LINSPEC_AUG_TREE_INSTANTIATE(float)
-LINSPEC_AUG_TREE_INSTANTIATE(double)
-#undef LINSPEC_AUG_TREE_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) { k.tree_forward = &aug_tree_forward<T>; }
+}  // namespace
+
+void fill_aug_tree(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cpu

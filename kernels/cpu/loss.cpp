@@ -2,8 +2,7 @@
 // 512-bit vectors for the exp loops on AVX-512 (see kernels/cpu/attention.cpp for why this is first).
 #pragma GCC target("prefer-vector-width=512")
 
-#include "kernels/loss.h"
-
+#include "kernels/backend.h"
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -168,15 +167,17 @@ void squared_error_backward(const T* a, const T* b, int64_t n, T coef, T* grad_a
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                  \
-  template CrossEntropySums cross_entropy_forward<T>(const T*, const int32_t*, int64_t, int64_t, int32_t, T*); \
-  template void cross_entropy_backward<T>(const T*, const int32_t*, const T*, int64_t, int64_t, int32_t, T, T*); \
-  template double kl_forward<T>(const T*, const T*, int64_t, int64_t, T, T*, T*, T*);                          \
-  template void kl_backward<T>(const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, T, T, T*, T*); \
-  template double squared_error_sum<T>(const T*, const T*, int64_t);                                           \
-  template void squared_error_backward<T>(const T*, const T*, int64_t, T, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+LossKernels<T> loss_table() {
+  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>, &kl_backward<T>,
+          &squared_error_sum<T>, &squared_error_backward<T>};
+}
+}  // namespace
+
+void fill_loss(Backend& b) {
+  b.f32.loss = loss_table<float>();
+  b.f64.loss = loss_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

@@ -1,6 +1,5 @@
 // GEMM through oneDNN's matmul primitive (AMX / AVX-512-BF16 / AVX-512 chosen by oneDNN at run time).
-#include "kernels/matmul.h"
-
+#include "kernels/backend.h"
 #include <dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -110,5 +109,10 @@ void gemm_f64(const GemmShape& s, const double* a, const double* b, double* c, d
       }
     }
 }
+
+namespace {
+}  // namespace
+
+void fill_matmul(Backend& b) { b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, nullptr}; }
 
 }  // namespace linspec::kernels::cpu

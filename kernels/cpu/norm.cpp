@@ -1,5 +1,4 @@
-#include "kernels/norm.h"
-
+#include "kernels/backend.h"
 #include <omp.h>
 
 #include <algorithm>
@@ -72,11 +71,16 @@ void rmsnorm_backward(const T* x, const T* w, const T* rstd, const T* g, T* gx, 
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                \
-  template void rmsnorm_forward<T>(const T*, const T*, T, T*, T*, int64_t, int64_t);          \
-  template void rmsnorm_backward<T>(const T*, const T*, const T*, const T*, T*, T*, int64_t, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+NormKernels<T> norm_table() {
+  return {&rmsnorm_forward<T>, &rmsnorm_backward<T>};
+}
+}  // namespace
+
+void fill_norm(Backend& b) {
+  b.f32.norm = norm_table<float>();
+  b.f64.norm = norm_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

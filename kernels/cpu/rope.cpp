@@ -1,5 +1,4 @@
-#include "kernels/rope.h"
-
+#include "kernels/backend.h"
 #include <cmath>
 
 namespace linspec::kernels::cpu {
@@ -45,12 +44,16 @@ void rope_apply(const T* x, const T* cos_t, const T* sin_t, T* out, int64_t bh, 
     }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                             \
-  template void rope_default_inv_freq<T>(double, int64_t, T*);                             \
-  template void rope_tables<T>(const T*, int64_t, int64_t, int64_t, T*, T*);               \
-  template void rope_apply<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, bool);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+RopeKernels<T> rope_table() {
+  return {&rope_default_inv_freq<T>, &rope_tables<T>, &rope_apply<T>};
+}
+}  // namespace
+
+void fill_rope(Backend& b) {
+  b.f32.rope = rope_table<float>();
+  b.f64.rope = rope_table<double>();
+}
 
 }  // namespace linspec::kernels::cpu

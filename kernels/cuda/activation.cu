@@ -1,5 +1,5 @@
 // SiLU / SwiGLU on the GPU (see kernels/cuda/activation.h): one fused pass each.
-#include "kernels/cuda/activation.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 
 namespace linspec::kernels::cuda {
@@ -66,13 +66,16 @@ void swiglu_backward(const T* gate, const T* up, const T* g, T* g_gate, T* g_up,
   for_each(n, SwigluBackward<T>{gate, up, g, g_gate, g_up}, "swiglu_backward");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                       \
-  template void silu_forward<T>(const T*, T*, int64_t);              \
-  template void silu_backward<T>(const T*, const T*, T*, int64_t);   \
-  template void swiglu_forward<T>(const T*, const T*, T*, int64_t);  \
-  template void swiglu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+ActivationKernels<T> activation_table() {
+  return {&silu_forward<T>, &silu_backward<T>, &swiglu_forward<T>, &swiglu_backward<T>};
+}
+}  // namespace
+
+void fill_activation(Backend& b) {
+  b.f32.activation = activation_table<float>();
+  b.f64.activation = activation_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

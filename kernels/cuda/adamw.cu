@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cuda/adamw.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 
 namespace linspec::kernels::cuda {
@@ -51,5 +51,10 @@ void adamw_update(const std::vector<AdamWTensor>& tensors) {
       reinterpret_cast<const AdamWTensor*>(dev.get()), reinterpret_cast<const WorkItem*>(dev.get() + work_offset));
   check_launch("adamw_update");
 }
+
+namespace {
+}  // namespace
+
+void fill_adamw(Backend& b) { b.adamw.update = &adamw_update; }
 
 }  // namespace linspec::kernels::cuda

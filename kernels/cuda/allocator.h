@@ -1,5 +1,5 @@
-// Caching device allocator behind kernels::cuda::malloc_device / free_device. cudaMalloc and cudaFree are slow and
-// cudaFree synchronises the device, so freed blocks are kept in free lists bucketed by rounded size and handed out
+// Caching device allocator behind the CUDA backend's memory table (kernels/cuda/memory.cu). cudaMalloc and
+// cudaFree are slow and cudaFree synchronises the device, so freed blocks are kept in free lists bucketed by rounded size and handed out
 // again. Blocks are reused immediately: safe because every linspec kernel runs on one stream (see common.cuh).
 // When cudaMalloc fails, the cache is released and the allocation retried once. Thread-safe.
 // LINSPEC_CUDA_NO_CACHE=1 in the environment turns caching off (plain cudaMalloc/cudaFree, e.g. for compute-sanitizer).

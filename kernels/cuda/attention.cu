@@ -2,7 +2,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cuda/attention.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/row_tile.cuh"
 
@@ -257,12 +257,16 @@ void causal_attention_backward(const AttentionDims& dm, const T* q, const T* k, 
   check_launch("causal_attention_backward (dk, dv)");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                              \
-  template void causal_attention_forward<T>(const AttentionDims&, const T*, const T*, const T*, T*, T*);  \
-  template void causal_attention_backward<T>(const AttentionDims&, const T*, const T*, const T*, const T*, \
-                                             const T*, const T*, T*, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+AttentionKernels<T> attention_table() {
+  return {&causal_attention_forward<T>, &causal_attention_backward<T>};
+}
+}  // namespace
+
+void fill_attention(Backend& b) {
+  b.f32.attention = attention_table<float>();
+  b.f64.attention = attention_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

@@ -8,7 +8,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/row_tile.cuh"
-#include "kernels/linear_attention.h"
+#include "kernels/backend.h"
 
 namespace linspec::kernels::cuda::detail {
 
@@ -182,7 +182,7 @@ struct GroupScan {
   }
 };
 
-inline void check_aug_dims(const cpu::AugDims& dm, const char* what) {
+inline void check_aug_dims(const AugDims& dm, const char* what) {
   if (dm.head_dim <= 0 || dm.head_dim > kMaxDim)
     throw std::invalid_argument(std::string(what) + ": CUDA kernel supports head_dim 1.." + std::to_string(kMaxDim));
   if (dm.kv_heads <= 0 || dm.q_heads % dm.kv_heads != 0 || dm.group <= 0 || dm.taps <= 0)

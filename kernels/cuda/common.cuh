@@ -187,3 +187,9 @@ void allow_shared_memory(Kernel kernel, size_t bytes, const char* what) {
 }
 
 }  // namespace linspec::kernels::cuda::detail
+
+namespace linspec::kernels::cuda {
+// f32 <-> bf16 on the device, bit-identical to linspec::f32_to_bf16 (defined in elementwise.cu; used by the GEMMs).
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n);
+}  // namespace linspec::kernels::cuda

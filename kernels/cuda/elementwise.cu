@@ -1,6 +1,6 @@
 // Elementwise loops and f32 <-> bf16 conversion on the GPU (see kernels/cuda/elementwise.h).
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/elementwise.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -69,6 +69,15 @@ struct FromBf16 {
   __device__ void operator()(int64_t i) const { dst[i] = __uint_as_float(static_cast<uint32_t>(src[i]) << 16); }
 };
 
+template <typename T>
+struct Square {
+  const T* x;
+  __device__ double operator()(int64_t i) const {
+    const double v = x[i];
+    return v * v;
+  }
+};
+
 }  // namespace
 
 template <typename T>
@@ -101,19 +110,35 @@ void reduce_leading(const T* x, T* out, int64_t n, int64_t nb) {
   column_sums(Element<T>{x, nb}, n / nb, nb, out, false, "reduce_leading");
 }
 
+template <typename T>
+struct Value {
+  const T* x;
+  __device__ double operator()(int64_t i) const { return x[i]; }
+};
+
+template <typename T>
+double sum(const T* x, int64_t n) {
+  return n > 0 ? reduce_to_host(Value<T>{x}, n, "sum") : 0.0;
+}
+
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  return n > 0 ? reduce_to_host(Square<T>{x}, n, "sum_squares") : 0.0;
+}
+
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) { for_each(n, ToBf16{src, dst}, "f32_to_bf16"); }
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) { for_each(n, FromBf16{src, dst}, "bf16_to_f32"); }
 
-#define LINSPEC_INSTANTIATE(T)                                    \
-  template void add_inplace<T>(T*, const T*, int64_t);            \
-  template void axpy<T>(T, const T*, T*, int64_t);                \
-  template void add<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void sub<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void mul<T>(const T*, const T*, T*, int64_t, int64_t); \
-  template void scale<T>(const T*, T, T*, int64_t);               \
-  template void reduce_leading<T>(const T*, T*, int64_t, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+ElementwiseKernels<T> elementwise_table() {
+  return {&add_inplace<T>, &axpy<T>, &add<T>, &sub<T>, &mul<T>, &scale<T>, &reduce_leading<T>, &sum<T>, &sum_squares<T>};
+}
+}  // namespace
+
+void fill_elementwise(Backend& b) {
+  b.f32.elementwise = elementwise_table<float>();
+  b.f64.elementwise = elementwise_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

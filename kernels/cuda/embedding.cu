@@ -3,8 +3,8 @@
 
 #include <stdexcept>
 
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/embedding.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -46,6 +46,25 @@ __global__ void scatter_runs_kernel(const T* grad_out, const int32_t* sorted_ids
   }
 }
 
+__global__ void first_invalid_kernel(const int32_t* ids, int64_t n, int64_t vocab, int64_t allowed,
+                                     unsigned long long* first) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride)
+    if ((ids[i] < 0 || ids[i] >= vocab) && ids[i] != allowed) atomicMin(first, static_cast<unsigned long long>(i));
+}
+
+int64_t first_invalid_id(const int32_t* ids, int64_t n, int64_t vocab, int64_t allowed) {
+  if (n <= 0) return -1;
+  constexpr unsigned long long kNone = ~0ull;
+  Scratch<unsigned long long> first(1);
+  check(cudaMemcpy(first.get(), &kNone, sizeof kNone, cudaMemcpyHostToDevice), "first_invalid_id");
+  first_invalid_kernel<<<grid_for(n), kThreads, 0, stream()>>>(ids, n, vocab, allowed, first.get());
+  check_launch("first_invalid_id");
+  unsigned long long h = kNone;
+  check(cudaMemcpy(&h, first.get(), sizeof h, cudaMemcpyDeviceToHost), "first_invalid_id");
+  return h == kNone ? -1 : static_cast<int64_t>(h);
+}
+
 int key_bits(int64_t vocab) {
   int bits = 1;
   while (bits < 31 && (int64_t(1) << bits) < vocab) ++bits;
@@ -82,11 +101,16 @@ void embedding_backward(const T* grad_out, const int32_t* ids, T* grad_table, in
   check_launch("embedding_backward (scatter)");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                           \
-  template void embedding_forward<T>(const T*, const int32_t*, T*, int64_t, int64_t); \
-  template void embedding_backward<T>(const T*, const int32_t*, T*, int64_t, int64_t, int64_t, bool);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+EmbeddingKernels<T> embedding_table() {
+  return {&embedding_forward<T>, &embedding_backward<T>, &first_invalid_id};
+}
+}  // namespace
+
+void fill_embedding(Backend& b) {
+  b.f32.embedding = embedding_table<float>();
+  b.f64.embedding = embedding_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

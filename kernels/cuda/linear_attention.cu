@@ -1,6 +1,6 @@
 // Chunked aug linear attention, forward (see kernels/cuda/linear_attention.h; layout in row_tile.cuh).
+#include "kernels/backend.h"
 #include "kernels/cuda/aug_common.cuh"
-#include "kernels/cuda/linear_attention.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -164,13 +164,18 @@ void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, cons
   if (!attn && !br.conv) check(cudaMemsetAsync(out, 0, sizeof(T) * n, stream()), "aug_forward");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                   \
-  template void l2_normalize_rows<T>(const T*, T*, T*, int64_t, int64_t, T);                                    \
-  template void aug_group_states<T>(const AugDims&, const T*, const T*, T*);                                   \
-  template void aug_forward<T>(const AugDims&, AugBranches, const T*, const T*, const T*, const T*, const T*, T, \
-                               T, T*, T*, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) {
+  k.l2_normalize_rows = &l2_normalize_rows<T>;
+  k.group_states = &aug_group_states<T>;
+  k.forward = &aug_forward<T>;
+}
+}  // namespace
+
+void fill_aug_parallel(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cuda

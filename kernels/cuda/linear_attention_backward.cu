@@ -5,8 +5,8 @@
 //   dK̂ = (2λl M ∘ relu(P))ᵀ Q̂ + V D_gᵀ,  dV = λl Aᵀ dO + K̂ D_g   (key-owned pass, summed over the GQA group)
 //   with D_g = λg Σ_{g'>g} Σ_heads Q̂_{g'}ᵀ dO_{g'};  dλl = Σ A ∘ M,  dλg = Σ_g ⟨Σ_heads Q̂_gᵀ dO_g, S_g⟩,
 // then the normalisation backward dx = rinv (dx̂ − x̂ (x̂·dx̂)) and the conv terms.
+#include "kernels/backend.h"
 #include "kernels/cuda/aug_common.cuh"
-#include "kernels/cuda/linear_attention.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -296,11 +296,16 @@ void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, con
   }
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                    \
-  template void aug_backward<T>(const AugDims&, AugBranches, const T*, const T*, const T*, const T*, const T*, T, \
-                                T, const T*, T*, T*, T*, T*, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) {
+  k.backward = &aug_backward<T>;
+}
+}  // namespace
+
+void fill_aug_backward(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cuda

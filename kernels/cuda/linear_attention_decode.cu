@@ -4,8 +4,8 @@
 // exact at every position.
 #include <algorithm>
 
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/linear_attention.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -156,12 +156,17 @@ void aug_absorb(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, con
   absorb_rows(dm, st, khat, v, n, 0, n);
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                     \
-  template void aug_decode_step<T>(const AugDims&, AugBranches, const AugStateRef<T>&, const T*, const T*,       \
-                                   const T*, const T*, T, T, T*);                                                 \
-  template void aug_absorb<T>(const AugDims&, AugBranches, const AugStateRef<T>&, const T*, const T*, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+void fill(AugKernels<T>& k) {
+  k.decode_step = &aug_decode_step<T>;
+  k.absorb = &aug_absorb<T>;
+}
+}  // namespace
+
+void fill_aug_decode(Backend& b) {
+  fill(b.f32.aug);
+  fill(b.f64.aug);
+}
 
 }  // namespace linspec::kernels::cuda

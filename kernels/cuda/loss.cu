@@ -2,8 +2,8 @@
 // max and a sum rescaled when the max grows; the (max, sum) pairs are then merged across the block.
 #include <cmath>
 
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/loss.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -237,15 +237,16 @@ void squared_error_backward(const T* a, const T* b, int64_t n, T coef, T* grad_a
   for_each(n, SquaredErrorGrad<T>{a, b, coef, grad_a, grad_b}, "squared_error_backward");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                                                  \
-  template CrossEntropySums cross_entropy_forward<T>(const T*, const int32_t*, int64_t, int64_t, int32_t, T*); \
-  template void cross_entropy_backward<T>(const T*, const int32_t*, const T*, int64_t, int64_t, int32_t, T, T*); \
-  template double kl_forward<T>(const T*, const T*, int64_t, int64_t, T, T*, T*, T*);                          \
-  template void kl_backward<T>(const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, T, T, T*, T*); \
-  template double squared_error_sum<T>(const T*, const T*, int64_t);                                           \
-  template void squared_error_backward<T>(const T*, const T*, int64_t, T, T*, T*);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+LossKernels<T> loss_table() {
+  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>, &kl_backward<T>, &squared_error_sum<T>, &squared_error_backward<T>};
+}
+}  // namespace
+
+void fill_loss(Backend& b) {
+  b.f32.loss = loss_table<float>();
+  b.f64.loss = loss_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

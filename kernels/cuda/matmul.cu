@@ -8,9 +8,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/elementwise.h"
-#include "kernels/cuda/matmul.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -204,5 +203,10 @@ void gemm_f32_via_bf16(const GemmShape& s, const float* a, const float* b, float
   f32_to_bf16(b, b16.get(), nb);
   cuda::gemm_bf16(s, a16.get(), b16.get(), c, beta);  // qualified: ADL on GemmShape also finds cpu::gemm_bf16
 }
+
+namespace {
+}  // namespace
+
+void fill_matmul(Backend& b) { b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, &gemm_bf16_out}; }
 
 }  // namespace linspec::kernels::cuda

@@ -1,7 +1,7 @@
 // RMSNorm on the GPU (see kernels/cuda/norm.h): one block per row for y and gx; gw is a two-pass column sum so the
 // result does not depend on scheduling.
+#include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/norm.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -59,11 +59,16 @@ void rmsnorm_backward(const T* x, const T* w, const T* rstd, const T* g, T* gx, 
   if (gw) column_sums(WeightGradTerm<T>{x, g, rstd, d}, rows, d, gw, false, "rmsnorm_backward (gw)");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                       \
-  template void rmsnorm_forward<T>(const T*, const T*, T, T*, T*, int64_t, int64_t); \
-  template void rmsnorm_backward<T>(const T*, const T*, const T*, const T*, T*, T*, int64_t, int64_t);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+NormKernels<T> norm_table() {
+  return {&rmsnorm_forward<T>, &rmsnorm_backward<T>};
+}
+}  // namespace
+
+void fill_norm(Backend& b) {
+  b.f32.norm = norm_table<float>();
+  b.f64.norm = norm_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

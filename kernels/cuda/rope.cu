@@ -1,9 +1,9 @@
 // Rotary embedding on the GPU (see kernels/cuda/rope.h): one thread per rotated pair.
 #include <vector>
 
+#include "kernels/backend.h"
+#include "kernels/cpu/backend.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/rope.h"
-#include "kernels/rope.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -42,7 +42,7 @@ struct Apply {
 template <typename T>
 void rope_default_inv_freq(double theta, int64_t d, T* inv_freq) {
   std::vector<T> host(static_cast<size_t>(d / 2));
-  cpu::rope_default_inv_freq(theta, d, host.data());
+  cpu_backend().of<T>().rope.default_inv_freq(theta, d, host.data());  // computed on the host, as HF does
   if (!host.empty())
     check(cudaMemcpy(inv_freq, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "rope_default_inv_freq");
 }
@@ -58,12 +58,16 @@ void rope_apply(const T* x, const T* cos_t, const T* sin_t, T* out, int64_t bh, 
   for_each(bh * t * half, Apply<T>{x, cos_t, sin_t, out, t, d, half, inverse ? T(-1) : T(1)}, "rope_apply");
 }
 
-#define LINSPEC_INSTANTIATE(T)                                                 \
-  template void rope_default_inv_freq<T>(double, int64_t, T*);                 \
-  template void rope_tables<T>(const T*, int64_t, int64_t, int64_t, T*, T*);   \
-  template void rope_apply<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, bool);
-LINSPEC_INSTANTIATE(float)
-LINSPEC_INSTANTIATE(double)
-#undef LINSPEC_INSTANTIATE
+namespace {
+template <typename T>
+RopeKernels<T> rope_table() {
+  return {&rope_default_inv_freq<T>, &rope_tables<T>, &rope_apply<T>};
+}
+}  // namespace
+
+void fill_rope(Backend& b) {
+  b.f32.rope = rope_table<float>();
+  b.f64.rope = rope_table<double>();
+}
 
 }  // namespace linspec::kernels::cuda

@@ -13,6 +13,8 @@
 
 #include "core/device.h"
 #include "core/rng.h"
+#include "kernels/cpu/backend.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda_runtime.h"
 
 namespace linspec::cuda_test {
@@ -37,6 +39,18 @@ inline void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name; }
     if (!::linspec::cuda_available()) GTEST_SKIP() << "no CUDA device visible: GPU kernel test not run here"; \
   } while (0)
 
+// The two backend tables under comparison (raw kernels, device pointers for the CUDA one).
+inline const kernels::Backend& kcpu_backend() { return kernels::cpu_backend(); }
+inline const kernels::Backend& kgpu_backend() { return *kernels::cuda_backend(); }
+template <typename T>
+const kernels::FloatKernels<T>& kcpu() {
+  return kcpu_backend().of<T>();
+}
+template <typename T>
+const kernels::FloatKernels<T>& kgpu() {
+  return kgpu_backend().of<T>();
+}
+
 template <typename T>
 std::vector<T> random_vector(size_t n, Philox& rng, double stddev = 1.0) {
   std::vector<T> v(n);
@@ -50,15 +64,15 @@ template <typename T>
 class Dev {
  public:
   explicit Dev(const std::vector<T>& host) : n_(host.size()) {
-    p_ = static_cast<T*>(kernels::cuda::malloc_device(bytes()));
-    kernels::cuda::copy(p_, true, host.data(), false, bytes());
+    p_ = static_cast<T*>(kgpu_backend().memory.alloc(bytes()));
+    kgpu_backend().memory.copy_from_host(p_, host.data(), bytes());
   }
   explicit Dev(size_t n) : n_(n) {
-    p_ = static_cast<T*>(kernels::cuda::malloc_device(bytes()));
+    p_ = static_cast<T*>(kgpu_backend().memory.alloc(bytes()));
     std::vector<unsigned char> poison(bytes(), 0xff);
-    kernels::cuda::copy(p_, true, poison.data(), false, bytes());
+    kgpu_backend().memory.copy_from_host(p_, poison.data(), bytes());
   }
-  ~Dev() { kernels::cuda::free_device(p_); }
+  ~Dev() { kgpu_backend().memory.free(p_); }
   Dev(const Dev&) = delete;
   Dev& operator=(const Dev&) = delete;
 
@@ -66,7 +80,7 @@ class Dev {
   const T* get() const { return p_; }
   std::vector<T> host() const {
     std::vector<T> h(n_);
-    kernels::cuda::copy(h.data(), false, p_, true, bytes());
+    kgpu_backend().memory.copy_to_host(h.data(), p_, bytes());
     return h;
   }
   T scalar() const { return host().at(0); }

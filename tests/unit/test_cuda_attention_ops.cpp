@@ -10,10 +10,6 @@
 #include "tests/unit/cuda_test_util.h"
 
 #ifdef LINSPEC_WITH_CUDA
-#include "kernels/attention.h"
-#include "kernels/cuda/attention.h"
-#include "kernels/cuda/linear_attention.h"
-#include "kernels/linear_attention.h"
 #endif
 
 using namespace linspec;
@@ -22,7 +18,6 @@ using namespace linspec::cuda_test;
 namespace {
 
 #ifdef LINSPEC_WITH_CUDA
-namespace cpu = kernels::cpu;
 namespace gpu = kernels::cuda;
 
 // ---- causal flash attention ----
@@ -35,7 +30,7 @@ void attention_case() {
   const Cfg cfgs[] = {{2, 4, 2, 70, 70, 32}, {1, 2, 1, 50, 83, 64}, {1, 3, 3, 130, 130, 128}, {1, 2, 2, 5, 5, 8}};
   Philox rng(71);
   for (const Cfg& c : cfgs) {
-    cpu::AttentionDims dm;
+    kernels::AttentionDims dm;
     dm.batch = c.b, dm.heads_q = c.hq, dm.heads_kv = c.hkv, dm.t = c.t, dm.s = c.s, dm.d = c.d;
     dm.scale = 1.0 / std::sqrt(static_cast<double>(c.d));
     const std::string tag = " T=" + std::to_string(c.t) + " S=" + std::to_string(c.s) + " d=" + std::to_string(c.d);
@@ -43,14 +38,14 @@ void attention_case() {
     auto q = random_vector<T>(nq, rng), k = random_vector<T>(nkv, rng), v = random_vector<T>(nkv, rng);
     auto dout = random_vector<T>(nq, rng);
     std::vector<T> out(nq), lse(rows), dq(nq), dk(nkv), dv(nkv);
-    cpu::causal_attention_forward(dm, q.data(), k.data(), v.data(), out.data(), lse.data());
-    cpu::causal_attention_backward(dm, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(),
+    kcpu<T>().attention.causal_forward(dm, q.data(), k.data(), v.data(), out.data(), lse.data());
+    kcpu<T>().attention.causal_backward(dm, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(),
                                    dk.data(), dv.data());
     Dev<T> gq(q), gk(k), gv(v), gdout(dout), gout(nq), glse(rows), gdq(nq), gdk(nkv), gdv(nkv);
-    gpu::causal_attention_forward(dm, gq.get(), gk.get(), gv.get(), gout.get(), glse.get());
+    kgpu<T>().attention.causal_forward(dm, gq.get(), gk.get(), gv.get(), gout.get(), glse.get());
     expect_close("attention out" + tag, out, gout.host(), tolerance<T>());
     expect_close("attention lse" + tag, lse, glse.host(), tolerance<T>());
-    gpu::causal_attention_backward(dm, gq.get(), gk.get(), gv.get(), gout.get(), glse.get(), gdout.get(), gdq.get(),
+    kgpu<T>().attention.causal_backward(dm, gq.get(), gk.get(), gv.get(), gout.get(), glse.get(), gdout.get(), gdq.get(),
                                    gdk.get(), gdv.get());
     expect_close("attention dq" + tag, dq, gdq.host(), tolerance<T>() * 10);
     expect_close("attention dk" + tag, dk, gdk.host(), tolerance<T>() * 10);
@@ -62,7 +57,7 @@ void attention_case() {
 
 struct AugCfg {
   int64_t b, hq, hkv, t, d, g, c;
-  cpu::AugBranches br;
+  kernels::AugBranches br;
 };
 
 std::string describe(const AugCfg& c) {
@@ -87,7 +82,7 @@ template <typename T>
 void aug_parallel_case() {
   Philox rng(81);
   for (const AugCfg& c : kAugCfgs) {
-    cpu::AugDims dm;
+    kernels::AugDims dm;
     dm.batch = c.b, dm.q_heads = c.hq, dm.kv_heads = c.hkv, dm.seq = c.t, dm.head_dim = c.d, dm.group = c.g;
     dm.taps = c.c;
     const std::string tag = describe(c);
@@ -101,24 +96,24 @@ void aug_parallel_case() {
     Dev<T> gq(q), gk(k), gv(v), gw(w), gdout(dout), gstates(ns), gout(nq), gloc(nq), gglob(nq), gconv(nq), gdq(nq),
         gdk(nkv), gdv(nkv), gdw(w.size()), gdll(1), gdlg(1);
     if (c.br.global) {
-      cpu::aug_group_states(dm, k.data(), v.data(), states.data());
-      gpu::aug_group_states(dm, gk.get(), gv.get(), gstates.get());
+      kcpu<T>().aug.group_states(dm, k.data(), v.data(), states.data());
+      kgpu<T>().aug.group_states(dm, gk.get(), gv.get(), gstates.get());
       expect_close("aug_group_states" + tag, states, gstates.host(), tolerance<T>() * 5);
     }
     const T* cs = c.br.global ? states.data() : nullptr;
     const T* gs = c.br.global ? gstates.get() : nullptr;
-    cpu::aug_forward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, out.data(), loc.data(),
+    kcpu<T>().aug.forward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, out.data(), loc.data(),
                      glob.data(), conv.data());
-    gpu::aug_forward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gout.get(), gloc.get(),
+    kgpu<T>().aug.forward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gout.get(), gloc.get(),
                      gglob.get(), gconv.get());
     expect_close("aug_forward out" + tag, out, gout.host(), tolerance<T>() * 5);
     expect_close("aug_forward local" + tag, loc, gloc.host(), tolerance<T>() * 5);
     expect_close("aug_forward global" + tag, glob, gglob.host(), tolerance<T>() * 5);
     expect_close("aug_forward conv" + tag, conv, gconv.host(), tolerance<T>() * 5);
 
-    cpu::aug_backward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, dout.data(), dq.data(),
+    kcpu<T>().aug.backward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, dout.data(), dq.data(),
                       dk.data(), dv.data(), dw.data(), &dll, &dlg);
-    gpu::aug_backward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gdout.get(), gdq.get(),
+    kgpu<T>().aug.backward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gdout.get(), gdq.get(),
                       gdk.get(), gdv.get(), gdw.get(), gdll.get(), gdlg.get());
     expect_close("aug_backward dq" + tag, dq, gdq.host(), tolerance<T>() * 20);
     expect_close("aug_backward dk" + tag, dk, gdk.host(), tolerance<T>() * 20);
@@ -137,8 +132,8 @@ void l2_normalize_case() {
   for (int64_t j = 0; j < d; ++j) x[5 * d + j] = 0;  // a zero row stays finite thanks to eps
   std::vector<T> xhat(x.size()), rinv(rows);
   Dev<T> gx(x), gxhat(x.size()), grinv(rows);
-  cpu::l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
-  gpu::l2_normalize_rows(gx.get(), gxhat.get(), grinv.get(), rows, d, T(1e-6));
+  kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
+  kgpu<T>().aug.l2_normalize_rows(gx.get(), gxhat.get(), grinv.get(), rows, d, T(1e-6));
   expect_close("l2_normalize_rows xhat", xhat, gxhat.host(), tolerance<T>());
   expect_close("l2_normalize_rows rinv", rinv, grinv.host(), tolerance<T>());
 }
@@ -148,29 +143,29 @@ void l2_normalize_case() {
 template <typename T>
 void aug_decode_case() {
   Philox rng(83);
-  cpu::AugDims dm;
+  kernels::AugDims dm;
   dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
-  const cpu::AugBranches br{true, true, true};
+  const kernels::AugBranches br{true, true, true};
   const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group;
   const int64_t H = dm.taps - 1, prefill = 11, steps = 27;
   std::vector<T> S(B * Hkv * d * d, 0), bk(B * Hkv * G * d, 0), bv(bk.size(), 0), hist(B * Hkv * H * d, 0);
   Dev<T> gS(S), gbk(bk), gbv(bv), ghist(hist);
-  cpu::AugStateRef<T> cs{S.data(), bk.data(), bv.data(), hist.data(), 0};
-  gpu::AugStateRef<T> gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0};
+  kernels::AugStateRef<T> cs{S.data(), bk.data(), bv.data(), hist.data(), 0};
+  kernels::AugStateRef<T> gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0};
   auto w = random_vector<T>(Hq * dm.taps, rng, 0.3);
   Dev<T> gw(w);
   auto normalized = [&](int64_t rows) {
     auto x = random_vector<T>(rows * d, rng);
     std::vector<T> xhat(x.size()), rinv(rows);
-    cpu::l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
+    kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
     return xhat;
   };
 
   auto pk = normalized(B * Hkv * prefill);
   auto pv = random_vector<T>(pk.size(), rng);
   Dev<T> gpk(pk), gpv(pv);
-  cpu::aug_absorb(dm, br, cs, pk.data(), pv.data(), prefill);
-  gpu::aug_absorb(dm, br, gs, gpk.get(), gpv.get(), prefill);
+  kcpu<T>().aug.absorb(dm, br, cs, pk.data(), pv.data(), prefill);
+  kgpu<T>().aug.absorb(dm, br, gs, gpk.get(), gpv.get(), prefill);
   cs.pos = gs.pos = prefill;
 
   for (int64_t step = 0; step < steps; ++step) {
@@ -178,8 +173,8 @@ void aug_decode_case() {
     auto v = random_vector<T>(k.size(), rng);
     std::vector<T> out(B * Hq * d);
     Dev<T> gq(q), gk(k), gv(v), gout(out.size());
-    cpu::aug_decode_step(dm, br, cs, q.data(), k.data(), v.data(), w.data(), T(0.9), T(0.7), out.data());
-    gpu::aug_decode_step(dm, br, gs, gq.get(), gk.get(), gv.get(), gw.get(), T(0.9), T(0.7), gout.get());
+    kcpu<T>().aug.decode_step(dm, br, cs, q.data(), k.data(), v.data(), w.data(), T(0.9), T(0.7), out.data());
+    kgpu<T>().aug.decode_step(dm, br, gs, gq.get(), gk.get(), gv.get(), gw.get(), T(0.9), T(0.7), gout.get());
     expect_close("aug_decode_step out at pos " + std::to_string(cs.pos), out, gout.host(), tolerance<T>() * 5);
     ++cs.pos, ++gs.pos;
   }

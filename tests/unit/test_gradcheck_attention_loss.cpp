@@ -10,8 +10,16 @@
 
 #include "core/ops.h"
 #include "core/threads.h"
-#include "kernels/attention.h"
 #include "tests/support/gradcheck.h"
+#include "kernels/cpu/backend.h"
+namespace {
+// The CPU backend's raw kernels (host pointers).
+const linspec::kernels::Backend& kcpu_backend() { return linspec::kernels::cpu_backend(); }
+template <typename T>
+const linspec::kernels::FloatKernels<T>& kcpu() {
+  return kcpu_backend().of<T>();
+}
+}  // namespace
 
 using namespace linspec;
 namespace lt = linspec::testing;
@@ -192,9 +200,9 @@ TEST(CausalAttention, KernelTileSizesAgree) {
       reference_attention(a, in.q.to_vector<double>(), in.k.to_vector<double>(), in.v.to_vector<double>(), scale);
   const std::vector<std::pair<int64_t, int64_t>> tiles = {{7, 5}, {16, 32}, {64, 128}, {1, 1}, {128, 64}};
   for (auto [bq, bk] : tiles) {
-    kernels::cpu::AttentionDims dims{a.B, a.Hq, a.Hkv, a.T, a.S, a.d, scale, bq, bk};
+    kernels::AttentionDims dims{a.B, a.Hq, a.Hkv, a.T, a.S, a.d, scale, bq, bk};
     std::vector<float> out(in.q.numel()), lse(a.B * a.Hq * a.T);
-    kernels::cpu::causal_attention_forward(dims, in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
+    kcpu<float>().attention.causal_forward(dims, in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
                                            out.data(), lse.data());
     EXPECT_LT(max_rel_err(std::vector<double>(out.begin(), out.end()), ref), 1e-5) << bq << "x" << bk;
   }

@@ -1,0 +1,78 @@
+// Host memory for the CPU backend: 64-byte aligned blocks, strided gathers and format conversions.
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/backend.h"
+
+namespace linspec::kernels::cpu {
+namespace {
+// Activations and gradients of long sequences are tens of MB each; glibc would mmap/munmap every one of them
+// and pay fresh page faults on each training step. Keeping them on the heap lets freed blocks be reused.
+const bool heap_tuned = [] {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
+}();
+
+void* alloc(size_t bytes) {
+  const size_t rounded = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+void release(void* p) { std::free(p); }
+void memset_zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
+void copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+
+void fill(void* dst, const void* pattern, size_t es, int64_t n) {
+  char* d = static_cast<char*>(dst);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * es, pattern, es);
+}
+
+void gather_strided(const void* base_v, void* dst_v, size_t es, int nd, const int64_t* shape,
+                    const int64_t* strides) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; ++d) n *= shape[d];
+  if (n == 0) return;
+  const char* base = static_cast<const char*>(base_v);
+  char* dst = static_cast<char*>(dst_v);
+  // The innermost dimension is copied as a run when its stride is 1.
+  const int64_t inner = nd ? shape[nd - 1] : 1;
+  const int64_t inner_stride = nd ? strides[nd - 1] : 1;
+  const int64_t outer = n / std::max<int64_t>(inner, 1);
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t rem = o, off = 0;
+    for (int d = nd - 2; d >= 0; --d) {
+      off += (rem % shape[d]) * strides[d];
+      rem /= shape[d];
+    }
+    char* out = dst + o * inner * es;
+    const char* in = base + off * static_cast<int64_t>(es);
+    if (inner_stride == 1) std::memcpy(out, in, inner * es);
+    else
+      for (int64_t i = 0; i < inner; ++i) std::memcpy(out + i * es, in + i * inner_stride * es, es);
+  }
+}
+
+void copy_2d(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, int64_t rows) {
+#pragma omp parallel for schedule(static) if (rows * width > (1 << 20))
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, width);
+}
+
+void convert(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  convert_floats(src, st, dst, dt, static_cast<size_t>(n));
+}
+void synchronize() {}
+}  // namespace
+
+void fill_memory(Backend& b) {
+  b.memory = {&alloc, &release, &memset_zero, &copy, &copy, &copy, &fill, &gather_strided, &copy_2d, &convert, &synchronize};
+}
+
+}  // namespace linspec::kernels::cpu
