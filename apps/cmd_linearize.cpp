@@ -1,6 +1,6 @@
 // linspec linearize --in model.h5 --attention PRESET [--set key=value]... [--keep-softmax 0,5] --out lin.h5 [--force]
 // Replaces the softmax attention of every layer (except the kept ones) by a linear-attention preset: q/k/v/o,
-// MLPs, norms and embeddings stay; the preset's new tensors get their METHOD.md §4 inits and are stored under
+// MLPs, norms and embeddings stay; the preset's new tensors get their docs/method.md §4 inits and are stored under
 // layers.N.self_attn.la.*; the resolved preset goes into the config's "attention" section.
 #include <filesystem>
 #include <iostream>

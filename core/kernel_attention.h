@@ -1,4 +1,4 @@
-// Baseline linear attentions (METHOD.md §2) in the three exact forms of §3:
+// Baseline linear attentions (docs/method.md §2) in the three exact forms of §3:
 //   1. kernel_attention():           parallel (training) form, chunked, differentiable in q, k, v and every learnable
 //                                    parameter of the preset;
 //   2. kernel_attention_decode():    recurrent form, one token in and out, O(1) state (no KV cache);

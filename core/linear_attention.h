@@ -1,4 +1,4 @@
-// The seed's augmented linear attention (METHOD.md §1) in its three exact forms (§3):
+// The seed's augmented linear attention (docs/method.md §1) in its three exact forms (§3):
 //   ops::aug_attention   parallel, differentiable (training, prefill)
 //   AugState + aug_step  recurrent decode, O(1) state per layer
 //   aug_tree             speculative tree verification over a committed state, then aug_advance by the accepted path

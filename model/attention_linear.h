@@ -1,4 +1,4 @@
-// Linear-attention token mixers (METHOD.md §1–§3) behind the AttentionMixer interface of model/attention.h:
+// Linear-attention token mixers (docs/method.md §1–§3) behind the AttentionMixer interface of model/attention.h:
 //   AugMixer     the seed's augmented linear attention and its ablations: aug, local, global, local+global,
 //                local+conv (core/linear_attention.h)
 //   KernelMixer  the baselines elu, relu, performer, cosformer, transnormer, yoso, hedgehog, window
@@ -10,7 +10,7 @@
 //   la.conv_w [Hq, C]  la.lambda_local [1]  la.lambda_global [1]            (aug family; conv of +conv)
 //   la.feature_w [Hq, d, d]  la.feature_b [Hq, d]  la.mix_logit [Hq]  la.norm_weight [Hq, d]  (baselines)
 //   la.omega [m, d]  performer's fixed random features (persistent, not learnable; layer i draws from seed + i)
-// Inits (METHOD.md §4): conv taps 0, λ_local 1 (frozen unless lambda_local_learnable=true), λ_global 0
+// Inits (docs/method.md §4): conv taps 0, λ_local 1 (frozen unless lambda_local_learnable=true), λ_global 0
 // (learnable), hedgehog/window feature maps identity, window mixing logit −2.197.
 //
 // Options (`--set key=value`):

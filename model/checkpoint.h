@@ -1,4 +1,4 @@
-// Native linspec checkpoint (HDF5), layout per DESIGN.md:
+// Native linspec checkpoint (HDF5), layout per docs/formats.md §2:
 //   /                 attrs format="linspec", format_version=1, plus any extra_attrs (strings)
 //   /config           attrs model (ModelConfig JSON), yaml (resolved experiment YAML, optional)
 //   /model/<name>     one dataset per tensor: f32, or bf16 stored as uint16; attrs dtype ("f32"|"bf16"), xxh64

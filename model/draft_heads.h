@@ -1,4 +1,4 @@
-// Medusa-style draft heads (METHOD.md §5): K heads on the target's final hidden state h_t (after the last norm).
+// Medusa-style draft heads (docs/method.md §5): K heads on the target's final hidden state h_t (after the last norm).
 // Head k (1-based) = `blocks` residual blocks  x ← x + silu(W x + b)  (W, b zero-initialised, so a fresh head is the
 // identity) followed by a vocabulary projection initialised as a copy of the target's LM head. Head k predicts
 // token t+k+1 from h_t (the LM head itself predicts t+1), so its training target is p_model(·|x≤t+k).

@@ -1,4 +1,4 @@
-// The draft model of chain speculation (METHOD.md §5, DistillSpec-style): a small LlamaModel sharing the target's
+// The draft model of chain speculation (docs/method.md §5, DistillSpec-style): a small LlamaModel sharing the target's
 // tokenizer. The default draft is the target's first L layers plus its embedding, final norm and LM head, with the
 // same token mixers (linearized the same way), then distilled from the target (trainer/draft_objectives.h).
 //

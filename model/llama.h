@@ -78,7 +78,7 @@ class LlamaModel {
   void set_attention(int64_t layer, std::unique_ptr<AttentionMixer> mixer);
 
   // ---- linear attention (model/llama_attention.cpp) ----
-  // Gives every layer not in spec.keep_softmax_layers a fresh mixer of spec's preset (METHOD.md §4 inits; the
+  // Gives every layer not in spec.keep_softmax_layers a fresh mixer of spec's preset (docs/method.md §4 inits; the
   // kept layers get softmax) and records the resolved spec in config().attention. InputError on a bad spec.
   void set_attention_spec(const AttentionSpec& spec);
   AttentionSpec attention_spec() const;

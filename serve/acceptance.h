@@ -1,4 +1,4 @@
-// Verification rules of speculative decoding (METHOD.md §5): which candidate tokens the target accepts and which
+// Verification rules of speculative decoding (docs/method.md §5): which candidate tokens the target accepts and which
 // token it adds itself. All of them leave the output distribution exactly the target's:
 //   greedy            follow, from the root, the child whose token is the target's argmax; output = AR greedy.
 //   sampled tree      (deterministic top-k candidates, e.g. from heads) draw x ~ p at the current node, move to the

@@ -1,4 +1,4 @@
-// Speculative decoding over a LlamaModel target (METHOD.md §5), lossless: greedy output is token-for-token the
+// Speculative decoding over a LlamaModel target (docs/method.md §5), lossless: greedy output is token-for-token the
 // target's greedy output, sampled output has exactly the target's distribution (serve/acceptance.h).
 //
 // One step for one sequence: the draft proposes candidates after the last emitted token (the root, which the target

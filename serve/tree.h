@@ -1,4 +1,4 @@
-// Static candidate trees for speculative decoding with draft heads (METHOD.md §5).
+// Static candidate trees for speculative decoding with draft heads (docs/method.md §5).
 //
 // A tree is a list of paths of top-k indices, as in Medusa's "choices": the path [i1, i2, ..., im] is the node
 // whose token at depth d is the i_d-th most likely token of head d (head 1 proposes depth 1, ...). Node 0 is the

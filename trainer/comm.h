@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "core/device.h"
+
 namespace linspec::trainer {
 
 class Communicator {
@@ -27,8 +29,10 @@ class Communicator {
 };
 
 // Initialises MPI once per process (idempotent) and returns the world communicator.
-// backend: "auto" | "mpi" | "nccl" (nccl needs the CUDA build and a GPU: InputError otherwise).
-std::unique_ptr<Communicator> make_communicator(const std::string& backend = "auto");
+// backend: "auto" | "mpi" | "nccl" (nccl needs the CUDA build and a GPU: InputError otherwise). "auto" follows where
+// the gradients live: NCCL when the model is on CUDA, MPI otherwise (a visible GPU alone does not make it NCCL).
+std::unique_ptr<Communicator> make_communicator(const std::string& backend = "auto",
+                                                Device model_device = Device::CPU);
 // Finalises MPI at exit if this process initialised it.
 void shutdown_communication();
 

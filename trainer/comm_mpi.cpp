@@ -80,11 +80,14 @@ class MpiCommunicator final : public Communicator {
 
 std::unique_ptr<Communicator> make_nccl_communicator();  // trainer/comm_nccl.cu (CUDA builds only)
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend) {
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, Device model_device) {
   ensure_mpi();
-  if (backend == "mpi" || (backend == "auto" && !cuda_available())) return std::make_unique<MpiCommunicator>();
+  if (backend == "mpi" || (backend == "auto" && model_device != Device::CUDA)) return std::make_unique<MpiCommunicator>();
   if (backend == "nccl" || backend == "auto") {
     require_cuda("distributed.backend: nccl");
+    if (model_device != Device::CUDA)
+      throw_input_error("distributed.backend: nccl reduces gradients in GPU memory, but the model is on ",
+                        device_name(model_device), " (use mpi or auto)");
 #ifdef LINSPEC_WITH_CUDA
     return make_nccl_communicator();
 #endif

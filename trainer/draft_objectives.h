@@ -1,4 +1,4 @@
-// Training objectives of the drafts (METHOD.md §5), as differentiable functions the training loop calls.
+// Training objectives of the drafts (docs/method.md §5), as differentiable functions the training loop calls.
 //
 // Draft heads (Medusa-style, model/draft_heads.h), head k on the target's hidden state h_t predicts x_{t+k+1}:
 //   self  Σ_k γ^k · mean_t KL(p_model(·|x≤t+k) ‖ q_k(·|h_t))   self-distillation: p_model = the target's own

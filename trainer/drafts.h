@@ -1,4 +1,4 @@
-// The drafts `linspec train` trains for speculative decoding (METHOD.md §5), beside or instead of the student:
+// The drafts `linspec train` trains for speculative decoding (docs/method.md §5), beside or instead of the student:
 //   draft heads  objectives.draft_heads (K = count): fresh heads on the student's base model (zero residual blocks,
 //                projections copied from its LM head), trained with draft_heads_loss (target self | data, decay γ)
 //   draft model  objectives.draft_model: the target's first `layers` layers (+ embedding, final norm, head, with the

@@ -1,4 +1,4 @@
-// Training objectives (METHOD.md §4), each logged on its own; the minimised loss is their weighted sum.
+// Training objectives (docs/method.md §4), each logged on its own; the minimised loss is their weighted sum.
 //   ce                  next-token cross-entropy on the data (mean over tokens)
 //   attention_transfer  mean over linear-attention layers of MSE(o_linear, o_softmax), both computed from the same
 //                       (q, k, v) of the student's forward; the softmax output is the frozen teacher (no gradient)

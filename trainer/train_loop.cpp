@@ -252,7 +252,11 @@ int run_training(const TrainRequest& request) {
   std::string error;
   try {
     cfg = load_experiment(request.config_path, request.overrides);
-    comm = cfg->distributed.backend == "mpi" ? std::move(world) : make_communicator(cfg->distributed.backend);
+    // The train step runs on the CPU (the model is placed there), so "auto" resolves to MPI: NCCL on host
+    // gradients would be wrong.
+    comm = cfg->distributed.backend == "mpi" || cfg->distributed.backend == "auto"
+               ? std::move(world)
+               : make_communicator(cfg->distributed.backend, Device::CPU);
     if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
     log << "train: resolved config (" << cfg->source << ")\n" << cfg->resolved_yaml() << "\n";
     if (!request.resume.empty()) {

@@ -1,4 +1,4 @@
-// `yoso` (METHOD.md §2): grouped local attention with the angular weight (1 − arccos(q̂·k̂)/π)^τ, inside groups of G
+// `yoso` (docs/method.md §2): grouped local attention with the angular weight (1 − arccos(q̂·k̂)/π)^τ, inside groups of G
 // aligned to position 0, no denominator. Parallel form (one group = one chunk, so it is its own chunking) with
 // backward, and the tree form over a committed prefix (a decode step is a one-node tree).
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Chunked parallel form of the seed's augmented linear attention: forward and backward (METHOD.md §1, §3.1).
+// Chunked parallel form of the seed's augmented linear attention: forward and backward (docs/method.md §1, §3.1).
 //
 // The global term reads the d×d group states S_g = Σ_{g'<g} K̂_{g'}ᵀ V_{g'}: they depend on k and v only, so they are
 // computed once per kv head (aug_group_states, parallel over groups, then a prefix sum) and kept for the backward —

@@ -1,4 +1,4 @@
-// Recurrent (decode) form of the augmented linear attention (METHOD.md §3.2): one token in, one out, with an
+// Recurrent (decode) form of the augmented linear attention (docs/method.md §3.2): one token in, one out, with an
 // O(1) state per kv head — S over complete groups, the current group's (k̂, v) buffer and a ring of the last C−1
 // values of v. A group is folded into S right after the output of its last token, so the global term is exact at
 // every position (including G−1, 2G−1, … where the seed's decoder dropped it).

@@ -1,4 +1,4 @@
-// Tree verification for the augmented linear attention (METHOD.md §3.3).
+// Tree verification for the augmented linear attention (docs/method.md §3.3).
 //
 // Node i sits at position p = P + depth(i) on top of the committed prefix (state at P) and must reproduce the
 // recurrent output there for prefix + its root-to-node path. With g = ⌊p/G⌋ and gP = ⌊P/G⌋ (the group the

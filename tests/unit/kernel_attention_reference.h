@@ -1,5 +1,5 @@
 // Naive quadratic references for the baseline linear attentions (core/kernel_attention.h), in double precision:
-// each preset's attention weights are written out as an explicit masked T×T matrix straight from METHOD.md §2
+// each preset's attention weights are written out as an explicit masked T×T matrix straight from docs/method.md §2
 // (cosformer uses cos(π/2·(t−s)/M) directly, not the cos/sin expansion the kernels use). Test-only code.
 #pragma once
 #include <algorithm>

@@ -78,7 +78,7 @@ TEST(Checkpoint, RoundTripIsExact) {
   EXPECT_EQ(back.tokenizer.spm_model, ck.tokenizer.spm_model);
   EXPECT_EQ(back.config_yaml, ck.config_yaml);
   EXPECT_EQ(back.extra_attrs, ck.extra_attrs);
-  // Layout per DESIGN.md.
+  // Layout per docs/formats.md §2.
   with_hdf5_file(path, [&](H5Handle f) {
     EXPECT_EQ(h5::read_string_attr(f, "format"), "linspec");
     EXPECT_EQ(h5::read_int_attr(f, "format_version"), 1);
