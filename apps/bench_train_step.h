@@ -7,10 +7,9 @@
 #pragma once
 #include <algorithm>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
 #include "core/backend.h"
@@ -62,7 +61,8 @@ inline const char* precision_name(ops::MatmulPrecision p) { return p == ops::Mat
 class TrainStepBench {
  public:
   explicit TrainStepBench(const TrainBenchOptions& o)
-      : o_(o), model_(LlamaModel::random(smollm2_shaped_config(o.layers), o.seed, model_options(o))),
+      : o_(o),
+        model_(LlamaModel::random(smollm2_shaped_config(o.layers), o.seed, model_options(o))),
         opt_(param_group(model_), adamw_config()) {
     // Random tokens [B, T + 1]: inputs are the first T, targets the last T.
     Philox rng(o.seed + 1);
@@ -153,14 +153,32 @@ inline nlohmann::json to_json(const TrainBenchResult& r) {
     ops[name] = {{"forward_s", t.forward_s}, {"backward_s", t.backward_s}, {"calls_per_step", t.calls}};
   const auto& o = r.options;
   return {{"bench", "train"},
-          {"model", {{"layers", o.layers}, {"hidden", 576}, {"heads", 9}, {"kv_heads", 3}, {"ffn", 1536},
-                     {"vocab", 49152}, {"tied", true}, {"params", r.params}}},
-          {"batch", o.batch}, {"seq", o.seq}, {"steps", o.steps}, {"warmup", o.warmup},
-          {"precision", precision_name(o.precision)}, {"recompute", o.recompute}, {"threads", r.threads},
-          {"tokens_per_s", r.tokens_per_s}, {"step_s", r.step_s}, {"forward_s", r.forward_s},
-          {"backward_s", r.backward_s}, {"optimizer_s", r.optimizer_s}, {"cpu_s_per_step", r.cpu_s},
+          {"model",
+           {{"layers", o.layers},
+            {"hidden", 576},
+            {"heads", 9},
+            {"kv_heads", 3},
+            {"ffn", 1536},
+            {"vocab", 49152},
+            {"tied", true},
+            {"params", r.params}}},
+          {"batch", o.batch},
+          {"seq", o.seq},
+          {"steps", o.steps},
+          {"warmup", o.warmup},
+          {"precision", precision_name(o.precision)},
+          {"recompute", o.recompute},
+          {"threads", r.threads},
+          {"tokens_per_s", r.tokens_per_s},
+          {"step_s", r.step_s},
+          {"forward_s", r.forward_s},
+          {"backward_s", r.backward_s},
+          {"optimizer_s", r.optimizer_s},
+          {"cpu_s_per_step", r.cpu_s},
           {"peak_bytes", r.peak_bytes},
-          {"start_bytes", r.start_bytes}, {"losses", r.losses}, {"ops_s_per_step", ops}};
+          {"start_bytes", r.start_bytes},
+          {"losses", r.losses},
+          {"ops_s_per_step", ops}};
 }
 
 struct GemmBenchResult {
@@ -176,7 +194,8 @@ inline std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
   std::vector<float> a(n * n), b(n * n), c(n * n);
   for (auto& x : a) x = rng.uniform_f32() - 0.5f;
   for (auto& x : b) x = rng.uniform_f32() - 0.5f;
-  const Tensor a16 = Tensor::from_vector(a, {n, n}).to(DType::BF16), b16 = Tensor::from_vector(b, {n, n}).to(DType::BF16);
+  const Tensor a16 = Tensor::from_vector(a, {n, n}).to(DType::BF16),
+               b16 = Tensor::from_vector(b, {n, n}).to(DType::BF16);
   const kernels::GemmShape s{1, n, n, n, false, false, false};
   std::vector<GemmBenchResult> out;
   auto measure = [&](const std::string& kind, auto&& call) {

@@ -20,7 +20,4 @@ struct RegisterCommand {
   explicit RegisterCommand(Command c) { command_table().push_back(std::move(c)); }
 };
 
-// For subcommands whose implementation lands in a later issue: parse flags, then say so and exit 2.
-std::function<int()> not_implemented(const std::string& name);
-
 }  // namespace linspec::apps

@@ -12,13 +12,6 @@ std::vector<Command>& command_table() {
   static std::vector<Command> table;
   return table;
 }
-
-std::function<int()> not_implemented(const std::string& name) {
-  return [name] {
-    std::cerr << "linspec " << name << ": not implemented yet in this build\n";
-    return 2;
-  };
-}
 }  // namespace linspec::apps
 
 int main(int argc, char** argv) {

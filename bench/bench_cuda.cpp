@@ -44,7 +44,8 @@ class Buffer {
     Philox rng(seed);
     for (auto& x : pattern) x = make(rng.normal() * stddev);
     for (int64_t off = 0; off < n; off += chunk)
-      kgpu_backend().memory.copy_from_host(p_ + off, pattern.data(), sizeof(T) * static_cast<size_t>(std::min(chunk, n - off)));
+      kgpu_backend().memory.copy_from_host(p_ + off, pattern.data(),
+                                           sizeof(T) * static_cast<size_t>(std::min(chunk, n - off)));
   }
   ~Buffer() { kgpu_backend().memory.free(p_); }
   Buffer(const Buffer&) = delete;
@@ -53,8 +54,10 @@ class Buffer {
 
  private:
   static T make(double x) {
-    if constexpr (sizeof(T) == 2) return f32_to_bf16(static_cast<float>(x));  // bf16 bit patterns
-    else return static_cast<T>(x);
+    if constexpr (sizeof(T) == 2)
+      return f32_to_bf16(static_cast<float>(x));  // bf16 bit patterns
+    else
+      return static_cast<T>(x);
   }
   int64_t n_;
   T* p_;
@@ -106,8 +109,8 @@ void BM_cuda_attention_fwd_bwd(benchmark::State& state) {
       dq(nq), dk(nkv), dv(nkv);
   for (auto _ : state) {
     kgpu<float>().attention.causal_forward(dm, q.get(), k.get(), v.get(), out.get(), lse.get());
-    kgpu<float>().attention.causal_backward(dm, q.get(), k.get(), v.get(), out.get(), lse.get(), dout.get(), dq.get(), dk.get(),
-                                   dv.get());
+    kgpu<float>().attention.causal_backward(dm, q.get(), k.get(), v.get(), out.get(), lse.get(), dout.get(), dq.get(),
+                                            dk.get(), dv.get());
     kgpu_backend().memory.synchronize();
   }
   // Causal: half the T×S score matrix; forward 2 GEMMs, backward 5 (with the recomputed QKᵀ) of 2·T·S·d/2 each.
@@ -131,15 +134,15 @@ void BM_cuda_aug_chunked(benchmark::State& state) {
   const kernels::AugBranches br{true, true, true};
   const int64_t n = dm.batch * dm.q_heads * dm.seq * dm.head_dim;
   const int64_t ns = dm.batch * dm.kv_heads * dm.groups() * dm.head_dim * dm.head_dim;
-  Buffer<float> q(n, 1, 1), k(n, 1, 2), v(n, 1, 3), dout(n, 1, 4), w(dm.q_heads * dm.taps, 0.1, 5), states(ns),
-      out(n), dq(n), dk(n), dv(n), dw(dm.q_heads * dm.taps), dl(1), dg(1);
+  Buffer<float> q(n, 1, 1), k(n, 1, 2), v(n, 1, 3), dout(n, 1, 4), w(dm.q_heads * dm.taps, 0.1, 5), states(ns), out(n),
+      dq(n), dk(n), dv(n), dw(dm.q_heads * dm.taps), dl(1), dg(1);
   for (auto _ : state) {
     kgpu<float>().aug.group_states(dm, k.get(), v.get(), states.get());
-    kgpu<float>().aug.forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, out.get(), nullptr, nullptr,
-                              nullptr);
+    kgpu<float>().aug.forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, out.get(), nullptr,
+                              nullptr, nullptr);
     if (backward)
-      kgpu<float>().aug.backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, dout.get(), dq.get(),
-                        dk.get(), dv.get(), dw.get(), dl.get(), dg.get());
+      kgpu<float>().aug.backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, dout.get(),
+                                 dq.get(), dk.get(), dv.get(), dw.get(), dl.get(), dg.get());
     kgpu_backend().memory.synchronize();
   }
   state.counters["tokens/s"] =

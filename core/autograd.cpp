@@ -63,7 +63,7 @@ void accumulate_grad(const Tensor& t, const Tensor& g) {
   }
 }
 
-void record_op(Tensor& out, std::function<void(const Tensor&)> fn) {
+void record_op(Tensor& out, std::function<void(Tensor)> fn) {
   auto meta = std::make_shared<AutogradMeta>();
   meta->is_leaf = false;
   out.set_autograd_meta(meta);
@@ -73,7 +73,8 @@ void record_op(Tensor& out, std::function<void(const Tensor&)> fn) {
     if (!m->grad.defined()) return;  // output unused by the loss
     Tensor g = m->grad;
     if (!m->retain) m->grad = Tensor();
-    fn(g);
+    // Handed over by value: a closure that takes it by value owns the buffer and can pass it on without a copy.
+    fn(std::move(g));
   });
 }
 

@@ -72,7 +72,7 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 void accumulate_grad(const Tensor& t, const Tensor& g);
 // Marks `out` as produced by an op and records `fn(grad_out)` to run during backward.
 // `fn` is skipped when no gradient reached `out`.
-void record_op(Tensor& out, std::function<void(const Tensor& grad_out)> fn);
+void record_op(Tensor& out, std::function<void(Tensor grad_out)> fn);
 
 // ---- activation checkpointing ----
 using BlockFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;

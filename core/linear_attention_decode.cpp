@@ -26,10 +26,10 @@ void check_matches_state(const AugState& s, const Tensor& q, const Tensor& kk, c
   LINSPEC_CHECK(s.batch > 0, op, ": the state was never initialised");
   LINSPEC_CHECK(q.dtype() == s.dtype, op, ": inputs are ", dtype_name(q.dtype()), " but the state is ",
                 dtype_name(s.dtype));
-  LINSPEC_CHECK(q.size(0) == s.batch && q.size(1) == s.q_heads && kk.size(1) == s.kv_heads &&
-                    q.size(-1) == s.head_dim,
-                op, ": q ", shape_str(q.shape()), " / k ", shape_str(kk.shape()), " do not match the state (B=",
-                s.batch, ", Hq=", s.q_heads, ", Hkv=", s.kv_heads, ", d=", s.head_dim, ")");
+  LINSPEC_CHECK(q.size(0) == s.batch && q.size(1) == s.q_heads && kk.size(1) == s.kv_heads && q.size(-1) == s.head_dim,
+                op, ": q ", shape_str(q.shape()), " / k ", shape_str(kk.shape()),
+                " do not match the state (B=", s.batch, ", Hq=", s.q_heads, ", Hkv=", s.kv_heads, ", d=", s.head_dim,
+                ")");
 }
 
 // [B, H, d] view of a [B, H, d] or [B, H, 1, d] token tensor.
@@ -47,7 +47,8 @@ void absorb_tokens(AugState& s, const Tensor& kk, const Tensor& v) {
   Tensor vc = v.contiguous();
   ops::detail::dispatch_float(s.dtype, "aug_absorb", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(khat).aug.absorb, "aug_absorb", khat)(state_dims(s, n), branches(s.cfg), ref<T>(s), khat.device_data<T>(), vc.device_data<T>(), n);
+    ops::detail::kernel(ops::detail::float_kernels<T>(khat).aug.absorb, "aug_absorb", khat)(
+        state_dims(s, n), branches(s.cfg), ref<T>(s), khat.device_data<T>(), vc.device_data<T>(), n);
   });
   s.pos += n;
 }
@@ -100,9 +101,9 @@ Tensor aug_step(AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
   Tensor out = Tensor::empty(q3.shape(), s.dtype, q3.device());
   ops::detail::dispatch_float(s.dtype, "aug_step", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.decode_step, "aug_decode_step", qhat)(state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.device_data<T>(), khat.device_data<T>(),
-                          vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg),
-                          out.device_data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.decode_step, "aug_decode_step", qhat)(
+        state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.device_data<T>(), khat.device_data<T>(), vc.device_data<T>(),
+        w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>());
   });
   ++s.pos;
   return out.view(q.shape());
@@ -142,9 +143,10 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   if (N == 0) return out;
   ops::detail::dispatch_float(s.dtype, "aug_tree", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.tree_forward, "aug_tree_forward", qhat)(state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.device_data<T>(),
-                           khat.device_data<T>(), vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll),
-                           static_cast<T>(lg), out.device_data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.tree_forward, "aug_tree_forward", qhat)(
+        state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.device_data<T>(), khat.device_data<T>(),
+        vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg),
+        out.device_data<T>());
   });
   return out;
 }

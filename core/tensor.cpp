@@ -91,8 +91,10 @@ double Tensor::item() const {
   LINSPEC_CHECK(numel() == 1, "item() on shape ", shape_str(shape_));
   Tensor c = to(Device::CPU);
   switch (dtype_) {
-    case DType::I32: return *c.data<int32_t>();
-    case DType::I64: return static_cast<double>(*c.data<int64_t>());
+    case DType::I32:
+      return *c.data<int32_t>();
+    case DType::I64:
+      return static_cast<double>(*c.data<int64_t>());
     default: {
       double v;
       convert_floats(c.raw_data(), dtype_, &v, DType::F64, 1);
@@ -105,8 +107,10 @@ template <typename T>
 std::vector<T> Tensor::to_vector() const {
   Tensor c = to(Device::CPU).contiguous();
   std::vector<T> out(static_cast<size_t>(numel()));
-  if (c.dtype() == dtype_of<T>::value) std::copy_n(c.data<T>(), out.size(), out.data());
-  else convert_floats(c.raw_data(), c.dtype(), out.data(), dtype_of<T>::value, out.size());
+  if (c.dtype() == dtype_of<T>::value)
+    std::copy_n(c.data<T>(), out.size(), out.data());
+  else
+    convert_floats(c.raw_data(), c.dtype(), out.data(), dtype_of<T>::value, out.size());
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -148,7 +152,8 @@ Tensor Tensor::transpose(int64_t a, int64_t b) const {
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end) const {
   if (d < 0) d += dim();
   LINSPEC_CHECK(d >= 0 && d < dim(), "slice dim out of range");
-  LINSPEC_CHECK(0 <= start && start <= end && end <= shape_[d], "slice [", start, ", ", end, ") of dim size ", shape_[d]);
+  LINSPEC_CHECK(0 <= start && start <= end && end <= shape_[d], "slice [", start, ", ", end, ") of dim size ",
+                shape_[d]);
   Shape s = shape_;
   s[d] = end - start;
   return make_view(*this, s, strides_, offset_ + start * strides_[d]);

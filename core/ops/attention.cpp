@@ -15,8 +15,8 @@ k::AttentionDims attention_dims(const Tensor& q, const Tensor& key, const Tensor
   k::AttentionDims a;
   a.batch = q.size(0), a.heads_q = q.size(1), a.t = q.size(2), a.d = q.size(3);
   a.heads_kv = key.size(1), a.s = key.size(2);
-  LINSPEC_CHECK(key.size(0) == a.batch && key.size(3) == a.d, "causal_attention: q ", shape_str(q.shape()),
-                " and k ", shape_str(key.shape()), " disagree on batch or head dim");
+  LINSPEC_CHECK(key.size(0) == a.batch && key.size(3) == a.d, "causal_attention: q ", shape_str(q.shape()), " and k ",
+                shape_str(key.shape()), " disagree on batch or head dim");
   LINSPEC_CHECK(a.heads_kv > 0 && a.heads_q % a.heads_kv == 0, "causal_attention: ", a.heads_q,
                 " query heads are not a multiple of ", a.heads_kv, " kv heads");
   LINSPEC_CHECK(a.s >= a.t, "causal_attention: fewer keys (", a.s, ") than queries (", a.t, ")");
@@ -41,7 +41,8 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   Tensor lse = Tensor::empty({a.batch, a.heads_q, a.t}, q.dtype(), q.device());
   detail::dispatch_float(q.dtype(), "causal_attention", [&](auto t) {
     using T = decltype(t);
-    detail::kernel(detail::float_kernels<T>(q).attention.causal_forward, "causal_attention_forward", q)(a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), out.device_data<T>(), lse.device_data<T>());
+    detail::kernel(detail::float_kernels<T>(q).attention.causal_forward, "causal_attention_forward", q)(
+        a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), out.device_data<T>(), lse.device_data<T>());
   });
 
   if (any_requires_grad({&q_in, &k_in, &v_in})) {
@@ -51,11 +52,13 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
                     a](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device());
-      Tensor dk = Tensor::empty(key.shape(), key.dtype(), key.device()), dv = Tensor::empty(v.shape(), v.dtype(), v.device());
+      Tensor dk = Tensor::empty(key.shape(), key.dtype(), key.device()),
+             dv = Tensor::empty(v.shape(), v.dtype(), v.device());
       detail::dispatch_float(q.dtype(), "causal_attention backward", [&](auto t) {
         using T = decltype(t);
-        detail::kernel(detail::float_kernels<T>(q).attention.causal_backward, "causal_attention_backward", q)(a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), saved_out.device_data<T>(),
-                                     lse.device_data<T>(), g.device_data<T>(), dq.device_data<T>(), dk.device_data<T>(), dv.device_data<T>());
+        detail::kernel(detail::float_kernels<T>(q).attention.causal_backward, "causal_attention_backward", q)(
+            a, q.device_data<T>(), key.device_data<T>(), v.device_data<T>(), saved_out.device_data<T>(),
+            lse.device_data<T>(), g.device_data<T>(), dq.device_data<T>(), dk.device_data<T>(), dv.device_data<T>());
       });
       accumulate_grad(q_in, dq);
       accumulate_grad(k_in, dk);

@@ -37,7 +37,8 @@ inline bool host_readable(const Tensor& t) { return t.device() == Device::CPU; }
 
 inline void check_float(const Tensor& t, const char* op, const char* arg) {
   LINSPEC_CHECK(t.defined(), op, ": ", arg, " is undefined");
-  LINSPEC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": ", arg, " has dtype ", dtype_name(t.dtype()));
+  LINSPEC_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": ", arg, " has dtype ",
+                dtype_name(t.dtype()));
 }
 
 inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {

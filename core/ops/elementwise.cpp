@@ -92,7 +92,7 @@ Tensor scale(const Tensor& a_in, double s) {
   detail::dispatch_float(a.dtype(), "scale", [&](auto t) {
     using T = decltype(t);
     detail::kernel(be.of<T>().elementwise.scale, "scale", be)(a.device_data<T>(), static_cast<T>(s),
-                                                               out.device_data<T>(), a.numel());
+                                                              out.device_data<T>(), a.numel());
   });
   if (any_requires_grad({&a_in})) {
     record_op(out, [a_in, s](const Tensor& g) { accumulate_grad(a_in, scale(g.detach(), s)); });

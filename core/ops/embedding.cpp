@@ -7,7 +7,7 @@ int64_t detail::first_invalid_id(const Tensor& ids, int64_t vocab, int64_t allow
   // The id check is dtype-independent; the f32 table holds it for every backend.
   const auto& be = backend(ids.device());
   return kernel(be.f32.embedding.first_invalid_id, "first_invalid_id", ids)(ids.device_data<int32_t>(), ids.numel(),
-                                                                              vocab, allowed);
+                                                                            vocab, allowed);
 }
 
 Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
@@ -28,7 +28,8 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
   Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
   detail::dispatch_float(table.dtype(), "embedding", [&](auto t) {
     using T = decltype(t);
-    detail::kernel(detail::float_kernels<T>(table).embedding.forward, "embedding_forward", table)(table.device_data<T>(), id, out.device_data<T>(), n, width);
+    detail::kernel(detail::float_kernels<T>(table).embedding.forward, "embedding_forward", table)(
+        table.device_data<T>(), id, out.device_data<T>(), n, width);
   });
 
   if (any_requires_grad({&table_in})) {
@@ -41,8 +42,9 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
       Tensor dst = in_place ? acc : Tensor::empty(table_in.shape(), g.dtype(), g.device());
       detail::dispatch_float(g.dtype(), "embedding backward", [&](auto t) {
         using T = decltype(t);
-        detail::kernel(detail::float_kernels<T>(g).embedding.backward, "embedding_backward", g)(g.device_data<T>(), ids.device_data<int32_t>(), dst.device_data<T>(), n, width, table_in.size(0),
-                                         !in_place);
+        detail::kernel(detail::float_kernels<T>(g).embedding.backward, "embedding_backward", g)(
+            g.device_data<T>(), ids.device_data<int32_t>(), dst.device_data<T>(), n, width, table_in.size(0),
+            !in_place);
       });
       if (!in_place) accumulate_grad(table_in, dst);
     });

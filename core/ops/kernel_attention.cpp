@@ -26,9 +26,10 @@ Tensor feature_op(const KernelAttentionConfig& c, const KernelAttentionParams& p
       Tensor db = hedgehog && b.requires_grad() ? Tensor::zeros(b.shape(), x.dtype(), x.device()) : Tensor();
       dispatch_float(x.dtype(), "kernel attention feature backward", [&](auto t) {
         using T_ = decltype(t);
-        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.feature_backward, "feature_backward", x)(ks::feature_spec<T_>(c, pin, d, query_side), B, Hin, Hq, T, x.device_data<T_>(), pos.data(),
-                                 g.device_data<T_>(), dx.device_data<T_>(), dw.defined() ? dw.device_data<T_>() : nullptr,
-                                 db.defined() ? db.device_data<T_>() : nullptr);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.feature_backward, "feature_backward", x)(
+            ks::feature_spec<T_>(c, pin, d, query_side), B, Hin, Hq, T, x.device_data<T_>(), pos.data(),
+            g.device_data<T_>(), dx.device_data<T_>(), dw.defined() ? dw.device_data<T_>() : nullptr,
+            db.defined() ? db.device_data<T_>() : nullptr);
       });
       accumulate_grad(x_in, dx);
       if (dw.defined()) accumulate_grad(w, dw);
@@ -58,13 +59,15 @@ Tensor hybrid_op(const ka::HybridDims& dm, const Tensor& fq, const Tensor& fk, c
   };
   dispatch_float(v.dtype(), "kernel attention", [&](auto t) {
     using T_ = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_forward, "hybrid_forward", out)(dm, inputs(t, fq, fk, v, q, k, mixc), out.device_data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_forward, "hybrid_forward", out)(
+        dm, inputs(t, fq, fk, v, q, k, mixc), out.device_data<T_>());
   });
   const bool need = any_requires_grad({&fq, &fk, &v_in}) || (window && any_requires_grad({&q_in, &k_in, &mix}));
   if (need) {
     record_op(out, [dm, window, fq, fk, v, q, k, mixc, v_in, q_in, k_in, mix, inputs](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
-      Tensor dfq = Tensor::empty(fq.shape(), v.dtype(), v.device()), dfk = Tensor::empty(fk.shape(), v.dtype(), v.device());
+      Tensor dfq = Tensor::empty(fq.shape(), v.dtype(), v.device()),
+             dfk = Tensor::empty(fk.shape(), v.dtype(), v.device());
       Tensor dv = Tensor::empty(v.shape(), v.dtype(), v.device());
       Tensor dq = window ? Tensor::empty(q.shape(), v.dtype(), v.device()) : Tensor();
       Tensor dk = window ? Tensor::empty(k.shape(), v.dtype(), v.device()) : Tensor();
@@ -72,8 +75,9 @@ Tensor hybrid_op(const ka::HybridDims& dm, const Tensor& fq, const Tensor& fk, c
       dispatch_float(v.dtype(), "kernel attention backward", [&](auto t) {
         using T_ = decltype(t);
         auto ptr = [](Tensor& x) { return x.defined() ? x.device_data<T_>() : nullptr; };
-        ops::detail::kernel(ops::detail::float_kernels<T_>(g).kernel_attn.hybrid_backward, "hybrid_backward", g)(dm, inputs(t, fq, fk, v, q, k, mixc), g.device_data<T_>(), dfq.device_data<T_>(), dfk.device_data<T_>(),
-                                dv.device_data<T_>(), ptr(dq), ptr(dk), ptr(dmix));
+        ops::detail::kernel(ops::detail::float_kernels<T_>(g).kernel_attn.hybrid_backward, "hybrid_backward", g)(
+            dm, inputs(t, fq, fk, v, q, k, mixc), g.device_data<T_>(), dfq.device_data<T_>(), dfk.device_data<T_>(),
+            dv.device_data<T_>(), ptr(dq), ptr(dk), ptr(dmix));
       });
       accumulate_grad(fq, dfq);
       accumulate_grad(fk, dfk);
@@ -96,8 +100,9 @@ Tensor rms_norm_op(const Tensor& x_in, const Tensor& w_in, double eps) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), "kernel attention rmsnorm", [&](auto t) {
     using T_ = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads, "rms_norm_heads", x)(x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, y.device_data<T_>(), B, H, T, d,
-                           static_cast<T_>(eps));
+    ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads, "rms_norm_heads", x)(
+        x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, y.device_data<T_>(), B, H, T, d,
+        static_cast<T_>(eps));
   });
   if (any_requires_grad({&x_in, &w_in})) {
     record_op(y, [x, w, x_in, w_in, eps, B, H, T, d](const Tensor& g_in) {
@@ -106,8 +111,10 @@ Tensor rms_norm_op(const Tensor& x_in, const Tensor& w_in, double eps) {
       Tensor dw = w.defined() && w_in.requires_grad() ? Tensor::zeros(w.shape(), x.dtype(), x.device()) : Tensor();
       dispatch_float(x.dtype(), "kernel attention rmsnorm backward", [&](auto t) {
         using T_ = decltype(t);
-        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads_backward, "rms_norm_heads_backward", x)(x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, g.device_data<T_>(), dx.device_data<T_>(),
-                                        dw.defined() ? dw.device_data<T_>() : nullptr, B, H, T, d, static_cast<T_>(eps));
+        ops::detail::kernel(ops::detail::float_kernels<T_>(x).kernel_attn.rms_norm_heads_backward,
+                            "rms_norm_heads_backward", x)(
+            x.device_data<T_>(), w.defined() ? w.device_data<T_>() : nullptr, g.device_data<T_>(), dx.device_data<T_>(),
+            dw.defined() ? dw.device_data<T_>() : nullptr, B, H, T, d, static_cast<T_>(eps));
       });
       accumulate_grad(x_in, dx);
       if (dw.defined()) accumulate_grad(w_in, dw);
@@ -125,24 +132,33 @@ Tensor yoso_op(const ka::LocalDims& dm, const Tensor& q_in, const Tensor& k_in, 
   dispatch_float(q.dtype(), "yoso attention", [&](auto t) {
     using T_ = decltype(t);
     const T_ eps = static_cast<T_>(ks::kL2Eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_forward, "yoso_forward", qh)(dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), out.device_data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(
+        q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(
+        k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_forward, "yoso_forward", qh)(
+        dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), out.device_data<T_>());
   });
   if (any_requires_grad({&q_in, &k_in, &v_in})) {
     record_op(out, [dm, q, k, v, qh, kh, q_in, k_in, v_in](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       const int64_t d = dm.head_dim;
-      Tensor dqh = Tensor::empty(q.shape(), q.dtype(), q.device()), dkh = Tensor::empty(k.shape(), k.dtype(), k.device());
+      Tensor dqh = Tensor::empty(q.shape(), q.dtype(), q.device()),
+             dkh = Tensor::empty(k.shape(), k.dtype(), k.device());
       Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device()), dk = Tensor::empty(k.shape(), k.dtype(), k.device());
       Tensor dv = Tensor::empty(v.shape(), v.dtype(), v.device());
       dispatch_float(q.dtype(), "yoso attention backward", [&](auto t) {
         using T_ = decltype(t);
         const T_ eps = static_cast<T_>(ks::kL2Eps);
-        ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_backward, "yoso_backward", qh)(dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), g.device_data<T_>(), dqh.device_data<T_>(),
-                              dkh.device_data<T_>(), dv.device_data<T_>());
-        ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize_backward, "l2_normalize_backward", q)(q.device_data<T_>(), dqh.device_data<T_>(), dq.device_data<T_>(), q.numel() / d, d, eps);
-        ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize_backward, "l2_normalize_backward", k)(k.device_data<T_>(), dkh.device_data<T_>(), dk.device_data<T_>(), k.numel() / d, d, eps);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(qh).kernel_attn.yoso_backward, "yoso_backward", qh)(
+            dm, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), g.device_data<T_>(),
+            dqh.device_data<T_>(), dkh.device_data<T_>(), dv.device_data<T_>());
+        ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize_backward,
+                            "l2_normalize_backward",
+                            q)(q.device_data<T_>(), dqh.device_data<T_>(), dq.device_data<T_>(), q.numel() / d, d, eps);
+        ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize_backward,
+                            "l2_normalize_backward",
+                            k)(k.device_data<T_>(), dkh.device_data<T_>(), dk.device_data<T_>(), k.numel() / d, d, eps);
       });
       accumulate_grad(q_in, dq);
       accumulate_grad(k_in, dk);

@@ -40,7 +40,8 @@ void absorb_yoso(const KernelAttentionConfig& c, KernelAttentionState& st, const
   Tensor kh = Tensor::empty(kc.shape(), kc.dtype(), kc.device());
   dispatch_float(kc.dtype(), "yoso absorb", [&](auto t) {
     using T_ = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(kc).kernel_attn.l2_normalize, "l2_normalize", kc)(kc.device_data<T_>(), kh.device_data<T_>(), kc.numel() / d, d, static_cast<T_>(ks::kL2Eps));
+    ops::detail::kernel(ops::detail::float_kernels<T_>(kc).kernel_attn.l2_normalize, "l2_normalize", kc)(
+        kc.device_data<T_>(), kh.device_data<T_>(), kc.numel() / d, d, static_cast<T_>(ks::kL2Eps));
   });
   // Only the tokens of the group the state ends in are kept; earlier groups are never read again.
   const int64_t end = st.pos + n, keep_from = std::max(st.pos, G * ((end - 1) / G));
@@ -77,7 +78,8 @@ void absorb_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
     ka::HybridDims dm = ks::hybrid_dims(c, s);
     dispatch_float(k.dtype(), "kernel attention fold", [&](auto t) {
       using T_ = decltype(t);
-      ops::detail::kernel(ops::detail::float_kernels<T_>(fk).kernel_attn.fold_into_state, "fold_into_state", fk)(dm, count, fk.device_data<T_>(), vl.device_data<T_>(), st.S.device_data<T_>(), st.z.device_data<T_>());
+      ops::detail::kernel(ops::detail::float_kernels<T_>(fk).kernel_attn.fold_into_state, "fold_into_state", fk)(
+          dm, count, fk.device_data<T_>(), vl.device_data<T_>(), st.S.device_data<T_>(), st.z.device_data<T_>());
     });
   }
   if (W > 0) {  // the newest min(n, W) tokens enter the ring
@@ -132,10 +134,12 @@ Tensor tree_kernel(const KernelAttentionConfig& c, const KernelAttentionParams& 
     ka::HybridInputs<T_> in;
     in.fq = fq.device_data<T_>(), in.fk = fk.device_data<T_>(), in.v = v.device_data<T_>();
     if (W > 0) in.q = q.device_data<T_>(), in.k = k.device_data<T_>(), in.mix_logit = pin.mix.device_data<T_>();
-    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_tree_forward, "hybrid_tree_forward", out)(dm, view, tree, in, out.device_data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.hybrid_tree_forward, "hybrid_tree_forward",
+                        out)(dm, view, tree, in, out.device_data<T_>());
     if (c.preset == KernelPreset::Transnormer)
-      ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.rms_norm_heads, "rms_norm_heads", out)(out.device_data<T_>(), pin.norm_w.defined() ? pin.norm_w.device_data<T_>() : nullptr, out.device_data<T_>(),
-                             s.batch, s.q_heads, N, s.head_dim, static_cast<T_>(c.norm_eps));
+      ops::detail::kernel(ops::detail::float_kernels<T_>(out).kernel_attn.rms_norm_heads, "rms_norm_heads", out)(
+          out.device_data<T_>(), pin.norm_w.defined() ? pin.norm_w.device_data<T_>() : nullptr, out.device_data<T_>(),
+          s.batch, s.q_heads, N, s.head_dim, static_cast<T_>(c.norm_eps));
   });
   return out;
 }
@@ -149,10 +153,14 @@ Tensor tree_yoso(const KernelAttentionConfig& c, const KernelAttentionState& st,
   dispatch_float(q.dtype(), "yoso tree", [&](auto t) {
     using T_ = decltype(t);
     const T_ eps = static_cast<T_>(ks::kL2Eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
-    ops::detail::kernel(ops::detail::float_kernels<T_>(st.buf_k).kernel_attn.yoso_tree_forward, "yoso_tree_forward", st.buf_k)(ks::local_dims(c, s), st.buf_k.device_data<T_>(), st.buf_v.device_data<T_>(), st.pos, tree,
-                              qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(), out.device_data<T_>());
+    ops::detail::kernel(ops::detail::float_kernels<T_>(q).kernel_attn.l2_normalize, "l2_normalize", q)(
+        q.device_data<T_>(), qh.device_data<T_>(), q.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(k).kernel_attn.l2_normalize, "l2_normalize", k)(
+        k.device_data<T_>(), kh.device_data<T_>(), k.numel() / d, d, eps);
+    ops::detail::kernel(ops::detail::float_kernels<T_>(st.buf_k).kernel_attn.yoso_tree_forward, "yoso_tree_forward",
+                        st.buf_k)(ks::local_dims(c, s), st.buf_k.device_data<T_>(), st.buf_v.device_data<T_>(), st.pos,
+                                  tree, qh.device_data<T_>(), kh.device_data<T_>(), v.device_data<T_>(),
+                                  out.device_data<T_>());
   });
   return out;
 }

@@ -134,7 +134,8 @@ inline Tensor features(const KernelAttentionConfig& c, const ParamsIn& p, const 
   Tensor f = Tensor::empty({B, Hq, n, F}, x.dtype(), x.device());
   ops::detail::dispatch_float(x.dtype(), "kernel attention features", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(xc).kernel_attn.feature_forward, "feature_forward", xc)(feature_spec<T>(c, p, d, query_side), B, Hin, Hq, n, xc.device_data<T>(), pos.data(), f.device_data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(xc).kernel_attn.feature_forward, "feature_forward", xc)(
+        feature_spec<T>(c, p, d, query_side), B, Hin, Hq, n, xc.device_data<T>(), pos.data(), f.device_data<T>());
   });
   return f;
 }
@@ -156,7 +157,8 @@ inline void copy_rows(const Tensor& src, const std::vector<int64_t>& src_rows, c
 
 // The given rows of x [B, H, n, d], in order, as a new [B, H, rows.size(), d] tensor.
 inline Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& rows) {
-  Tensor out = Tensor::empty({x.size(0), x.size(1), static_cast<int64_t>(rows.size()), x.size(3)}, x.dtype(), x.device());
+  Tensor out =
+      Tensor::empty({x.size(0), x.size(1), static_cast<int64_t>(rows.size()), x.size(3)}, x.dtype(), x.device());
   copy_rows(x, rows, out, positions(0, static_cast<int64_t>(rows.size())));
   return out;
 }

@@ -24,15 +24,17 @@ Prepared prepare(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                  const AugConfig& cfg) {
   cfg.validate();
   check_qkv(q_in, k_in, v_in, 4, "aug_attention");
-  Prepared p{q_in.contiguous(), k_in.contiguous(), v_in.contiguous(),
-             conv_weights(cfg, conv_w, q_in.size(1), q_in.dtype()), Tensor(), {}};
+  Prepared p{q_in.contiguous(), k_in.contiguous(),
+             v_in.contiguous(), conv_weights(cfg, conv_w, q_in.size(1), q_in.dtype()),
+             Tensor(),          {}};
   p.dm = dims(cfg, q_in.size(0), q_in.size(1), k_in.size(1), q_in.size(2), q_in.size(3));
   if (cfg.use_global) {
     const int64_t d = p.dm.head_dim;
     p.states = Tensor::empty({p.dm.batch, p.dm.kv_heads, p.dm.groups(), d, d}, p.q.dtype(), p.q.device());
     detail::dispatch_float(p.q.dtype(), "aug_attention states", [&](auto t) {
       using T = decltype(t);
-      detail::kernel(detail::float_kernels<T>(p.k).aug.group_states, "aug_group_states", p.k)(p.dm, p.k.device_data<T>(), p.v.device_data<T>(), p.states.device_data<T>());
+      detail::kernel(detail::float_kernels<T>(p.k).aug.group_states, "aug_group_states", p.k)(
+          p.dm, p.k.device_data<T>(), p.v.device_data<T>(), p.states.device_data<T>());
     });
   }
   return p;
@@ -50,10 +52,11 @@ void backward(const Prepared& p, const AugConfig& cfg, double ll, double lg, con
   Tensor dll = Tensor::empty({}, dt, dev), dlg = Tensor::empty({}, dt, dev);
   detail::dispatch_float(dt, "aug_attention backward", [&](auto t) {
     using T = decltype(t);
-    detail::kernel(detail::float_kernels<T>(p.q).aug.backward, "aug_backward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-                       ptr_or_null<T>(p.w),
-                       static_cast<T>(ll), static_cast<T>(lg), g.device_data<T>(), dq.device_data<T>(), dk.device_data<T>(), dv.device_data<T>(),
-                       dw.defined() ? dw.device_data<T>() : nullptr, dll.device_data<T>(), dlg.device_data<T>());
+    detail::kernel(detail::float_kernels<T>(p.q).aug.backward, "aug_backward", p.q)(
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
+        ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), g.device_data<T>(), dq.device_data<T>(),
+        dk.device_data<T>(), dv.device_data<T>(), dw.defined() ? dw.device_data<T>() : nullptr, dll.device_data<T>(),
+        dlg.device_data<T>());
   });
   accumulate_grad(q_in, dq);
   accumulate_grad(k_in, dk);
@@ -71,8 +74,9 @@ Tensor aug_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
   Tensor out = Tensor::empty(p.q.shape(), p.q.dtype(), p.q.device());
   detail::dispatch_float(p.q.dtype(), "aug_attention", [&](auto t) {
     using T = decltype(t);
-    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-                      ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>(), nullptr, nullptr, nullptr);
+    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
+        ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>(), nullptr, nullptr, nullptr);
   });
   const Tensor w_in = cfg.use_conv ? conv_w : Tensor();
   if (any_requires_grad({&q_in, &k_in, &v_in, &w_in, &lambda_local, &lambda_global})) {
@@ -96,9 +100,10 @@ AugBranchOutputs aug_attention_branches(const Tensor& q, const Tensor& k, const 
   Tensor out = Tensor::empty(shape, dt, dev);
   detail::dispatch_float(dt, "aug_attention_branches", [&](auto t) {
     using T = decltype(t);
-    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-                      ptr_or_null<T>(p.w), T(1), T(1), out.device_data<T>(), r.local.device_data<T>(), r.global.device_data<T>(),
-                      r.conv.device_data<T>());
+    detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
+        ptr_or_null<T>(p.w), T(1), T(1), out.device_data<T>(), r.local.device_data<T>(), r.global.device_data<T>(),
+        r.conv.device_data<T>());
   });
   return r;
 }

@@ -39,9 +39,8 @@ inline void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, int64_t
                 " with k and v alike, got ", shape_str(q.shape()), ", ", shape_str(k.shape()), ", ",
                 shape_str(v.shape()));
   const int64_t Hq = q.size(1), Hkv = k.size(1);
-  LINSPEC_CHECK(q.size(0) == k.size(0) && Hkv > 0 && Hq % Hkv == 0 && q.size(-1) == k.size(-1), op,
-                ": q ", shape_str(q.shape()), " and k ", shape_str(k.shape()),
-                " do not match (GQA needs Hq % Hkv == 0)");
+  LINSPEC_CHECK(q.size(0) == k.size(0) && Hkv > 0 && Hq % Hkv == 0 && q.size(-1) == k.size(-1), op, ": q ",
+                shape_str(q.shape()), " and k ", shape_str(k.shape()), " do not match (GQA needs Hq % Hkv == 0)");
   if (rank == 4) LINSPEC_CHECK(q.size(2) == k.size(2), op, ": q and k have different lengths");
 }
 
@@ -53,7 +52,8 @@ inline Tensor normalize(const Tensor& x, double eps, Tensor* rinv = nullptr) {
   Tensor r = Tensor::empty({rows}, xc.dtype(), xc.device());
   ops::detail::dispatch_float(xc.dtype(), "aug attention normalize", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(xc).aug.l2_normalize_rows, "l2_normalize_rows", xc)(xc.device_data<T>(), xhat.device_data<T>(), r.device_data<T>(), rows, d, static_cast<T>(eps));
+    ops::detail::kernel(ops::detail::float_kernels<T>(xc).aug.l2_normalize_rows, "l2_normalize_rows", xc)(
+        xc.device_data<T>(), xhat.device_data<T>(), r.device_data<T>(), rows, d, static_cast<T>(eps));
   });
   if (rinv) *rinv = r;
   return xhat;

@@ -20,8 +20,11 @@ std::pair<int64_t, int64_t> rows_and_vocab(const Tensor& logits, const char* op)
 // kernels run with the coefficient for an upstream of 1 and the result is scaled by g there, so the backward never
 // stalls on a device-to-host copy.
 double upstream_on_host(const Tensor& g) { return detail::host_readable(g) ? g.item() : 1.0; }
-Tensor times_upstream(const Tensor& grad, const Tensor& g) {
-  return !grad.defined() || detail::host_readable(g) ? grad : mul(grad, g.detach().reshape({}));
+// Takes the gradient by value and hands it on moved: a buffer with a single owner is adopted by accumulate_grad
+// without a copy (for the LM head's logits that copy is a full [N, V] pass).
+Tensor times_upstream(Tensor grad, const Tensor& g) {
+  if (!grad.defined() || detail::host_readable(g)) return grad;
+  return mul(grad, g.detach().reshape({}));
 }
 }  // namespace
 
@@ -43,7 +46,9 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int32_t 
   int64_t count = 0;
   detail::dispatch_float(logits.dtype(), "cross_entropy", [&](auto t) {
     using T = decltype(t);
-    const auto sums = detail::kernel(detail::float_kernels<T>(logits).loss.cross_entropy_forward, "cross_entropy_forward", logits)(logits.device_data<T>(), tg, n, v, ignore_index, lse.device_data<T>());
+    const auto sums =
+        detail::kernel(detail::float_kernels<T>(logits).loss.cross_entropy_forward, "cross_entropy_forward", logits)(
+            logits.device_data<T>(), tg, n, v, ignore_index, lse.device_data<T>());
     count = sums.count;
     loss.fill(count > 0 ? sums.loss_sum / static_cast<double>(count) : 0.0);
   });
@@ -55,10 +60,11 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int32_t 
       const double coef = count > 0 ? upstream_on_host(g) / static_cast<double>(count) : 0.0;
       detail::dispatch_float(logits.dtype(), "cross_entropy backward", [&](auto t) {
         using T = decltype(t);
-        detail::kernel(detail::float_kernels<T>(logits).loss.cross_entropy_backward, "cross_entropy_backward", logits)(logits.device_data<T>(), targets.device_data<int32_t>(), lse.device_data<T>(), n, v, ignore_index,
-                                  static_cast<T>(coef), grad.device_data<T>());
+        detail::kernel(detail::float_kernels<T>(logits).loss.cross_entropy_backward, "cross_entropy_backward", logits)(
+            logits.device_data<T>(), targets.device_data<int32_t>(), lse.device_data<T>(), n, v, ignore_index,
+            static_cast<T>(coef), grad.device_data<T>());
       });
-      accumulate_grad(logits_in, times_upstream(grad, g));
+      accumulate_grad(logits_in, times_upstream(std::move(grad), g));
     });
   }
   return loss;
@@ -79,8 +85,9 @@ Tensor kl_divergence(const Tensor& student_in, const Tensor& teacher_in, double 
   const double tau = temperature;
   detail::dispatch_float(s.dtype(), "kl_divergence", [&](auto z) {
     using T = decltype(z);
-    const double total = detail::kernel(detail::float_kernels<T>(s).loss.kl_forward, "kl_forward", s)(s.device_data<T>(), t.device_data<T>(), n, v, static_cast<T>(tau), lse_s.device_data<T>(),
-                                       lse_t.device_data<T>(), row_kl.device_data<T>());
+    const double total = detail::kernel(detail::float_kernels<T>(s).loss.kl_forward, "kl_forward", s)(
+        s.device_data<T>(), t.device_data<T>(), n, v, static_cast<T>(tau), lse_s.device_data<T>(),
+        lse_t.device_data<T>(), row_kl.device_data<T>());
     loss.fill(n > 0 ? tau * tau * total / static_cast<double>(n) : 0.0);
   });
 
@@ -93,12 +100,13 @@ Tensor kl_divergence(const Tensor& student_in, const Tensor& teacher_in, double 
       Tensor gt = teacher_in.requires_grad() ? Tensor::empty(t.shape(), t.dtype(), t.device()) : Tensor();
       detail::dispatch_float(s.dtype(), "kl_divergence backward", [&](auto z) {
         using T = decltype(z);
-        detail::kernel(detail::float_kernels<T>(s).loss.kl_backward, "kl_backward", s)(s.device_data<T>(), t.device_data<T>(), lse_s.device_data<T>(), lse_t.device_data<T>(), row_kl.device_data<T>(), n, v,
-                       static_cast<T>(tau), static_cast<T>(coef), gs.defined() ? gs.device_data<T>() : nullptr,
-                       gt.defined() ? gt.device_data<T>() : nullptr);
+        detail::kernel(detail::float_kernels<T>(s).loss.kl_backward, "kl_backward", s)(
+            s.device_data<T>(), t.device_data<T>(), lse_s.device_data<T>(), lse_t.device_data<T>(),
+            row_kl.device_data<T>(), n, v, static_cast<T>(tau), static_cast<T>(coef),
+            gs.defined() ? gs.device_data<T>() : nullptr, gt.defined() ? gt.device_data<T>() : nullptr);
       });
-      if (gs.defined()) accumulate_grad(student_in, times_upstream(gs, g));
-      if (gt.defined()) accumulate_grad(teacher_in, times_upstream(gt, g));
+      if (gs.defined()) accumulate_grad(student_in, times_upstream(std::move(gs), g));
+      if (gt.defined()) accumulate_grad(teacher_in, times_upstream(std::move(gt), g));
     });
   }
   return loss;
@@ -108,14 +116,15 @@ Tensor mse(const Tensor& a_in, const Tensor& b_in) {
   detail::check_float(a_in, "mse", "a");
   detail::check_float(b_in, "mse", "b");
   detail::check_same_dtype(a_in, b_in, "mse");
-  LINSPEC_CHECK(a_in.shape() == b_in.shape(), "mse: shapes ", shape_str(a_in.shape()), " and ",
-                shape_str(b_in.shape()), " differ");
+  LINSPEC_CHECK(a_in.shape() == b_in.shape(), "mse: shapes ", shape_str(a_in.shape()), " and ", shape_str(b_in.shape()),
+                " differ");
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t n = a.numel();
   Tensor loss = Tensor::empty({}, a.dtype(), a.device());
   detail::dispatch_float(a.dtype(), "mse", [&](auto z) {
     using T = decltype(z);
-    const double sum = detail::kernel(detail::float_kernels<T>(a).loss.squared_error_sum, "squared_error_sum", a)(a.device_data<T>(), b.device_data<T>(), n);
+    const double sum = detail::kernel(detail::float_kernels<T>(a).loss.squared_error_sum, "squared_error_sum", a)(
+        a.device_data<T>(), b.device_data<T>(), n);
     loss.fill(n > 0 ? sum / static_cast<double>(n) : 0.0);
   });
 
@@ -126,11 +135,12 @@ Tensor mse(const Tensor& a_in, const Tensor& b_in) {
       Tensor gb = b_in.requires_grad() ? Tensor::empty(b.shape(), b.dtype(), b.device()) : Tensor();
       detail::dispatch_float(a.dtype(), "mse backward", [&](auto z) {
         using T = decltype(z);
-        detail::kernel(detail::float_kernels<T>(a).loss.squared_error_backward, "squared_error_backward", a)(a.device_data<T>(), b.device_data<T>(), n, static_cast<T>(coef),
-                                  ga.defined() ? ga.device_data<T>() : nullptr, gb.defined() ? gb.device_data<T>() : nullptr);
+        detail::kernel(detail::float_kernels<T>(a).loss.squared_error_backward, "squared_error_backward", a)(
+            a.device_data<T>(), b.device_data<T>(), n, static_cast<T>(coef),
+            ga.defined() ? ga.device_data<T>() : nullptr, gb.defined() ? gb.device_data<T>() : nullptr);
       });
-      if (ga.defined()) accumulate_grad(a_in, times_upstream(ga, g));
-      if (gb.defined()) accumulate_grad(b_in, times_upstream(gb, g));
+      if (ga.defined()) accumulate_grad(a_in, times_upstream(std::move(ga), g));
+      if (gb.defined()) accumulate_grad(b_in, times_upstream(std::move(gb), g));
     });
   }
   return loss;

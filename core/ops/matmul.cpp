@@ -6,18 +6,17 @@ namespace {
 thread_local MatmulPrecision default_precision = MatmulPrecision::F32;
 
 // Runs C = op(A) op(B) (+ beta C) on contiguous operands of any float dtype the kernels support.
-void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
-          MatmulPrecision p) {
+void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta, MatmulPrecision p) {
   const auto& mm = backend(a.device()).matmul;
   if (a.dtype() == DType::F64) {
     detail::kernel(mm.gemm_f64, "gemm_f64", a)(s, a.device_data<double>(), b.device_data<double>(),
-                                                c.device_data<double>(), beta);
+                                               c.device_data<double>(), beta);
   } else if (p == MatmulPrecision::BF16) {
     detail::kernel(mm.gemm_f32_via_bf16, "gemm_f32_via_bf16", a)(s, a.device_data<float>(), b.device_data<float>(),
-                                                                  c.device_data<float>(), beta);
+                                                                 c.device_data<float>(), beta);
   } else {
     detail::kernel(mm.gemm_f32, "gemm_f32", a)(s, a.device_data<float>(), b.device_data<float>(),
-                                                c.device_data<float>(), beta);
+                                               c.device_data<float>(), beta);
   }
 }
 
@@ -72,8 +71,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
           // Fold the batch into the reduction dim: A as [batch*M, K] (only valid when A is not transposed).
           Tensor a2 = trans_a ? a.transpose(-1, -2).contiguous() : a;
           Tensor g2 = g;
-          if (!trans_b) gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, 0.f, p);
-          else gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, 0.f, p);
+          if (!trans_b)
+            gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, 0.f, p);
+          else
+            gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, 0.f, p);
         } else if (!trans_b) {
           gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, 0.f, p);
         } else {

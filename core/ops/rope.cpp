@@ -53,7 +53,8 @@ Tensor rope(const Tensor& x_in, int64_t pos0, const Tensor& freq_in) {
       detail::dispatch_float(g.dtype(), "rope backward", [&](auto t) {
         using T = decltype(t);
         detail::kernel(detail::float_kernels<T>(g).rope.apply, "rope_apply", g)(
-            g.device_data<T>(), cos_t.device_data<T>(), sin_t.device_data<T>(), gx.device_data<T>(), bh, steps, d, true);
+            g.device_data<T>(), cos_t.device_data<T>(), sin_t.device_data<T>(), gx.device_data<T>(), bh, steps, d,
+            true);
       });
       accumulate_grad(x_in, gx);
     });

@@ -22,7 +22,12 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (any_requires_grad({&x})) {
     // A fresh handle so the view gets its own autograd identity.
     out = out.detach();
-    record_op(out, [x](const Tensor& g) { accumulate_grad(x, g.reshape(x.shape())); });
+    // g by value and replaced by its own view: the view is then the buffer's only handle and accumulate_grad adopts
+    // it (the LM head's logits gradient is [N, V]: a copy here costs a full pass and fresh pages every step).
+    record_op(out, [x](Tensor g) {
+      g = g.reshape(x.shape());
+      accumulate_grad(x, g);
+    });
   }
   return out;
 }

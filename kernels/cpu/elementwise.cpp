@@ -1,6 +1,7 @@
-#include "kernels/backend.h"
 #include <algorithm>
 #include <vector>
+
+#include "kernels/backend.h"
 
 namespace linspec::kernels::cpu {
 
@@ -96,7 +97,8 @@ double sum_squares(const T* x, int64_t n) {
 namespace {
 template <typename T>
 ElementwiseKernels<T> elementwise_table() {
-  return {&add_inplace<T>, &axpy<T>, &add<T>, &sub<T>, &mul<T>, &scale<T>, &reduce_leading<T>, &sum<T>, &sum_squares<T>};
+  return {&add_inplace<T>, &axpy<T>,           &add<T>, &sub<T>,        &mul<T>,
+          &scale<T>,       &reduce_leading<T>, &sum<T>, &sum_squares<T>};
 }
 }  // namespace
 

@@ -1,7 +1,8 @@
-#include "kernels/backend.h"
 #include <omp.h>
 
 #include <cstring>
+
+#include "kernels/backend.h"
 
 namespace linspec::kernels::cpu {
 namespace {
@@ -26,7 +27,8 @@ void embedding_backward(const T* grad_out, const int32_t* ids, T* grad_table, in
     const int64_t parts = omp_get_num_threads();
     const int64_t me = omp_get_thread_num();
     if (overwrite)
-      for (int64_t r = me; r < vocab; r += parts) std::memset(grad_table + r * d, 0, static_cast<size_t>(d) * sizeof(T));
+      for (int64_t r = me; r < vocab; r += parts)
+        std::memset(grad_table + r * d, 0, static_cast<size_t>(d) * sizeof(T));
     for (int64_t i = 0; i < n; ++i) {
       const int64_t id = ids[i];
       if (id % parts != me) continue;

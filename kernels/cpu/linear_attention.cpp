@@ -11,11 +11,11 @@
 // as much as a 64³ product, and a cached oneDNN primitive must not run on several OpenMP threads at once).
 #pragma GCC target("prefer-vector-width=512")  // FMA-bound loops: 512-bit vectors on AVX-512 CPUs (see tile_gemm.h)
 
-#include "kernels/backend.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/linear_attention_common.h"
 #include "kernels/cpu/tile_gemm.h"
 
@@ -29,8 +29,10 @@ constexpr int64_t kParallelWork = 1 << 18;  // multiply-adds below which a paral
 template <typename T>
 void mm(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, bool trans_a, const T* b, int64_t ldb, T* c,
         int64_t ldc, bool accumulate) {
-  if (trans_a) tile::gemm(M, N, K, a, 1, lda, b, ldb, c, ldc, accumulate);
-  else tile::gemm(M, N, K, a, lda, 1, b, ldb, c, ldc, accumulate);
+  if (trans_a)
+    tile::gemm(M, N, K, a, 1, lda, b, ldb, c, ldc, accumulate);
+  else
+    tile::gemm(M, N, K, a, lda, 1, b, ldb, c, ldc, accumulate);
 }
 
 // out [cols, rows] = scale · in [rows, cols]ᵀ, in 16×16 blocks so both sides stay within a few cache lines.
@@ -114,8 +116,7 @@ void relu_sq_causal(T* P, int64_t L) {
 template <typename T>
 struct GroupScratch {
   std::vector<T> qn, kn, rq, rk, kt, vt, P, M;  // q̂, k̂ rows, inverse norms, k̂ᵀ, vᵀ, two G×G tiles
-  GroupScratch(int64_t G, int64_t d)
-      : qn(G * d), kn(G * d), rq(G), rk(G), kt(G * d), vt(G * d), P(G * G), M(G * G) {}
+  GroupScratch(int64_t G, int64_t d) : qn(G * d), kn(G * d), rq(G), rk(G), kt(G * d), vt(G * d), P(G * G), M(G * G) {}
 };
 
 template <typename T>
@@ -154,8 +155,8 @@ void forward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, con
 // Conv backward for rows [t0, t1) of a head: dv_s += Σ_δ w[δ] dO_{s+δ} and dw_sum[δ] += Σ_t dO_t · v_{t−δ}. The dot
 // products run one δ at a time with register-resident partial sums over the (cache-hot) rows of the block.
 template <typename T>
-void conv_backward_rows(const T* v, const T* w, const T* dO, int64_t t0, int64_t t1, int64_t T_, int64_t C,
-                        int64_t d, T* dv, double* dw_sum) {
+void conv_backward_rows(const T* v, const T* w, const T* dO, int64_t t0, int64_t t1, int64_t T_, int64_t C, int64_t d,
+                        T* dv, double* dw_sum) {
   std::vector<T> row(d);
   for (int64_t s = t0; s < t1; ++s) {
     tap_sum(dO + s * d, d, w, std::min(C - 1, T_ - 1 - s), d, row.data());
@@ -183,8 +184,8 @@ void conv_backward_rows(const T* v, const T* w, const T* dO, int64_t t0, int64_t
 // sweep: W_g = Q̂_gᵀ dO_g is formed per group and folded into D after use, so D_g = λg Σ_{g'>g} W_{g'} needs no
 // storage; the normalisation backward and the conv backward run while the group is hot.
 template <typename T>
-void backward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                   const T* w, T ll, T lg, const T* dO, T* dq, T* dk, T* dv, T* dw, T* dll, T* dlg) {
+void backward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states, const T* w,
+                   T ll, T lg, const T* dO, T* dq, T* dk, T* dv, T* dw, T* dll, T* dlg) {
   const int64_t T_ = dm.seq, d = dm.head_dim, G = dm.group, C = dm.taps, dd = d * d;
   const int64_t groups = (T_ + G - 1) / G;
   const T eps = static_cast<T>(dm.eps);
@@ -232,12 +233,12 @@ void backward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, co
     if (br.global) {
       const T* Sg = states + g * dd;
       mm(d, d, L, s.qn.data(), d, true, dOg, d, W.data(), d, false);  // W_g = Q̂_gᵀ dO_g
-      acc_g += dot(W.data(), Sg, dd);                                   // dλg = Σ_g ⟨W_g, S_g⟩
+      acc_g += dot(W.data(), Sg, dd);                                 // dλg = Σ_g ⟨W_g, S_g⟩
       transpose(Sg, d, d, Xt.data(), lg);
       mm(L, d, d, dOg, d, false, Xt.data(), d, dqn.data(), d, true);  // dQ̂ += λg dO S_gᵀ
       if (g + 1 < groups) {
         transpose(D.data(), d, d, Xt.data());
-        mm(L, d, d, vg, d, false, Xt.data(), d, dkg, d, true);         // dK̂ += V D_gᵀ
+        mm(L, d, d, vg, d, false, Xt.data(), d, dkg, d, true);          // dK̂ += V D_gᵀ
         mm(L, d, d, s.kn.data(), d, false, D.data(), d, dvg, d, true);  // dV += K̂ D_g
       }
       axpy(lg, W.data(), D.data(), dd);
@@ -306,8 +307,7 @@ void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states) {
 
 template <typename T>
 void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                 const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out,
-                 T* conv_out) {
+                 const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out, T* conv_out) {
   const int64_t BH = dm.batch * dm.q_heads, Td = dm.seq * dm.head_dim, rep = dm.rep();
   const int64_t state_stride = dm.groups() * dm.head_dim * dm.head_dim;
   if (Td == 0) return;

@@ -33,8 +33,7 @@ void fill(void* dst, const void* pattern, size_t es, int64_t n) {
   for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * es, pattern, es);
 }
 
-void gather_strided(const void* base_v, void* dst_v, size_t es, int nd, const int64_t* shape,
-                    const int64_t* strides) {
+void gather_strided(const void* base_v, void* dst_v, size_t es, int nd, const int64_t* shape, const int64_t* strides) {
   int64_t n = 1;
   for (int d = 0; d < nd; ++d) n *= shape[d];
   if (n == 0) return;
@@ -53,7 +52,8 @@ void gather_strided(const void* base_v, void* dst_v, size_t es, int nd, const in
     }
     char* out = dst + o * inner * es;
     const char* in = base + off * static_cast<int64_t>(es);
-    if (inner_stride == 1) std::memcpy(out, in, inner * es);
+    if (inner_stride == 1)
+      std::memcpy(out, in, inner * es);
     else
       for (int64_t i = 0; i < inner; ++i) std::memcpy(out + i * es, in + i * inner_stride * es, es);
   }
@@ -72,7 +72,8 @@ void synchronize() {}
 }  // namespace
 
 void fill_memory(Backend& b) {
-  b.memory = {&alloc, &release, &memset_zero, &copy, &copy, &copy, &fill, &gather_strided, &copy_2d, &convert, &synchronize};
+  b.memory = {&alloc, &release,        &memset_zero, &copy,    &copy,       &copy,
+              &fill,  &gather_strided, &copy_2d,     &convert, &synchronize};
 }
 
 }  // namespace linspec::kernels::cpu
