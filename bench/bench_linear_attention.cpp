@@ -8,14 +8,6 @@
 #include "core/linear_attention.h"
 #include "core/rng.h"
 #include "kernels/cpu/backend.h"
-namespace {
-// The CPU backend's raw kernels (host pointers).
-const linspec::kernels::Backend& kcpu_backend() { return linspec::kernels::cpu_backend(); }
-template <typename T>
-const linspec::kernels::FloatKernels<T>& kcpu() {
-  return kcpu_backend().of<T>();
-}
-}  // namespace
 
 using namespace linspec;
 
@@ -77,12 +69,12 @@ void BM_aug_kernels_forward_backward(benchmark::State& state) {
   float dll = 0, dlg = 0;
   for (auto _ : state) {
     const float *q = L.q.data<float>(), *k = L.k.data<float>(), *v = L.v.data<float>(), *w = L.w.data<float>();
-    kcpu<float>().aug.group_states(dm, k, v, states.data<float>());
-    kcpu<float>().aug.forward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, out.data<float>(), nullptr, nullptr,
-                              nullptr);
-    kcpu<float>().aug.backward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f, L.grad_out.data<float>(),
-                                      dq.data<float>(), dk.data<float>(), dv.data<float>(), dw.data<float>(), &dll,
-                                      &dlg);
+    linspec::kernels::cpu_kernels<float>().aug.group_states(dm, k, v, states.data<float>());
+    linspec::kernels::cpu_kernels<float>().aug.forward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f,
+                                                       out.data<float>(), nullptr, nullptr, nullptr);
+    linspec::kernels::cpu_kernels<float>().aug.backward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f,
+                                                        L.grad_out.data<float>(), dq.data<float>(), dk.data<float>(),
+                                                        dv.data<float>(), dw.data<float>(), &dll, &dlg);
     benchmark::DoNotOptimize(dq.raw_data());
   }
   state.counters["tokens/s"] = tokens_per_second(T);

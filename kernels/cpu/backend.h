@@ -5,4 +5,9 @@
 
 namespace linspec::kernels {
 const Backend& cpu_backend();
+// Its per-dtype kernels, for raw-kernel tests and benchmarks.
+template <typename T>
+const FloatKernels<T>& cpu_kernels() {
+  return cpu_backend().of<T>();
+}
 }  // namespace linspec::kernels

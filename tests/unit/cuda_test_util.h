@@ -44,7 +44,7 @@ inline const kernels::Backend& kcpu_backend() { return kernels::cpu_backend(); }
 inline const kernels::Backend& kgpu_backend() { return *kernels::cuda_backend(); }
 template <typename T>
 const kernels::FloatKernels<T>& kcpu() {
-  return kcpu_backend().of<T>();
+  return kernels::cpu_kernels<T>();
 }
 template <typename T>
 const kernels::FloatKernels<T>& kgpu() {

@@ -10,16 +10,8 @@
 
 #include "core/ops.h"
 #include "core/threads.h"
-#include "tests/support/gradcheck.h"
 #include "kernels/cpu/backend.h"
-namespace {
-// The CPU backend's raw kernels (host pointers).
-const linspec::kernels::Backend& kcpu_backend() { return linspec::kernels::cpu_backend(); }
-template <typename T>
-const linspec::kernels::FloatKernels<T>& kcpu() {
-  return kcpu_backend().of<T>();
-}
-}  // namespace
+#include "tests/support/gradcheck.h"
 
 using namespace linspec;
 namespace lt = linspec::testing;
@@ -172,8 +164,7 @@ struct AttnInputs {
 
 AttnInputs random_attention_inputs(const AttnShape& a, DType dtype, uint64_t seed) {
   Philox rng(seed);
-  return {lt::random_normal({a.B, a.Hq, a.T, a.d}, dtype, rng),
-          lt::random_normal({a.B, a.Hkv, a.S, a.d}, dtype, rng),
+  return {lt::random_normal({a.B, a.Hq, a.T, a.d}, dtype, rng), lt::random_normal({a.B, a.Hkv, a.S, a.d}, dtype, rng),
           lt::random_normal({a.B, a.Hkv, a.S, a.d}, dtype, rng)};
 }
 
@@ -185,8 +176,8 @@ TEST(CausalAttention, F32ForwardMatchesNaiveReference) {
     AttnInputs in = random_attention_inputs(a, DType::F32, 7);
     const double scale = 1.0 / std::sqrt(static_cast<double>(a.d));
     Tensor out = ops::causal_attention(in.q, in.k, in.v);
-    const auto ref = reference_attention(a, in.q.to_vector<double>(), in.k.to_vector<double>(),
-                                         in.v.to_vector<double>(), scale);
+    const auto ref =
+        reference_attention(a, in.q.to_vector<double>(), in.k.to_vector<double>(), in.v.to_vector<double>(), scale);
     EXPECT_LT(max_rel_err(out.to_vector<double>(), ref), 1e-5) << "T=" << a.T << " S=" << a.S << " d=" << a.d;
   }
 }
@@ -202,8 +193,8 @@ TEST(CausalAttention, KernelTileSizesAgree) {
   for (auto [bq, bk] : tiles) {
     kernels::AttentionDims dims{a.B, a.Hq, a.Hkv, a.T, a.S, a.d, scale, bq, bk};
     std::vector<float> out(in.q.numel()), lse(a.B * a.Hq * a.T);
-    kcpu<float>().attention.causal_forward(dims, in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
-                                           out.data(), lse.data());
+    linspec::kernels::cpu_kernels<float>().attention.causal_forward(dims, in.q.data<float>(), in.k.data<float>(),
+                                                                    in.v.data<float>(), out.data(), lse.data());
     EXPECT_LT(max_rel_err(std::vector<double>(out.begin(), out.end()), ref), 1e-5) << bq << "x" << bk;
   }
 }
@@ -234,7 +225,8 @@ TEST(CausalAttention, F32BackwardMatchesF64) {
     };
     const auto g32 = grads(DType::F32), g64 = grads(DType::F64);
     for (int i = 0; i < 3; ++i)
-      EXPECT_LT(scaled_err(g32[i], g64[i]), 2e-5) << "grad " << "qkv"[i] << " T=" << a.T << " S=" << a.S;
+      EXPECT_LT(scaled_err(g32[i], g64[i]), 2e-5) << "grad "
+                                                  << "qkv"[i] << " T=" << a.T << " S=" << a.S;
   }
   set_num_threads(previous_threads);
 }
