@@ -134,6 +134,8 @@ std::string row_name(const Row& r) {
   return r.op.name + "__" + dev + "_" + dtype_name(r.dtype);
 }
 
+void PrintTo(const Row& r, std::ostream* os) { *os << row_name(r); }
+
 std::vector<Row> rows() {
   std::vector<Row> out;
   for (const OpCase& c : cases())
