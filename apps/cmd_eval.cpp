@@ -40,13 +40,9 @@ const char* kBuiltinPrompts[] = {
     "The main difference between a compiler and an interpreter", "Water boils at a lower temperature at high altitude because",
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Token ids of the evaluation text: a text file tokenized as one document, or the val split of shards.
 std::vector<int32_t> evaluation_ids(const LoadedModel& m, const std::string& path) {
-  if (ends_with(path, ".h5")) {
+  if (path.ends_with(".h5")) {
     TokenShards s = load_token_shards(path);
     if (s.tokenizer_fingerprint != m.tokenizer->fingerprint())
       throw_input_error(path, ": token shards were made with a different tokenizer than ", args.checkpoint);
@@ -80,7 +76,7 @@ std::vector<std::vector<int32_t>> benchmark_prompts(const LoadedModel& m, const 
 std::string default_plot_path() {
   if (!args.plot.empty()) return args.plot;
   if (args.json.empty()) return "";
-  const std::string base = ends_with(args.json, ".json") ? args.json.substr(0, args.json.size() - 5) : args.json;
+  const std::string base = args.json.ends_with(".json") ? args.json.substr(0, args.json.size() - 5) : args.json;
   return base + "_context.png";
 }
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "core/kernel_attention.h"
+#include "core/option_parse.h"
 #include "core/rng.h"
 
 namespace linspec {
@@ -27,33 +28,6 @@ std::string known_names() {
   return s;
 }
 
-int64_t parse_int(const std::string& where, const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const long long x = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0') throw_input_error(where, ": option ", key, ": '", value, "' is not an integer");
-  return x;
-}
-
-uint64_t parse_u64(const std::string& where, const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(value.c_str(), &end, 10);
-  if (value.empty() || value[0] == '-' || *end != '\0')
-    throw_input_error(where, ": option ", key, ": '", value, "' is not a non-negative integer");
-  return x;
-}
-
-double parse_double(const std::string& where, const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const double x = std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0') throw_input_error(where, ": option ", key, ": '", value, "' is not a number");
-  return x;
-}
-
-bool parse_bool(const std::string& where, const std::string& key, const std::string& value) {
-  if (value == "true" || value == "1") return true;
-  if (value == "false" || value == "0") return false;
-  throw_input_error(where, ": option ", key, ": '", value, "' is not a boolean (true/false)");
-}
 }  // namespace
 
 const std::vector<KernelPreset>& all_kernel_presets() {
@@ -102,27 +76,27 @@ void set_kernel_attention_option(KernelAttentionConfig& cfg, const std::string& 
                                  const std::string& where) {
   KernelAttentionConfig c = cfg;  // cfg stays unchanged when the option is rejected
   if (key == "chunk_size")
-    c.chunk = parse_int(where, key, value);
+    c.chunk = parse_option_int(where, key, value);
   else if (key == "group_size")
-    c.group = parse_int(where, key, value);
+    c.group = parse_option_int(where, key, value);
   else if (key == "features")
-    c.features = parse_int(where, key, value);
+    c.features = parse_option_int(where, key, value);
   else if (key == "seed")
-    c.seed = parse_u64(where, key, value);
+    c.seed = parse_option_u64(where, key, value);
   else if (key == "max_len")
-    c.max_len = parse_int(where, key, value);
+    c.max_len = parse_option_int(where, key, value);
   else if (key == "window")
-    c.window = parse_int(where, key, value);
+    c.window = parse_option_int(where, key, value);
   else if (key == "tau")
-    c.tau = parse_double(where, key, value);
+    c.tau = parse_option_double(where, key, value);
   else if (key == "eps")
-    c.eps = parse_double(where, key, value);
+    c.eps = parse_option_double(where, key, value);
   else if (key == "norm_eps")
-    c.norm_eps = parse_double(where, key, value);
+    c.norm_eps = parse_option_double(where, key, value);
   else if (key == "norm_weight")
-    c.norm_weight = parse_bool(where, key, value);
+    c.norm_weight = parse_option_bool(where, key, value);
   else if (key == "mix_init")
-    c.mix_init = parse_double(where, key, value);
+    c.mix_init = parse_option_double(where, key, value);
   else
     throw_input_error(where, ": unknown option '", key,
                       "' for a baseline linear attention (known: chunk_size, group_size, features, seed, max_len, "

@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "core/linear_attention.h"
+#include "core/option_parse.h"
 
 namespace linspec {
 namespace {
@@ -15,13 +16,6 @@ constexpr Preset kPresets[] = {{"local", true, false, false},
                                {"local+conv", true, false, true},
                                {"aug", true, true, true}};
 
-int64_t parse_int(const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const long long x = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0')
-    throw_input_error("aug attention option ", key, ": '", value, "' is not an integer");
-  return x;
-}
 }  // namespace
 
 AugConfig AugConfig::preset(const std::string& name) {
@@ -54,9 +48,9 @@ std::string AugConfig::preset_name() const {
 void AugConfig::set(const std::string& key, const std::string& value) {
   AugConfig next = *this;  // a rejected value leaves the config unchanged
   if (key == "group_size") {
-    next.group_size = parse_int(key, value);
+    next.group_size = parse_option_int("aug attention options", key, value);
   } else if (key == "conv_taps") {
-    next.conv_taps = parse_int(key, value);
+    next.conv_taps = parse_option_int("aug attention options", key, value);
   } else if (key == "eps") {
     char* end = nullptr;
     next.eps = std::strtod(value.c_str(), &end);

@@ -9,16 +9,13 @@
 namespace linspec {
 
 namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 }  // namespace
 
 std::vector<Document> read_corpus_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input_error(path, ": cannot open the input file");
   std::vector<Document> docs;
-  if (ends_with(path, ".jsonl") || ends_with(path, ".json")) {
+  if (path.ends_with(".jsonl") || path.ends_with(".json")) {
     std::string line;
     int64_t lineno = 0;
     while (std::getline(in, line)) {

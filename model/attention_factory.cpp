@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/option_parse.h"
 #include "model/attention_linear.h"
 
 namespace linspec {
@@ -20,23 +21,6 @@ std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool parse_bool(const std::string& where, const std::string& key, const std::string& value) {
-  if (value == "true" || value == "1") return true;
-  if (value == "false" || value == "0") return false;
-  throw_input_error(where, ": option ", key, ": '", value, "' is not a boolean (true/false)");
-}
-
-int64_t parse_int(const std::string& where, const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const long long x = std::strtoll(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0') throw_input_error(where, ": option ", key, ": '", value, "' is not an integer");
-  return x;
 }
 
 // Shortest of %.15g / %.17g that reads back as the same double.
@@ -78,10 +62,10 @@ Parsed parse_preset(const std::string& preset, const std::map<std::string, std::
         throw_input_error(where, ": option conv_taps needs a preset with the conv branch (aug, local+conv)");
       if (key == "lambda_local_learnable") {
         if (!p.aug.use_local) throw_input_error(where, ": option ", key, " needs the local branch");
-        p.ll_learnable = parse_bool(where, key, value);
+        p.ll_learnable = parse_option_bool(where, key, value);
       } else if (key == "lambda_global_learnable") {
         if (!p.aug.use_global) throw_input_error(where, ": option ", key, " needs the global branch");
-        p.lg_learnable = parse_bool(where, key, value);
+        p.lg_learnable = parse_option_bool(where, key, value);
       } else {
         try {
           p.aug.set(key, value);
@@ -98,7 +82,7 @@ Parsed parse_preset(const std::string& preset, const std::map<std::string, std::
     return p;
   }
   std::string base = preset;
-  if (ends_with(preset, "+conv")) {
+  if (preset.ends_with("+conv")) {
     base = preset.substr(0, preset.size() - 5);
     p.conv = true;
   }
@@ -111,7 +95,7 @@ Parsed parse_preset(const std::string& preset, const std::map<std::string, std::
   for (const auto& [key, value] : options) {
     if (key == "conv_taps") {
       if (!p.conv) throw_input_error(where, ": option conv_taps needs the conv augmentation (preset '", base, "+conv')");
-      p.conv_taps = parse_int(where, key, value);
+      p.conv_taps = parse_option_int(where, key, value);
       if (p.conv_taps <= 0) throw_input_error(where, ": option conv_taps must be > 0, got ", p.conv_taps);
     } else if (std::find(kKernelOptions.begin(), kKernelOptions.end(), key) != kKernelOptions.end()) {
       set_kernel_attention_option(p.kernel, key, value, where);

@@ -14,10 +14,6 @@ namespace {
 
 std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Accepts the HF names ("model.layers.0…", "lm_head.weight"), linspec checkpoint names without the leading
 // "model." ("layers.0…", see model/llama_tensors.h) and HDF5-style paths under a "model/" group.
 std::string hf_name(const std::string& key) {
@@ -111,8 +107,8 @@ void LlamaModel::register_parameters(const std::map<std::string, Tensor>* source
       t.set_requires_grad(false);
     } else {
       t = Tensor::empty(shape, options_.dtype);
-      if (ends_with(name, "norm.weight")) t.fill(1.0);
-      else if (ends_with(name, ".bias")) t.zero();
+      if (name.ends_with("norm.weight")) t.fill(1.0);
+      else if (name.ends_with(".bias")) t.zero();
       else fill_normal(t, streams.fork(index).seed(), 0.02);
     }
     ++index;

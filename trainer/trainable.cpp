@@ -7,10 +7,6 @@
 namespace linspec::trainer {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 }  // namespace
@@ -25,7 +21,7 @@ std::set<std::string> select_trainable(const LlamaModel& model, const std::vecto
   for (const auto& [name, t] : model.named_parameters()) {
     const bool own = model.parameters().contains(name);  // false: a mixer's parameter
     bool pick = all;
-    pick = pick || (has(categories, "norms") && ends_with(name, "norm.weight"));
+    pick = pick || (has(categories, "norms") && name.ends_with("norm.weight"));
     pick = pick || (has(categories, "embeddings") && name == "model.embed_tokens.weight");
     pick = pick || (has(categories, "lm_head") && name == "lm_head.weight");
     pick = pick || (has(categories, "attention_new") && !own);
@@ -36,7 +32,7 @@ std::set<std::string> select_trainable(const LlamaModel& model, const std::vecto
 
 bool takes_weight_decay(const std::string& name, const Tensor& t) {
   if (t.dim() <= 1) return false;
-  if (ends_with(name, "norm.weight") || ends_with(name, ".bias")) return false;
+  if (name.ends_with("norm.weight") || name.ends_with(".bias")) return false;
   const std::string leaf = name.substr(name.rfind('.') + 1);
   return leaf.find("lambda") == std::string::npos && leaf.find("conv") == std::string::npos;
 }
