@@ -31,6 +31,7 @@ Tensor swiglu(const Tensor& gate_in, const Tensor& up_in) {
   detail::check_float(gate_in, "swiglu", "gate");
   detail::check_float(up_in, "swiglu", "up");
   detail::check_same_dtype(gate_in, up_in, "swiglu");
+  detail::backend_of("swiglu", {&gate_in, &up_in});
   LINSPEC_CHECK(gate_in.shape() == up_in.shape(), "swiglu: gate ", shape_str(gate_in.shape()), " and up ",
                 shape_str(up_in.shape()), " differ");
   Tensor gate = gate_in.contiguous(), up = up_in.contiguous();

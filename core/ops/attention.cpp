@@ -35,6 +35,7 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   detail::check_float(v_in, "causal_attention", "v");
   detail::check_same_dtype(q_in, k_in, "causal_attention");
   detail::check_same_dtype(q_in, v_in, "causal_attention");
+  detail::backend_of("causal_attention", {&q_in, &k_in, &v_in});
   const k::AttentionDims a = attention_dims(q_in, k_in, v_in, scale);
   Tensor q = q_in.contiguous(), key = k_in.contiguous(), v = v_in.contiguous();
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());

@@ -174,6 +174,8 @@ Tensor kernel_attention(const KernelAttentionConfig& c, const KernelAttentionPar
                         const Tensor& k, const Tensor& v) {
   const ks::Sizes s = ks::check_qkv(q, k, v, "kernel_attention");
   c.validate();
+  ops::detail::backend_of("kernel_attention", {&q, &k, &v, &params.omega, &params.feature_w, &params.feature_b,
+                                               &params.mix_logit, &params.norm_weight});
   if (c.preset == KernelPreset::Yoso) return yoso_op(ks::local_dims(c, s), q, k, v);
   const ks::ParamsIn pin = ks::params_in(c, params, s.q_heads, s.head_dim, q.dtype());
   const std::vector<int64_t> pos = ks::positions(0, s.len);

@@ -74,6 +74,7 @@ Tensor kl_divergence(const Tensor& student_in, const Tensor& teacher_in, double 
   detail::check_float(student_in, "kl_divergence", "student_logits");
   detail::check_float(teacher_in, "kl_divergence", "teacher_logits");
   detail::check_same_dtype(student_in, teacher_in, "kl_divergence");
+  detail::backend_of("kl_divergence", {&student_in, &teacher_in});
   LINSPEC_CHECK(student_in.shape() == teacher_in.shape(), "kl_divergence: student ", shape_str(student_in.shape()),
                 " and teacher ", shape_str(teacher_in.shape()), " differ");
   LINSPEC_CHECK(temperature > 0, "kl_divergence: temperature must be positive, got ", temperature);
@@ -116,6 +117,7 @@ Tensor mse(const Tensor& a_in, const Tensor& b_in) {
   detail::check_float(a_in, "mse", "a");
   detail::check_float(b_in, "mse", "b");
   detail::check_same_dtype(a_in, b_in, "mse");
+  detail::backend_of("mse", {&a_in, &b_in});
   LINSPEC_CHECK(a_in.shape() == b_in.shape(), "mse: shapes ", shape_str(a_in.shape()), " and ", shape_str(b_in.shape()),
                 " differ");
   Tensor a = a_in.contiguous(), b = b_in.contiguous();

@@ -7,6 +7,7 @@ Tensor rmsnorm(const Tensor& x_in, const Tensor& weight_in, double eps) {
   detail::check_float(x_in, "rmsnorm", "x");
   detail::check_float(weight_in, "rmsnorm", "weight");
   detail::check_same_dtype(x_in, weight_in, "rmsnorm");
+  detail::backend_of("rmsnorm", {&x_in, &weight_in});
   LINSPEC_CHECK(x_in.dim() >= 1 && weight_in.dim() == 1 && weight_in.size(0) == x_in.size(-1), "rmsnorm: weight ",
                 shape_str(weight_in.shape()), " does not match the last dim of x ", shape_str(x_in.shape()));
   Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
