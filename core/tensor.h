@@ -94,7 +94,6 @@ class Tensor {
   Tensor clone() const;
   Tensor to(DType dtype) const;  // same object when already that dtype
   Tensor to(Device device) const;
-  Tensor to(Device device, DType dtype) const { return to(device).to(dtype); }
   void copy_from(const Tensor& src);  // same numel; converts dtype and device
   void fill(double value);
   void zero();

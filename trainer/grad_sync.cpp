@@ -5,21 +5,19 @@
 #include <numeric>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/error.h"
 
 namespace linspec::trainer {
 namespace {
 
-// Multiplies n floats by s.
-void scale_floats(float* p, int64_t n, float s) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) p[i] *= s;
+// The first n elements of an f32 bucket, through its device's elementwise kernels: t *= s, and Σ t².
+void scale_in_place(const Tensor& t, int64_t n, float s) {
+  float* p = t.device_data<float>();
+  backend(t.device()).f32.elementwise.scale(p, s, p, n);
 }
-
-double sum_squares(const float* p, int64_t n) {
-  double acc = 0;
-  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(p[i]) * p[i];
-  return acc;
+double sum_squares(const Tensor& t, int64_t n) {
+  return backend(t.device()).f32.elementwise.sum_squares(t.device_data<float>(), n);
 }
 
 }  // namespace
@@ -96,14 +94,14 @@ void GradSync::finish() {
   if (comm_.world() > 1)
     for (Bucket& b : buckets_) {
       Tensor& t = zero_ ? b.shard : b.grad;
-      scale_floats(t.data<float>(), t.numel(), inv);
+      scale_in_place(t, t.numel(), inv);
     }
 }
 
 double GradSync::global_norm() {
   double sq = 0;
   for (const Bucket& b : buckets_)
-    sq += zero_ ? sum_squares(b.shard.data<float>(), b.shard.numel()) : sum_squares(b.grad.data<float>(), b.used);
+    sq += zero_ ? sum_squares(b.shard, b.shard.numel()) : sum_squares(b.grad, b.used);
   if (zero_) comm_.allreduce_sum(&sq, 1);
   return std::sqrt(sq);
 }
@@ -111,7 +109,7 @@ double GradSync::global_norm() {
 void GradSync::scale(double s) {
   for (Bucket& b : buckets_) {
     Tensor& t = zero_ ? b.shard : b.grad;
-    scale_floats(t.data<float>(), t.numel(), static_cast<float>(s));
+    scale_in_place(t, t.numel(), static_cast<float>(s));
   }
 }
 

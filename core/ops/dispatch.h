@@ -25,8 +25,7 @@ const kernels::FloatKernels<T>& float_kernels(const Tensor& t) {
 // A kernel from the table of t's device, or an error naming the kernel and the device when that backend lacks it.
 template <typename Fn>
 Fn kernel(Fn fn, const char* name, const Tensor& t) {
-  if (!fn) throw_input_error(name, ": not implemented on device ", device_name(t.device()));
-  return fn;
+  return kernel(fn, name, backend(t.device()));
 }
 
 // Index of the first id outside [0, vocab) other than `allowed`, or -1; checked on the ids' own device.
