@@ -1,20 +1,63 @@
-// linspec bench gemm|train: GEMM throughput and the training-step benchmark (apps/bench_train_step.h).
+// linspec bench gemm|train: GEMM throughput, and the training step (trainer/train_bench.h) of an experiment config
+// or of the SmolLM2-shaped synthetic default.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
-#include "apps/bench_train_step.h"
 #include "apps/command.h"
+#include "core/backend.h"
 #include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "kernels/matmul.h"
+#include "trainer/comm.h"
+#include "trainer/train_bench.h"
 
 namespace linspec::apps {
 namespace {
 
 struct BenchArgs {
-  std::string what, precision = "fp32", json_out;
+  std::string what, config, precision = "fp32", json_out, device = "auto";
+  std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 2048;
   bool recompute = false;
+  bool shape_flags = false;  // --layers/--batch/--seq/--precision/--recompute given
 } args;
+
+struct GemmBenchResult {
+  std::string kind;  // f32 | bf16 (bf16 operands) | f32_via_bf16 (f32 operands rounded on the fly)
+  int64_t n = 0, reps = 0;
+  double seconds = 0, gflops = 0;
+};
+
+// C[n, n] = A[n, n] · B[n, n], best of `reps` after one warm-up call.
+inline std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
+  const auto& mm = backend(Device::CPU).matmul;
+  Philox rng(3);
+  std::vector<float> a(n * n), b(n * n), c(n * n);
+  for (auto& x : a) x = rng.uniform_f32() - 0.5f;
+  for (auto& x : b) x = rng.uniform_f32() - 0.5f;
+  const Tensor a16 = Tensor::from_vector(a, {n, n}).to(DType::BF16),
+               b16 = Tensor::from_vector(b, {n, n}).to(DType::BF16);
+  const kernels::GemmShape s{1, n, n, n, false, false, false};
+  std::vector<GemmBenchResult> out;
+  auto measure = [&](const std::string& kind, auto&& call) {
+    call();
+    double best = 1e30;
+    for (int64_t i = 0; i < reps; ++i) {
+      const double t0 = seconds_now();
+      call();
+      best = std::min(best, seconds_now() - t0);
+    }
+    out.push_back({kind, n, reps, best, 2.0 * n * n * n / best * 1e-9});
+  };
+  measure("f32", [&] { mm.gemm_f32(s, a.data(), b.data(), c.data(), 0.f); });
+  measure("bf16", [&] { mm.gemm_bf16(s, a16.data<uint16_t>(), b16.data<uint16_t>(), c.data(), 0.f); });
+  measure("f32_via_bf16", [&] { mm.gemm_f32_via_bf16(s, a.data(), b.data(), c.data(), 0.f); });
+  return out;
+}
 
 void write_json(const nlohmann::json& j) {
   if (args.json_out.empty()) return;
@@ -24,7 +67,7 @@ void write_json(const nlohmann::json& j) {
 }
 
 int bench_gemm() {
-  const auto results = bench::run_gemm_bench(args.gemm_n, std::max<int64_t>(args.steps, 1));
+  const auto results = run_gemm_bench(args.gemm_n, std::max<int64_t>(args.steps, 1));
   nlohmann::json j = {{"bench", "gemm"}, {"threads", num_threads()}, {"results", nlohmann::json::array()}};
   std::printf("%-14s %8s %12s %10s\n", "kind", "n", "seconds", "GFLOP/s");
   for (const auto& r : results) {
@@ -36,18 +79,43 @@ int bench_gemm() {
 }
 
 int bench_train() {
-  bench::TrainBenchOptions o;
-  if (args.precision != "fp32" && args.precision != "bf16")
-    throw_input_error("--precision: expected fp32 or bf16, got '", args.precision, "'");
-  o.precision = args.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
-  o.layers = args.layers, o.batch = args.batch, o.seq = args.seq, o.steps = args.steps, o.warmup = args.warmup;
-  o.recompute = args.recompute;
-  if (o.layers <= 0 || o.batch <= 0 || o.seq <= 0 || o.steps <= 0 || o.warmup < 0)
-    throw_input_error("bench train: --layers, --batch, --seq and --steps must be positive, --warmup >= 0");
-  const auto r = bench::run_train_bench(o);
-  std::printf("train: %lld layers, batch %lld x seq %lld, %s, %lld threads, %.1fM params\n",
-              static_cast<long long>(o.layers), static_cast<long long>(o.batch), static_cast<long long>(o.seq),
-              bench::precision_name(o.precision), static_cast<long long>(r.threads), r.params / 1e6);
+  if (args.steps <= 0 || args.warmup < 0) throw_input_error("bench train: --steps must be positive, --warmup >= 0");
+  std::unique_ptr<trainer::Communicator> comm = trainer::make_communicator("mpi"), grads;
+  std::optional<trainer::ExperimentConfig> cfg;
+  std::optional<trainer::TrainSetup> setup;
+  if (!args.config.empty()) {
+    if (args.shape_flags)
+      throw_input_error("bench train ", args.config, ": --layers, --batch, --seq, --precision and --recompute shape "
+                        "the synthetic default only; change the config with --set (e.g. --set train.micro_batch=4)");
+    std::vector<std::string> overrides = args.overrides;
+    if (args.device != "auto") overrides.push_back("train.device=" + args.device);  // --device wins over the file
+    cfg = trainer::load_experiment(args.config, overrides);
+    if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
+    const Device device = trainer::training_device(*cfg);
+    grads = trainer::make_communicator(cfg->distributed.backend, device);
+    setup.emplace(trainer::build_training(*cfg, nullptr, std::cerr, device));
+  } else {
+    if (!args.overrides.empty()) throw_input_error("bench train: --set needs an experiment config (CONFIG.yaml)");
+    if (args.precision != "fp32" && args.precision != "bf16")
+      throw_input_error("--precision: expected fp32 or bf16, got '", args.precision, "'");
+    if (args.layers <= 0 || args.batch <= 0 || args.seq <= 0)
+      throw_input_error("bench train: --layers, --batch and --seq must be positive");
+    trainer::SyntheticTrainShape shape;
+    shape.layers = args.layers, shape.batch = args.batch, shape.seq = args.seq;
+    shape.precision = args.precision, shape.recompute = args.recompute;
+    cfg = trainer::synthetic_train_config(shape);
+    cfg->train.device = args.device;
+    const Device device = trainer::training_device(*cfg);
+    grads = trainer::make_communicator("auto", device);
+    setup.emplace(trainer::synthetic_training_setup(shape, device));
+  }
+  const auto r = trainer::run_train_bench(*cfg, *setup, *comm, *grads, args.steps, args.warmup);
+  if (comm->rank() != 0) return 0;
+  const ModelConfig& mc = setup->model->config();
+  std::printf("train (%s): %lld layers, %lld tokens/step, %s, %lld rank(s) x %lld threads, %.1fM params (%.1fM train)\n",
+              cfg->source.c_str(), static_cast<long long>(mc.num_layers), static_cast<long long>(r.tokens_per_step),
+              r.precision.c_str(), static_cast<long long>(comm->world()), static_cast<long long>(r.threads),
+              r.params / 1e6, r.trainable / 1e6);
   std::printf("step %.3f s (forward %.3f, backward %.3f, optimizer %.3f)  %.1f tokens/s  peak %.2f GiB\n", r.step_s,
               r.forward_s, r.backward_s, r.optimizer_s, r.tokens_per_s, r.peak_bytes / 1073741824.0);
   std::printf("process CPU time %.3f s per step (%.2f cores busy on average)\n", r.cpu_s, r.cpu_s / r.step_s);
@@ -59,21 +127,26 @@ int bench_train() {
   for (const auto& [name, t] : rows)
     std::printf("%-16s %10.4f %10.4f %6.1f%%\n", name.c_str(), t.forward_s, t.backward_s,
                 100.0 * (t.forward_s + t.backward_s) / r.step_s);
-  std::printf("%-16s %10s %10.4f %6.1f%%\n", "adamw", "", r.optimizer_s, 100.0 * r.optimizer_s / r.step_s);
-  write_json(bench::to_json(r));
+  std::printf("%-16s %10s %10.4f %6.1f%%\n", "optimizer", "", r.optimizer_s, 100.0 * r.optimizer_s / r.step_s);
+  write_json(trainer::train_bench_json(r, mc, cfg->source));
   return 0;
 }
 
-RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of a SmolLM2-shaped step)",
+RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of the training step)",
                             [](CLI::App& s) {
   s.add_option("what", args.what, "gemm | train")->required()->check(CLI::IsMember({"gemm", "train"}));
-  s.add_option("--precision", args.precision, "train: matmul precision fp32 | bf16");
-  s.add_option("--layers", args.layers, "train: decoder layers (SmolLM2 has 30)");
-  s.add_option("--batch", args.batch, "train: sequences per step");
-  s.add_option("--seq", args.seq, "train: tokens per sequence");
+  s.add_option("config", args.config,
+               "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
+  s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");
+  s.add_option("--device", args.device, "train: auto | cpu | cuda (auto: CUDA when built and a GPU is visible)");
+  auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
+  shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
+  shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
+  shape(s.add_option("--batch", args.batch, "train (synthetic): sequences per step"));
+  shape(s.add_option("--seq", args.seq, "train (synthetic): tokens per sequence"));
   s.add_option("--steps", args.steps, "measured steps (gemm: repetitions)");
   s.add_option("--warmup", args.warmup, "train: unmeasured steps first");
-  s.add_flag("--recompute", args.recompute, "train: per-layer activation recomputation");
+  shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
   s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
   s.add_option("--json", args.json_out, "write the results as JSON here");
   return std::function<int()>([] { return args.what == "gemm" ? bench_gemm() : bench_train(); });

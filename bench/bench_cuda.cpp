@@ -135,13 +135,13 @@ void BM_cuda_aug_chunked(benchmark::State& state) {
   const int64_t n = dm.batch * dm.q_heads * dm.seq * dm.head_dim;
   const int64_t ns = dm.batch * dm.kv_heads * dm.groups() * dm.head_dim * dm.head_dim;
   Buffer<float> q(n, 1, 1), k(n, 1, 2), v(n, 1, 3), dout(n, 1, 4), w(dm.q_heads * dm.taps, 0.1, 5), states(ns), out(n),
-      dq(n), dk(n), dv(n), dw(dm.q_heads * dm.taps), dl(1), dg(1);
+      dq(n), dk(n), dv(n), dw(dm.q_heads * dm.taps), dl(1), dg(1), lambda_global(1, 0.0, 6);
   for (auto _ : state) {
     kgpu<float>().aug.group_states(dm, k.get(), v.get(), states.get());
-    kgpu<float>().aug.forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, out.get(), nullptr,
+    kgpu<float>().aug.forward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), nullptr, lambda_global.get(), out.get(), nullptr,
                               nullptr, nullptr);
     if (backward)
-      kgpu<float>().aug.backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), 1.f, 0.5f, dout.get(),
+      kgpu<float>().aug.backward(dm, br, q.get(), k.get(), v.get(), states.get(), w.get(), nullptr, lambda_global.get(), dout.get(),
                                  dq.get(), dk.get(), dv.get(), dw.get(), dl.get(), dg.get());
     kgpu_backend().memory.synchronize();
   }

@@ -67,13 +67,14 @@ void BM_aug_kernels_forward_backward(benchmark::State& state) {
   Tensor dk = Tensor::zeros(L.k.shape()), dv = Tensor::zeros(L.v.shape()), dw = Tensor::zeros(L.w.shape());
   Tensor states = Tensor::zeros({1, kHkv, dm.groups(), kDim, kDim});
   float dll = 0, dlg = 0;
+  const float lambda_global = 0.5f;
   for (auto _ : state) {
     const float *q = L.q.data<float>(), *k = L.k.data<float>(), *v = L.v.data<float>(), *w = L.w.data<float>();
     linspec::kernels::cpu_kernels<float>().aug.group_states(dm, k, v, states.data<float>());
-    linspec::kernels::cpu_kernels<float>().aug.forward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f,
-                                                       out.data<float>(), nullptr, nullptr, nullptr);
-    linspec::kernels::cpu_kernels<float>().aug.backward(dm, {}, q, k, v, states.data<float>(), w, 1.f, 0.5f,
-                                                        L.grad_out.data<float>(), dq.data<float>(), dk.data<float>(),
+    linspec::kernels::cpu_kernels<float>().aug.forward(dm, {}, q, k, v, states.data<float>(), w, nullptr,
+                                                       &lambda_global, out.data<float>(), nullptr, nullptr, nullptr);
+    linspec::kernels::cpu_kernels<float>().aug.backward(dm, {}, q, k, v, states.data<float>(), w, nullptr,
+                                                        &lambda_global, L.grad_out.data<float>(), dq.data<float>(), dk.data<float>(),
                                                         dv.data<float>(), dw.data<float>(), &dll, &dlg);
     benchmark::DoNotOptimize(dq.raw_data());
   }

@@ -1,11 +1,12 @@
-// Google Benchmark wrapper of the training-step benchmark (the same step as `linspec bench train`):
-// a SmolLM2-shaped softmax model, forward + cross-entropy + backward + AdamW, fp32 and bf16 GEMMs.
+// Google Benchmark wrapper of the training-step benchmark (the same TrainStep as `linspec train` and
+// `linspec bench train`): the SmolLM2-shaped synthetic default, fp32 and bf16 GEMMs, with and without recompute.
 // Sizes from the environment so CI can run it small: LINSPEC_BENCH_LAYERS (30), _BATCH (4), _SEQ (256).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 
-#include "apps/bench_train_step.h"
+#include "trainer/comm.h"
+#include "trainer/train_bench.h"
 
 namespace {
 using namespace linspec;
@@ -16,29 +17,24 @@ int64_t env_int(const char* name, int64_t fallback) {
 }
 
 void BM_TrainStep(benchmark::State& state) {
-  bench::TrainBenchOptions o;
-  o.layers = env_int("LINSPEC_BENCH_LAYERS", 30);
-  o.batch = env_int("LINSPEC_BENCH_BATCH", 4);
-  o.seq = env_int("LINSPEC_BENCH_SEQ", 256);
-  o.precision = state.range(0) ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
-  o.recompute = state.range(1) != 0;
-  bench::TrainStepBench b(o);
-  b.step();  // warm-up: primitive creation, optimizer state allocation
-  reset_peak_memory(Device::CPU);
-  double fwd = 0, bwd = 0, optim = 0;
-  for (auto _ : state) {
-    const auto t = b.step();
-    fwd += t.forward_s, bwd += t.backward_s, optim += t.optimizer_s;
-  }
-  const double n = static_cast<double>(state.iterations());
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(o.batch * o.seq) * n, benchmark::Counter::kIsRate);
-  state.counters["forward_s"] = fwd / n;
-  state.counters["backward_s"] = bwd / n;
-  state.counters["adamw_s"] = optim / n;
-  state.counters["peak_GiB"] = memory_stats(Device::CPU).peak_bytes / 1073741824.0;
-  state.SetLabel(std::string(o.precision == ops::MatmulPrecision::BF16 ? "bf16" : "fp32") +
-                 (o.recompute ? "+recompute" : ""));
+  trainer::SyntheticTrainShape shape;
+  shape.layers = env_int("LINSPEC_BENCH_LAYERS", 30);
+  shape.batch = env_int("LINSPEC_BENCH_BATCH", 4);
+  shape.seq = env_int("LINSPEC_BENCH_SEQ", 256);
+  shape.precision = state.range(0) ? "bf16" : "fp32";
+  shape.recompute = state.range(1) != 0;
+  const trainer::ExperimentConfig cfg = trainer::synthetic_train_config(shape);
+  trainer::TrainSetup setup = trainer::synthetic_training_setup(shape);
+  auto comm = trainer::make_communicator("mpi");
+  trainer::TrainBenchResult r;
+  for (auto _ : state) r = trainer::run_train_bench(cfg, setup, *comm, *comm, 1, 1);  // one warm-up, one measured step
+  state.counters["tokens/s"] = r.tokens_per_s;
+  state.counters["forward_s"] = r.forward_s;
+  state.counters["backward_s"] = r.backward_s;
+  state.counters["optimizer_s"] = r.optimizer_s;
+  state.counters["peak_GiB"] = r.peak_bytes / 1073741824.0;
+  state.SetLabel(shape.precision + (shape.recompute ? "+recompute" : ""));
 }
-BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kSecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_TrainStep)->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
 }  // namespace

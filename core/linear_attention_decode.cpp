@@ -97,13 +97,14 @@ Tensor aug_step(AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
   check_matches_state(s, q3, k3, "aug_step");
   Tensor qhat = normalize(q3, s.cfg.eps), khat = normalize(k3, s.cfg.eps), vc = v3.contiguous();
   Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
-  const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
+  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
+  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
   Tensor out = Tensor::empty(q3.shape(), s.dtype, q3.device());
   ops::detail::dispatch_float(s.dtype, "aug_step", [&](auto t) {
     using T = decltype(t);
     ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.decode_step, "aug_decode_step", qhat)(
         state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.device_data<T>(), khat.device_data<T>(), vc.device_data<T>(),
-        w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>());
+        data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), out.device_data<T>());
   });
   ++s.pos;
   return out.view(q.shape());
@@ -138,15 +139,15 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   tree_depths(parent);  // validates the parent array
   Tensor qhat = normalize(q, s.cfg.eps), khat = normalize(kk, s.cfg.eps), vc = v.contiguous();
   Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
-  const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
+  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
+  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
   Tensor out = Tensor::empty(q.shape(), s.dtype, q.device());
   if (N == 0) return out;
   ops::detail::dispatch_float(s.dtype, "aug_tree", [&](auto t) {
     using T = decltype(t);
     ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.tree_forward, "aug_tree_forward", qhat)(
         state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.device_data<T>(), khat.device_data<T>(),
-        vc.device_data<T>(), w.defined() ? w.device_data<T>() : nullptr, static_cast<T>(ll), static_cast<T>(lg),
-        out.device_data<T>());
+        vc.device_data<T>(), data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), out.device_data<T>());
   });
   return out;
 }

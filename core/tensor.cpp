@@ -245,6 +245,13 @@ void Tensor::zero_grad() {
   if (meta_) meta_->grad = Tensor();
 }
 
+Tensor Tensor::leaf_on(Device d) const {
+  if (!defined() || device() == d) return *this;
+  Tensor out = to(d);
+  if (requires_grad()) out.set_requires_grad(true);
+  return out;
+}
+
 Tensor Tensor::detach() const {
   Tensor t = *this;
   t.meta_.reset();

@@ -108,6 +108,9 @@ class Tensor {
   void set_autograd_meta(std::shared_ptr<AutogradMeta> m) { meta_ = std::move(m); }
   // The same data without autograd history.
   Tensor detach() const;
+  // The values on `device` as a fresh leaf that requires grad when this one does (placing a parameter; the same
+  // object when it is already there).
+  Tensor leaf_on(Device device) const;
   // Keep the gradient of a non-leaf after backward (for inspection and tests).
   void retain_grad() const;
 

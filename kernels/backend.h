@@ -62,6 +62,7 @@ struct FloatKernels {
 
 struct Backend {
   const char* name = "";  // "cpu", "cuda": what error messages call the device
+  bool host_addressable = false;  // its memory is ordinary host memory (MPI may read and write it directly)
   MemoryKernels memory{};
   MatmulKernels matmul{};
   AdamWKernels adamw{};

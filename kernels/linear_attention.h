@@ -52,23 +52,25 @@ struct AugKernels {
   // (S_0 = 0). Needed by forward / backward when the global branch is on (they read it, never write it).
   void (*group_states)(const AugDims& dm, const T* k, const T* v, T* states);
 
+  // λ arguments: one element each in this backend's memory, read by the kernel (never by the host, so a learnable
+  // λ on a GPU costs no synchronisation); null means 1.
   // out [B, Hq, T, d] = λl·local + λg·global + conv over the enabled branches. Optional (nullable) outputs receive
   // the unscaled branches local_t, global_t, conv_t, each [B, Hq, T, d] (diagnostics). conv_w [Hq, C]. states may
   // be null when !br.global, conv_w when !br.conv.
   void (*forward)(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                  const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out, T* conv_out);
+                  const T* conv_w, const T* lambda_local, const T* lambda_global, T* out, T* local_out, T* global_out, T* conv_out);
 
   // Gradients of sum(dout ⊙ out) w.r.t. q [B,Hq,T,d], k [B,Hkv,T,d], v [B,Hkv,T,d] (through the normalisation),
   // conv_w [Hq,C] and the two scalars (one element each, device memory). All outputs are overwritten (zero for branches that are
   // off). dconv_w may be null when !br.conv.
   void (*backward)(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                   const T* conv_w, T lambda_local, T lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
+                   const T* conv_w, const T* lambda_local, const T* lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
                    T* dlambda_local, T* dlambda_global);
 
   // One decode token at position st.pos: q̂ [B, Hq, d], k̂ / v [B, Hkv, d] -> out [B, Hq, d]; then absorbs the
   // token into the state (the caller advances pos by one).
   void (*decode_step)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
-                      const T* v, const T* conv_w, T lambda_local, T lambda_global, T* out);
+                      const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global, T* out);
 
   // Absorbs n tokens k̂ / v [B, Hkv, n, d] at positions st.pos .. st.pos + n − 1 without producing outputs
   // (prefill, accepted speculative paths). The caller advances pos by n.
@@ -79,7 +81,7 @@ struct AugKernels {
   // last committed token) or an earlier node (< i). q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d]:
   // node i's output equals the recurrent output at position pos + depth(i) for prefix + its root-to-node path.
   void (*tree_forward)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const int32_t* parent,
-                       const T* qhat, const T* khat, const T* v, const T* conv_w, T lambda_local, T lambda_global,
+                       const T* qhat, const T* khat, const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global,
                        T* out);
 };
 

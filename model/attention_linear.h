@@ -35,6 +35,7 @@ namespace linspec {
 struct MixerInit {
   DType dtype = DType::F32;
   bool requires_grad = true;  // mark learnable tensors as trainable leaves
+  Device device = Device::CPU;  // where the mixer's tensors live (the model's device)
 };
 
 // Builds the mixer of `preset` for one layer (layer_index picks performer's per-layer seed). "softmax" gives

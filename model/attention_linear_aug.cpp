@@ -63,7 +63,7 @@ const AugState& aug_state(const AttentionState& s) {
 }
 
 Tensor scalar_param(double value, const MixerInit& init, bool learnable) {
-  Tensor t = Tensor::full({1}, value, init.dtype);
+  Tensor t = Tensor::full({1}, value, init.dtype, init.device);
   if (learnable && init.requires_grad) t.set_requires_grad(true);
   return t;
 }
@@ -75,7 +75,7 @@ AugMixer::AugMixer(const AugConfig& cfg, const AttentionShape& shape, bool ll_le
     : LinearMixer(shape), cfg_(cfg), ll_learnable_(ll_learnable), lg_learnable_(lg_learnable) {
   cfg_.validate();
   if (cfg_.use_conv) {
-    conv_w_ = Tensor::zeros({shape.q_heads, cfg_.conv_taps}, init.dtype);  // zero-init: starts as "no conv"
+    conv_w_ = Tensor::zeros({shape.q_heads, cfg_.conv_taps}, init.dtype, init.device);  // zero-init: starts as "no conv"
     if (init.requires_grad) conv_w_.set_requires_grad(true);
   }
   if (cfg_.use_local) lambda_local_ = scalar_param(1.0, init, ll_learnable_);

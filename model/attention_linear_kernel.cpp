@@ -69,6 +69,8 @@ KernelMixer::KernelMixer(const KernelAttentionConfig& cfg, const AttentionShape&
   if (!init.requires_grad)  // requires_grad lives on each handle: reset the ones this mixer keeps
     for (Tensor* t : {&params_.feature_w, &params_.feature_b, &params_.mix_logit, &params_.norm_weight})
       if (t->defined()) t->set_requires_grad(false);
+  for (Tensor* t : {&params_.omega, &params_.feature_w, &params_.feature_b, &params_.mix_logit, &params_.norm_weight})
+    *t = t->leaf_on(init.device);
 }
 
 Tensor KernelMixer::forward(const Tensor& q, const Tensor& k, const Tensor& v) const {
@@ -133,7 +135,7 @@ ConvMixer::ConvMixer(std::unique_ptr<AttentionMixer> base, int64_t conv_taps, co
   conv_cfg_.use_conv = true;
   conv_cfg_.conv_taps = conv_taps;
   conv_cfg_.validate();
-  conv_w_ = Tensor::zeros({shape_.q_heads, conv_taps}, init.dtype);  // zero-init: starts as the plain baseline
+  conv_w_ = Tensor::zeros({shape_.q_heads, conv_taps}, init.dtype, init.device);  // zero-init: starts as the plain baseline
   if (init.requires_grad) conv_w_.set_requires_grad(true);
 }
 

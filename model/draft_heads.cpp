@@ -54,7 +54,8 @@ DraftHeads DraftHeads::init_from(const LlamaModel& target, const DraftHeadsConfi
   for (int64_t k = 1; k <= cfg.count; ++k) {
     Head head;
     for (int64_t j = 0; j < cfg.blocks; ++j) {
-      Tensor w = Tensor::zeros({D, D}, dt), b = Tensor::zeros({D}, dt);
+      const Device dev = target.options().device;
+      Tensor w = Tensor::zeros({D, D}, dt, dev), b = Tensor::zeros({D}, dt, dev);
       if (requires_grad) w.set_requires_grad(true), b.set_requires_grad(true);
       head.blocks.emplace_back(w, b);
     }

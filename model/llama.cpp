@@ -7,7 +7,6 @@
 #include "core/autograd.h"
 #include "core/rng.h"
 #include "model/op_profile.h"
-#include "model/tree_rope.h"
 
 namespace linspec {
 namespace {
@@ -82,7 +81,8 @@ LlamaModel::LlamaModel(const ModelConfig& config, const LlamaOptions& options)
     : config_(config), options_(options) {
   LINSPEC_CHECK(options.dtype == DType::F32 || options.dtype == DType::F64, "LlamaModel computes in f32 or f64, not ",
                 dtype_name(options.dtype));
-  inv_freq_ = rope_inv_freq(config_);
+  const std::vector<float> freq = linspec::rope_inv_freq(config_);
+  inv_freq_ = Tensor::from_vector(freq, {static_cast<int64_t>(freq.size())}).to(options.dtype).to(options.device);
 }
 
 void LlamaModel::register_parameters(const std::map<std::string, Tensor>* source, uint64_t seed,
@@ -103,13 +103,14 @@ void LlamaModel::register_parameters(const std::map<std::string, Tensor>* source
         throw_input_error(where, ": tensor ", name, " has shape ", shape_str(it->second.shape()), ", the config needs ",
                           shape_str(shape));
       // Shares storage with the source when the dtype already matches (no second copy of the weights).
-      t = it->second.to(options_.dtype).contiguous();
+      t = it->second.to(options_.dtype).contiguous().to(options_.device);
       t.set_requires_grad(false);
     } else {
       t = Tensor::empty(shape, options_.dtype);
       if (name.ends_with("norm.weight")) t.fill(1.0);
       else if (name.ends_with(".bias")) t.zero();
       else fill_normal(t, streams.fork(index).seed(), 0.02);
+      t = t.to(options_.device);
     }
     ++index;
     if (options_.requires_grad) t.set_requires_grad(true);
@@ -134,7 +135,8 @@ void LlamaModel::register_parameters(const std::map<std::string, Tensor>* source
     L.gate_proj = get(p + "mlp.gate_proj.weight");
     L.up_proj = get(p + "mlp.up_proj.weight");
     L.down_proj = get(p + "mlp.down_proj.weight");
-    L.mixer = std::make_unique<SoftmaxAttention>(shape);
+    L.owned_mixer = std::make_unique<SoftmaxAttention>(shape);
+    L.mixer = L.owned_mixer.get();
   }
 }
 
@@ -176,54 +178,14 @@ void LlamaModel::set_attention(int64_t layer, std::unique_ptr<AttentionMixer> mi
                     s.head_dim == config_.head_dim,
                 "set_attention: mixer heads ", s.q_heads, "/", s.kv_heads, "x", s.head_dim, " do not match the model's ",
                 config_.num_heads, "/", config_.num_kv_heads, "x", config_.head_dim);
-  layers_[layer].mixer = std::move(mixer);
+  layers_[layer].owned_mixer = std::move(mixer);
+  layers_[layer].mixer = layers_[layer].owned_mixer.get();
 }
 
 Tensor LlamaModel::embed(const Tensor& ids) const {
   LINSPEC_CHECK(ids.dim() == 2 && ids.dtype() == DType::I32, "LlamaModel: ids must be i32 [B, T], got ",
                 dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
-  return ops::embedding(embed_tokens_, ids);
-}
-
-Tensor LlamaModel::layer_forward(int64_t i, const Tensor& x, int64_t pos0, AttentionState* state,
-                                 const TreePass* tree) const {
-  const LlamaLayer& L = layers_[i];
-  const auto prec = options_.precision;
-  const int64_t B = x.size(0), T = x.size(1), d = config_.head_dim, Hq = config_.num_heads, Hkv = config_.num_kv_heads;
-  const double eps = config_.rms_norm_eps, theta = config_.rope_theta;
-
-  // ---- attention block ----
-  const Tensor h = profiled("rmsnorm", [&] { return ops::rmsnorm(x, L.input_norm, eps); });
-  auto project = [&](const Tensor& w, const Tensor& b) {
-    return profiled("gemm.qkv", [&] { return ops::linear(h, w, b, prec); });
-  };
-  auto to_heads = [&](const Tensor& y, int64_t heads) {  // [B, T, heads·d] -> [B, heads, T, d]
-    return profiled("layout", [&] { return ops::transpose(ops::reshape(y, {B, T, heads, d}), 1, 2); });
-  };
-  auto rotate = [&](const Tensor& y) {
-    return profiled("rope", [&] {
-      return tree ? rope_at_positions(y, theta, tree->positions, inv_freq_) : ops::rope(y, theta, pos0, inv_freq_);
-    });
-  };
-  const Tensor q = rotate(to_heads(project(L.q_proj, L.q_bias), Hq));
-  const Tensor k = rotate(to_heads(project(L.k_proj, L.k_bias), Hkv));
-  const Tensor v = to_heads(project(L.v_proj, L.v_bias), Hkv);
-  if (tree) tree->kv->emplace_back(k, v);
-  const Tensor o = profiled("attention", [&] {
-    if (tree) return L.mixer->tree(*state, q, k, v, *tree->parent);
-    return state ? L.mixer->step(*state, q, k, v) : L.mixer->forward(q, k, v);
-  });
-  const Tensor merged = profiled("layout", [&] { return ops::reshape(ops::transpose(o, 1, 2), {B, T, Hq * d}); });
-  const Tensor attn_out = profiled("gemm.o", [&] { return ops::linear(merged, L.o_proj, L.o_bias, prec); });
-  const Tensor x1 = profiled("residual", [&] { return ops::add(x, attn_out); });
-
-  // ---- MLP block (SwiGLU) ----
-  const Tensor h2 = profiled("rmsnorm", [&] { return ops::rmsnorm(x1, L.post_attention_norm, eps); });
-  const Tensor gate = profiled("gemm.mlp", [&] { return ops::linear(h2, L.gate_proj, {}, prec); });
-  const Tensor up = profiled("gemm.mlp", [&] { return ops::linear(h2, L.up_proj, {}, prec); });
-  const Tensor act = profiled("swiglu", [&] { return ops::swiglu(gate, up); });
-  const Tensor down = profiled("gemm.mlp", [&] { return ops::linear(act, L.down_proj, {}, prec); });
-  return profiled("residual", [&] { return ops::add(x1, down); });
+  return ops::embedding(embed_tokens_, ids.to(embed_tokens_.device()));  // a host batch moves here, once
 }
 
 Tensor LlamaModel::forward_hidden(const Tensor& ids) const {
@@ -232,10 +194,13 @@ Tensor LlamaModel::forward_hidden(const Tensor& ids) const {
   for (int64_t i = 0; i < num_layers(); ++i) {
     if (recompute) {
       // Keeps only each layer's input; the layer is re-run during backward.
-      x = checkpoint([this, i](const std::vector<Tensor>& in) { return std::vector<Tensor>{layer_forward(i, in[0], 0, nullptr)}; },
-                     {x})[0];
+      auto block = [this, i](const std::vector<Tensor>& in) {
+        return std::vector<Tensor>{
+            decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, in[0], LayerPass{}).y};
+      };
+      x = checkpoint(block, {x})[0];
     } else {
-      x = layer_forward(i, x, 0, nullptr);
+      x = decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, x, LayerPass{}).y;
     }
   }
   return profiled("rmsnorm", [&] { return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps); });
@@ -252,17 +217,32 @@ DecodeState LlamaModel::new_decode_state(int64_t batch, int64_t max_len) const {
   return s;
 }
 
-Tensor LlamaModel::decode(DecodeState& state, const Tensor& ids, bool last_only) const {
+Tensor LlamaModel::decode_layers(const Tensor& ids, DecodeState& state, int64_t pos0, const TreePass* tree) const {
+  Tensor x = embed(ids);
+  for (int64_t i = 0; i < num_layers(); ++i) {
+    LayerPass pass;
+    pass.pos0 = pos0;
+    pass.state = state.layers[i].get();
+    pass.tree = tree;
+    x = decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, x, pass).y;
+  }
+  return x;
+}
+
+Tensor LlamaModel::decode_hidden(DecodeState& state, const Tensor& ids, bool last_only) const {
   NoGradGuard no_grad;
   LINSPEC_CHECK(static_cast<int64_t>(state.layers.size()) == num_layers(), "decode: state has ", state.layers.size(),
                 " layers, the model ", num_layers());
   LINSPEC_CHECK(ids.dim() == 2 && ids.size(0) == state.batch, "decode: ids ", shape_str(ids.shape()),
                 " do not match the state's batch of ", state.batch);
-  const int64_t pos0 = state.position();
-  Tensor x = embed(ids);
-  for (int64_t i = 0; i < num_layers(); ++i) x = layer_forward(i, x, pos0, state.layers[i].get());
+  Tensor x = decode_layers(ids, state, state.position(), nullptr);
   if (last_only) x = x.slice(1, x.size(1) - 1, x.size(1)).contiguous();
-  return lm_head(ops::rmsnorm(x, final_norm_, config_.rms_norm_eps));
+  return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps);
+}
+
+Tensor LlamaModel::decode(DecodeState& state, const Tensor& ids, bool last_only) const {
+  NoGradGuard no_grad;
+  return lm_head(decode_hidden(state, ids, last_only));
 }
 
 }  // namespace linspec

@@ -14,6 +14,7 @@
 #include "model/attention.h"
 #include "model/attention_spec.h"
 #include "model/config.h"
+#include "model/decoder_layer.h"
 #include "model/parameter_store.h"
 
 namespace linspec {
@@ -23,15 +24,13 @@ struct LlamaOptions {
   ops::MatmulPrecision precision = ops::MatmulPrecision::Auto;  // BF16: bf16 GEMM inputs, f32 accumulation
   bool recompute = false;    // per-layer activation checkpointing in training forwards
   bool requires_grad = true; // mark the parameters as trainable leaves
+  Device device = Device::CPU;  // where parameters, activations and gradients live (ids may come from the host)
 };
 
-// The tensors of one decoder layer (handles shared with the ParameterStore). Biases are undefined when absent.
-struct LlamaLayer {
-  Tensor input_norm, post_attention_norm;
-  Tensor q_proj, k_proj, v_proj, o_proj;
-  Tensor q_bias, k_bias, v_bias, o_bias;
-  Tensor gate_proj, up_proj, down_proj;
-  std::unique_ptr<AttentionMixer> mixer;
+// One decoder layer: its tensors (handles shared with the ParameterStore) and the token mixer it owns
+// (`mixer` points at `owned_mixer`). The layer function is model/decoder_layer.h.
+struct LlamaLayer : DecoderLayerWeights {
+  std::unique_ptr<AttentionMixer> owned_mixer;
 };
 
 // Per-sequence-batch decoding state: one AttentionState per layer.
@@ -103,12 +102,19 @@ class LlamaModel {
   // hidden [..., D] -> logits [..., V].
   Tensor lm_head(const Tensor& hidden) const;
   Tensor forward(const Tensor& ids) const { return lm_head(forward_hidden(ids)); }
+  // RoPE frequencies [head_dim / 2] (model dtype) on the model's device, as every layer rotates with them.
+  const Tensor& rope_inv_freq() const { return inv_freq_; }
 
   // ---- incremental decoding (no gradients) ----
   DecodeState new_decode_state(int64_t batch, int64_t max_len) const;
   // Appends ids [B, T] at state.position() (a prompt prefill, or T = 1 per decode step) and returns
   // logits [B, T, V] (or only the last position's [B, 1, V] when last_only).
   Tensor decode(DecodeState& state, const Tensor& ids, bool last_only = false) const;
+  // The same, returning the final hidden states [B, T, D] (after the last norm) instead of logits: what draft heads
+  // read. decode() is lm_head(decode_hidden()).
+  Tensor decode_hidden(DecodeState& state, const Tensor& ids, bool last_only = false) const;
+  // verify_tree's hidden states [N, D] (verify_tree is lm_head of them); fills state.pending_tree alike.
+  Tensor verify_tree_hidden(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent) const;
 
  private:
   LlamaModel(const ModelConfig& config, const LlamaOptions& options);
@@ -116,23 +122,15 @@ class LlamaModel {
   Tensor embed(const Tensor& ids) const;
   // Builds the mixers config_.attention asks for; their tensors come from `source` (a checkpoint) or fresh inits.
   void build_attention_from_config(const std::map<std::string, Tensor>* source, const std::string& where);
-  // Tree verification inside a layer: each node's RoPE position, the parents, and where the layer's k / v go.
-  struct TreePass {
-    const std::vector<int32_t>* parent = nullptr;
-    std::vector<int64_t> positions;
-    std::vector<std::pair<Tensor, Tensor>>* kv = nullptr;
-  };
-  // One decoder layer on x [B, T, D] at absolute positions pos0.. ; `state` null: parallel form; `tree` set:
-  // the tree form over `state` (positions from the tree).
-  Tensor layer_forward(int64_t i, const Tensor& x, int64_t pos0, AttentionState* state,
-                       const TreePass* tree = nullptr) const;
+  // Every layer in the incremental form over `state` (the tree form when `tree` is set), then the final norm.
+  Tensor decode_layers(const Tensor& x, DecodeState& state, int64_t pos0, const TreePass* tree) const;
 
   ModelConfig config_;
   LlamaOptions options_;
   ParameterStore params_;
   Tensor embed_tokens_, final_norm_, lm_head_;  // lm_head_ aliases embed_tokens_ when tied
   std::vector<LlamaLayer> layers_;
-  std::vector<float> inv_freq_;
+  Tensor inv_freq_;
 };
 
 }  // namespace linspec

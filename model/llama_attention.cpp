@@ -41,15 +41,15 @@ void LlamaModel::build_attention_from_config(const std::map<std::string, Tensor>
   const AttentionSpec spec = attention_spec_from_json(config_.attention, config_.num_layers, where);
   config_.attention = attention_spec_to_json(spec);
   const AttentionShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
-  const MixerInit init{options_.dtype, options_.requires_grad};
+  const MixerInit init{options_.dtype, options_.requires_grad, options_.device};
   for (int64_t i = 0; i < num_layers(); ++i) {
     if (spec.keeps_softmax(i)) {
-      layers_[i].mixer = std::make_unique<SoftmaxAttention>(shape);
+      set_attention(i, std::make_unique<SoftmaxAttention>(shape));
       continue;
     }
     auto mixer = make_mixer(spec.preset, spec.options, shape, i, init);
     if (source) load_mixer_tensors(*mixer, *source, layer_prefix(i), where);
-    layers_[i].mixer = std::move(mixer);
+    set_attention(i, std::move(mixer));
   }
 }
 
@@ -58,7 +58,7 @@ void LlamaModel::set_attention_spec(const AttentionSpec& spec_in) {
   config_.attention = attention_spec_to_json(spec);
   if (spec.is_softmax()) {
     const AttentionShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
-    for (auto& L : layers_) L.mixer = std::make_unique<SoftmaxAttention>(shape);
+    for (int64_t i = 0; i < num_layers(); ++i) set_attention(i, std::make_unique<SoftmaxAttention>(shape));
     return;
   }
   build_attention_from_config(nullptr, "attention");

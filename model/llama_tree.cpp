@@ -24,6 +24,13 @@ DecodeState DecodeState::clone() const {
 
 Tensor LlamaModel::verify_tree(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent) const {
   NoGradGuard no_grad;
+  const Tensor hidden = verify_tree_hidden(state, ids, parent);
+  if (hidden.size(0) == 0) return Tensor::empty({0, config_.vocab_size}, options_.dtype, hidden.device());
+  return lm_head(hidden);
+}
+
+Tensor LlamaModel::verify_tree_hidden(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent) const {
+  NoGradGuard no_grad;
   const std::vector<int32_t> flat = node_ids(ids, "verify_tree");
   LINSPEC_CHECK(state.batch == 1, "verify_tree: trees are verified one sequence at a time (batch 1), the state has ",
                 state.batch);
@@ -33,7 +40,7 @@ Tensor LlamaModel::verify_tree(DecodeState& state, const Tensor& ids, const std:
     throw_input_error("verify_tree: ", flat.size(), " token ids for ", parent.size(), " tree nodes");
   const std::vector<int32_t> depth = tree_node_depths(parent, "verify_tree");
   const int64_t N = static_cast<int64_t>(flat.size()), P = state.position();
-  if (N == 0) return Tensor::empty({0, config_.vocab_size}, options_.dtype);
+  if (N == 0) return Tensor::empty({0, config_.hidden_size}, options_.dtype, inv_freq_.device());
 
   DecodeState::PendingTree pending;
   pending.position = P;
@@ -44,10 +51,9 @@ Tensor LlamaModel::verify_tree(DecodeState& state, const Tensor& ids, const std:
   pass.kv = &pending.kv;
   for (int32_t d : depth) pass.positions.push_back(P + d);
 
-  Tensor x = embed(Tensor::from_vector(flat, {1, N}));
-  for (int64_t i = 0; i < num_layers(); ++i) x = layer_forward(i, x, P, state.layers[i].get(), &pass);
+  const Tensor x = decode_layers(Tensor::from_vector(flat, {1, N}).to(inv_freq_.device()), state, P, &pass);
   state.pending_tree = std::move(pending);
-  return lm_head(ops::rmsnorm(x, final_norm_, config_.rms_norm_eps)).view({N, config_.vocab_size});
+  return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps).view({N, config_.hidden_size});
 }
 
 void LlamaModel::advance(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent,

@@ -39,7 +39,7 @@ Tensor dropout_mask(const Tensor& like, double p, uint64_t key) {
   };
   if (m.dtype() == DType::F64) fill(m.data<double>());
   else fill(m.data<float>());
-  return m;
+  return m.to(like.device());  // drawn on the host: one copy per adapter and forward off the CPU
 }
 
 // "layers.0.self_attn.q_proj.lora_A" -> ("layers.0.self_attn.q_proj", 'A')
@@ -85,7 +85,8 @@ bool is_lora_tensor_name(const std::string& name) {
 
 // ---- LoraAdapter ----
 
-LoraAdapter::LoraAdapter(int64_t in, int64_t out, const LoraConfig& config, uint64_t seed, uint64_t stream, DType dtype)
+LoraAdapter::LoraAdapter(int64_t in, int64_t out, const LoraConfig& config, uint64_t seed, uint64_t stream, DType dtype,
+                         Device device)
     : scale_(config.scale()), dropout_(config.dropout), stream_(stream) {
   LINSPEC_CHECK(config.rank > 0, "LoRA rank must be positive");
   LINSPEC_CHECK(dtype == DType::F32 || dtype == DType::F64, "LoRA adapters are f32 or f64");
@@ -94,7 +95,8 @@ LoraAdapter::LoraAdapter(int64_t in, int64_t out, const LoraConfig& config, uint
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // kaiming_uniform_(a=√5): √(6 / ((1 + 5)·in))
   if (dtype == DType::F64) fill_uniform(a_.data<double>(), a_.numel(), key, bound);
   else fill_uniform(a_.data<float>(), a_.numel(), key, bound);
-  b_ = Tensor::zeros({out, config.rank}, dtype);
+  a_ = a_.to(device);  // drawn on the host (element i depends only on (seed, i)), placed once
+  b_ = Tensor::zeros({out, config.rank}, dtype, device);
   a_.set_requires_grad(true);
   b_.set_requires_grad(true);
 }
@@ -123,7 +125,8 @@ Tensor LoraAdapter::delta() const {
 
 // ---- LoraSet ----
 
-LoraSet::LoraSet(const ModelConfig& m, const LoraConfig& config, uint64_t seed, DType dtype) : config_(config) {
+LoraSet::LoraSet(const ModelConfig& m, const LoraConfig& config, uint64_t seed, DType dtype, Device device)
+    : config_(config) {
   if (config.rank <= 0 || config.targets.empty()) return;
   const int64_t D = m.hidden_size, F = m.intermediate_size, q = m.num_heads * m.head_dim, kv = m.num_kv_heads * m.head_dim;
   std::vector<LoraTarget> targets;
@@ -146,7 +149,7 @@ LoraSet::LoraSet(const ModelConfig& m, const LoraConfig& config, uint64_t seed, 
         case LoraTarget::Down: in = F; break;
       }
       const uint64_t stream = static_cast<uint64_t>(layer) * kLoraTargetCount + static_cast<int>(t);
-      adapters_[{layer, static_cast<int>(t)}] = std::make_unique<LoraAdapter>(in, out, config, seed, stream, dtype);
+      adapters_[{layer, static_cast<int>(t)}] = std::make_unique<LoraAdapter>(in, out, config, seed, stream, dtype, device);
     }
   }
 }

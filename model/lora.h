@@ -50,7 +50,8 @@ struct LoraContext {
 class LoraAdapter {
  public:
   // A: Kaiming-uniform from Philox(seed) (element i depends only on (seed, i)); B: zeros. Both require grad.
-  LoraAdapter(int64_t in, int64_t out, const LoraConfig& config, uint64_t seed, uint64_t stream, DType dtype);
+  LoraAdapter(int64_t in, int64_t out, const LoraConfig& config, uint64_t seed, uint64_t stream, DType dtype,
+              Device device = Device::CPU);
   // From given tensors A [r, in] and B [out, r] (kept as handles: tests pass their own leaves).
   LoraAdapter(Tensor a, Tensor b, double scale, double dropout, uint64_t stream);
 
@@ -73,8 +74,9 @@ class LoraAdapter {
 // All adapters of one model.
 class LoraSet {
  public:
-  // One adapter per layer and configured target. `dtype` is the model's compute dtype (f32, or f64 in tests).
-  LoraSet(const ModelConfig& model, const LoraConfig& config, uint64_t seed, DType dtype = DType::F32);
+  // One adapter per layer and configured target. `dtype` and `device` are the model's (f32, or f64 in tests).
+  LoraSet(const ModelConfig& model, const LoraConfig& config, uint64_t seed, DType dtype = DType::F32,
+          Device device = Device::CPU);
 
   const LoraConfig& config() const { return config_; }
   bool empty() const { return adapters_.empty(); }

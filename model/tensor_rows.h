@@ -1,8 +1,7 @@
 // Row-block copies along dim 2 of [B, H, N, d] tensors (Tensor::copy_from needs a contiguous destination, and a
 // slice along dim 2 is not one).
 #pragma once
-#include <cstring>
-
+#include "core/backend.h"
 #include "core/tensor.h"
 
 namespace linspec {
@@ -17,10 +16,10 @@ inline void write_rows(const Tensor& dst, const Tensor& src_in, int64_t at) {
   const Tensor src = src_in.to(dst.dtype()).contiguous();
   const int64_t heads = dst.size(0) * dst.size(1), N = dst.size(2), n = src.size(2), d = dst.size(3);
   const size_t esz = dtype_size(dst.dtype()), block = static_cast<size_t>(n * d) * esz;
-  auto* out = static_cast<char*>(dst.raw_data());
-  const auto* in = static_cast<const char*>(src.raw_data());
-  for (int64_t h = 0; h < heads; ++h)
-    std::memcpy(out + static_cast<size_t>((h * N + at) * d) * esz, in + static_cast<size_t>(h) * block, block);
+  // One strided block copy on the tensors' device: `heads` rows of n·d elements into rows N·d apart.
+  auto* out = static_cast<char*>(dst.raw_data()) + static_cast<size_t>(at * d) * esz;
+  ops::detail::backend_of("write_rows", {&dst, &src}).memory.copy_2d(out, static_cast<size_t>(N * d) * esz,
+                                                                     src.raw_data(), block, block, heads);
 }
 
 }  // namespace linspec

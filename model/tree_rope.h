@@ -8,9 +8,8 @@
 
 namespace linspec {
 
-// x [B, H, N, d]; row n is rotated to positions[n] exactly as ops::rope rotates a token at that position.
-// Not differentiable (inference only).
-Tensor rope_at_positions(const Tensor& x, double theta, const std::vector<int64_t>& positions,
-                         const std::vector<float>& inv_freq);
+// x [B, H, N, d]; row n is rotated to positions[n] exactly as ops::rope(x, pos, inv_freq) rotates a token at that
+// position (inv_freq [d / 2] on x's device). Not differentiable (inference only).
+Tensor rope_at_positions(const Tensor& x, const std::vector<int64_t>& positions, const Tensor& inv_freq);
 
 }  // namespace linspec

@@ -188,10 +188,10 @@ nlohmann::json check_forms(const LlamaModel& m, const FormCheckOptions& o) {
   // Parallel, with per-branch statistics recorded by the linear mixers.
   std::vector<BranchStats> stats(static_cast<size_t>(m.num_layers()));
   for (int64_t i = 0; i < m.num_layers(); ++i)
-    if (auto* lm = dynamic_cast<const LinearMixer*>(m.layer(i).mixer.get())) lm->set_recorder(&stats[i]);
+    if (auto* lm = dynamic_cast<const LinearMixer*>(m.layer(i).mixer)) lm->set_recorder(&stats[i]);
   const Tensor parallel = m.forward(all);
   for (int64_t i = 0; i < m.num_layers(); ++i)
-    if (auto* lm = dynamic_cast<const LinearMixer*>(m.layer(i).mixer.get())) lm->set_recorder(nullptr);
+    if (auto* lm = dynamic_cast<const LinearMixer*>(m.layer(i).mixer)) lm->set_recorder(nullptr);
 
   // Recurrent, one token at a time; the worst position is reported too.
   DecodeState state = m.new_decode_state(1, o.len);

@@ -7,7 +7,6 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "serve/acceptance.h"
-#include "serve/hidden_states.h"
 
 namespace linspec {
 namespace {
@@ -130,7 +129,7 @@ void Speculator::prefill(Sequence& s, const std::vector<int32_t>& prompt, int64_
   s.target = target_.new_decode_state(1, max_len);
   Tensor logits;
   if (heads_) {
-    s.hidden = decode_hidden(target_, s.target, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
+    s.hidden = target_.decode_hidden(s.target, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
     logits = target_.lm_head(s.hidden);
   } else {
     logits = target_.decode(s.target, ids_tensor(prompt), true);
@@ -158,7 +157,7 @@ void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig
     std::vector<int32_t> tokens(tree_.nodes());
     tokens[0] = s.pending;
     for (int64_t n = 1; n < tree_.nodes(); ++n) tokens[n] = cand[tree_.depth[n] - 1][b][tree_.rank[n]];
-    const Tensor hidden = verify_tree_hidden(target_, s.target, tokens, tree_.parent);
+    const Tensor hidden = target_.verify_tree_hidden(s.target, ids_tensor(tokens), tree_.parent);
     const Tensor logits = f32_rows(target_.lm_head(hidden), V);
     const Acceptance a = accept_sampled_tree(tokens, tree_.parent, logits.data<float>(), V, cfg.sampling, s.rng);
     target_.advance(s.target, ids_tensor(tokens), tree_.parent, a.path);

@@ -17,6 +17,8 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int world() const = 0;
   virtual std::string backend() const = 0;
+  // True when the collectives take pointers into GPU memory (NCCL); false: host-addressable memory only (MPI).
+  virtual bool takes_device_memory() const { return false; }
   // In-place sum across ranks.
   virtual void allreduce_sum(float* data, size_t count) = 0;
   virtual void allreduce_sum(double* data, size_t count) = 0;

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/device.h"
 #include "trainer/comm.h"
 
 namespace linspec::trainer {
@@ -25,40 +26,46 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
-    int devices = 0;
-    check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
-    check(cudaSetDevice(rank_ % devices), "cudaSetDevice");
+    select_local_gpu();  // local_rank mod visible GPUs, the device the model was placed on
     ncclUniqueId id;
     if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
     check(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaEventCreateWithFlags(&computed_, cudaEventDisableTiming), "cudaEventCreate");
   }
   ~NcclCommunicator() override {
     ncclCommDestroy(comm_);
     cudaStreamDestroy(stream_);
+    cudaEventDestroy(computed_);
   }
   int rank() const override { return rank_; }
   int world() const override { return world_; }
   std::string backend() const override { return "nccl"; }
+  bool takes_device_memory() const override { return true; }
 
   void allreduce_sum(float* data, size_t count) override {
+    after_compute();
     check(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
     sync();
   }
   void allreduce_sum(double* data, size_t count) override {
+    after_compute();
     check(ncclAllReduce(data, data, count, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce");
     sync();
   }
   void reduce_scatter_sum(const float* in, float* out, size_t count) override {
+    after_compute();
     check(ncclReduceScatter(in, out, count / world_, ncclFloat32, ncclSum, comm_, stream_), "ncclReduceScatter");
     sync();
   }
   void allgather(const float* shard, float* out, size_t count) override {
+    after_compute();
     check(ncclAllGather(shard, out, count / world_, ncclFloat32, comm_, stream_), "ncclAllGather");
     sync();
   }
   void broadcast(void* data, size_t bytes, int root) override {
+    after_compute();
     check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
     sync();
   }
@@ -66,9 +73,16 @@ class NcclCommunicator final : public Communicator {
 
  private:
   void sync() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+  // The kernels that produced the buffers run on the default stream; NCCL's own (non-blocking) stream waits for
+  // them without blocking the host.
+  void after_compute() {
+    check(cudaEventRecord(computed_, cudaStreamLegacy), "cudaEventRecord");
+    check(cudaStreamWaitEvent(stream_, computed_, 0), "cudaStreamWaitEvent");
+  }
   int rank_ = 0, world_ = 1;
   ncclComm_t comm_{};
   cudaStream_t stream_{};
+  cudaEvent_t computed_{};
 };
 
 }  // namespace

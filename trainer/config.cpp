@@ -65,6 +65,8 @@ const std::vector<Key>& schema() {
       {"train.weight_decay", Kind::Float, "0.0", 0, 10, {}, FIELD(train.weight_decay, double)},
       {"train.clip_grad_norm", Kind::Float, "1.0", 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
       {"train.precision", Kind::String, "fp32", -INFINITY, INFINITY, {"fp32", "bf16"}, FIELD(train.precision, std::string)},
+      {"train.device", Kind::String, "auto", -INFINITY, INFINITY, {"auto", "cpu", "cuda"},
+       FIELD(train.device, std::string)},
       {"train.recompute", Kind::Bool, "false", -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
       {"train.seed", Kind::Int, "0", 0, 2147483647.0, {}, FIELD(train.seed, int)},
       {"train.threads", Kind::Int, "0", 0, 4096, {}, FIELD(train.threads, int)},

@@ -31,6 +31,7 @@ struct ExperimentConfig {
     int steps = 100, micro_batch = 1, grad_accum = 1, warmup_steps = 20, seed = 0, threads = 0;
     double lr = 2e-5, weight_decay = 0.0, clip_grad_norm = 1.0, min_lr_ratio = 0.0;
     std::string schedule = "constant_with_warmup", precision = "fp32";
+    std::string device = "auto";  // auto (CUDA when built and a GPU is visible) | cpu | cuda
     bool recompute = false;
   } train;
   struct {

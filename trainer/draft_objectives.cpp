@@ -117,7 +117,7 @@ DraftHeadsLoss draft_heads_loss(const DraftHeads& heads, const Tensor& hidden, c
     const Tensor weighted = ops::scale(term, weight);
     out.total = out.total.defined() ? ops::add(out.total, weighted) : weighted;
   }
-  if (!out.total.defined()) out.total = Tensor::scalar(0.0, hidden.dtype());
+  if (!out.total.defined()) out.total = Tensor::scalar(0.0, hidden.dtype(), hidden.device());
   return out;
 }
 

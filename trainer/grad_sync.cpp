@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "core/autograd.h"
@@ -20,6 +21,21 @@ double sum_squares(const Tensor& t, int64_t n) {
   return backend(t.device()).f32.elementwise.sum_squares(t.device_data<float>(), n);
 }
 
+// Runs a collective on f32 buffers where the communicator can reach them: in place when it takes device memory
+// (NCCL) or the device's memory is host memory (MPI on the CPU); otherwise through host copies (MPI with a GPU
+// model), written back afterwards.
+void on_comm_buffers(Communicator& comm, std::vector<Tensor> buffers, const std::function<void(std::vector<float*>)>& fn) {
+  const bool direct = buffers.empty() || comm.takes_device_memory() || backend(buffers[0].device()).host_addressable;
+  std::vector<Tensor> staged = buffers;
+  if (!direct)
+    for (Tensor& t : staged) t = t.to(Device::CPU);
+  std::vector<float*> ptrs;
+  for (Tensor& t : staged) ptrs.push_back(t.device_data<float>());
+  fn(ptrs);
+  if (!direct)
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_from(staged[i]);
+}
+
 }  // namespace
 
 GradSync::GradSync(Communicator& comm, const std::vector<std::pair<std::string, Tensor>>& params,
@@ -33,11 +49,14 @@ GradSync::GradSync(Communicator& comm, const std::vector<std::pair<std::string, 
     return stages[a] != stages[b] ? stages[a] > stages[b] : a > b;
   });
   const int64_t cap = static_cast<int64_t>(bucket_bytes / sizeof(float));
+  const Device device = params.empty() ? Device::CPU : params[0].second.device();
   const int64_t world = comm.world();
   for (size_t i : order) {
     const Tensor& p = params[i].second;
     LINSPEC_CHECK(p.dtype() == DType::F32 && p.is_contiguous() && p.requires_grad(), "GradSync: ", params[i].first,
                   " must be a contiguous f32 tensor that requires grad");
+    LINSPEC_CHECK(p.device() == device, "GradSync: ", params[i].first, " is on ", device_name(p.device()),
+                  ", the other parameters on ", device_name(device));
     if (buckets_.empty() || (buckets_.back().used > 0 && buckets_.back().used + p.numel() > cap)) buckets_.emplace_back();
     Bucket& b = buckets_.back();
     if (b.slots.empty()) b.min_stage = stages[i];
@@ -48,8 +67,8 @@ GradSync::GradSync(Communicator& comm, const std::vector<std::pair<std::string, 
   }
   for (Bucket& b : buckets_) {
     b.padded = (b.used + world - 1) / world * world;
-    b.grad = Tensor::zeros({b.padded});
-    if (zero_) b.shard = Tensor::zeros({b.padded / world});
+    b.grad = Tensor::zeros({b.padded}, DType::F32, device);  // gradients stay on the parameters' device
+    if (zero_) b.shard = Tensor::zeros({b.padded / world}, DType::F32, device);
   }
   stage_done_ = [this](int64_t stage) {
     if (!reduce_in_backward_) return;
@@ -82,8 +101,11 @@ void GradSync::begin_step() {
 }
 
 void GradSync::reduce(Bucket& b) {
-  if (zero_) comm_.reduce_scatter_sum(b.grad.data<float>(), b.shard.data<float>(), static_cast<size_t>(b.padded));
-  else if (comm_.world() > 1) comm_.allreduce_sum(b.grad.data<float>(), static_cast<size_t>(b.padded));
+  const size_t n = static_cast<size_t>(b.padded);
+  if (zero_)
+    on_comm_buffers(comm_, {b.grad, b.shard}, [&](std::vector<float*> p) { comm_.reduce_scatter_sum(p[0], p[1], n); });
+  else if (comm_.world() > 1)
+    on_comm_buffers(comm_, {b.grad}, [&](std::vector<float*> p) { comm_.allreduce_sum(p[0], n); });
   b.reduced = true;
 }
 
@@ -117,17 +139,19 @@ void GradSync::allgather_params() {
   LINSPEC_CHECK(zero_, "allgather_params is for ZeRO-1");
   for (Bucket& b : buckets_) {
     const auto [lo, hi] = shard_range(b);
-    const int64_t n = hi - lo;
-    std::vector<float> mine(n, 0.0f), all(b.padded);
+    Tensor mine = Tensor::zeros({hi - lo}, DType::F32, b.grad.device());
+    Tensor all = Tensor::empty({b.padded}, DType::F32, b.grad.device());
+    auto flat = [](const Slot& s) { return s.param.view({s.param.numel()}); };
     for (size_t si : b.slots) {
       const Slot& s = slots_[si];
       const int64_t a = std::max(lo, s.offset), e = std::min(hi, s.offset + s.param.numel());
-      if (a < e) std::copy(s.param.data<float>() + (a - s.offset), s.param.data<float>() + (e - s.offset), mine.data() + (a - lo));
+      if (a < e) mine.slice(0, a - lo, e - lo).copy_from(flat(s).slice(0, a - s.offset, e - s.offset));
     }
-    comm_.allgather(mine.data(), all.data(), static_cast<size_t>(b.padded));
+    on_comm_buffers(comm_, {mine, all},
+                    [&](std::vector<float*> p) { comm_.allgather(p[0], p[1], static_cast<size_t>(b.padded)); });
     for (size_t si : b.slots) {
       const Slot& s = slots_[si];
-      std::copy(all.data() + s.offset, all.data() + s.offset + s.param.numel(), s.param.data<float>());
+      flat(s).copy_from(all.slice(0, s.offset, s.offset + s.param.numel()));
     }
   }
 }

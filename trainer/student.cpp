@@ -23,7 +23,7 @@ Tensor Student::handle(const std::string& name, const Tensor& t, const std::set<
 
 Student::Student(const LlamaModel& base, const LoraSet* lora, const std::set<std::string>& trainable,
                  const StudentOptions& options)
-    : base_(base), options_(options), inv_freq_(rope_inv_freq(base.config())) {
+    : base_(base), options_(options) {
   const ModelConfig& c = base.config();
   const ParameterStore& store = base.parameters();
   auto get = [&](const std::string& n) { return store.contains(n) ? store.get(n) : Tensor(); };
@@ -36,16 +36,17 @@ Student::Student(const LlamaModel& base, const LoraSet* lora, const std::set<std
   layers_.resize(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = layer_prefix(i);
-    Layer& L = layers_[i];
+    DecoderLayerWeights& L = layers_[i];
     auto h = [&](const std::string& suffix) { return handle(p + suffix, get(p + suffix), trainable); };
     L.input_norm = h("input_layernorm.weight");
-    L.q = h("self_attn.q_proj.weight"), L.q_bias = h("self_attn.q_proj.bias");
-    L.k = h("self_attn.k_proj.weight"), L.k_bias = h("self_attn.k_proj.bias");
-    L.v = h("self_attn.v_proj.weight"), L.v_bias = h("self_attn.v_proj.bias");
-    L.o = h("self_attn.o_proj.weight"), L.o_bias = h("self_attn.o_proj.bias");
+    L.q_proj = h("self_attn.q_proj.weight"), L.q_bias = h("self_attn.q_proj.bias");
+    L.k_proj = h("self_attn.k_proj.weight"), L.k_bias = h("self_attn.k_proj.bias");
+    L.v_proj = h("self_attn.v_proj.weight"), L.v_bias = h("self_attn.v_proj.bias");
+    L.o_proj = h("self_attn.o_proj.weight"), L.o_bias = h("self_attn.o_proj.bias");
     L.post_attention_norm = h("post_attention_layernorm.weight");
-    L.gate = h("mlp.gate_proj.weight"), L.up = h("mlp.up_proj.weight"), L.down = h("mlp.down_proj.weight");
-    L.mixer = base.layer(i).mixer.get();
+    L.gate_proj = h("mlp.gate_proj.weight"), L.up_proj = h("mlp.up_proj.weight");
+    L.down_proj = h("mlp.down_proj.weight");
+    L.mixer = base.layer(i).mixer;
     for (auto& [name, t] : L.mixer->parameters()) {
       const std::string full = p + "self_attn." + name;
       if (trainable.count(full)) {
@@ -90,41 +91,11 @@ std::vector<int64_t> Student::trainable_stages() const {
   return out;
 }
 
-std::pair<Tensor, Tensor> Student::layer_forward(int64_t i, const Tensor& x, const LoraContext& ctx,
-                                                 const MixerTap* tap) const {
-  const Layer& L = layers_[i];
-  const ModelConfig& c = base_.config();
-  const auto prec = options_.precision;
-  const int64_t B = x.size(0), T = x.size(1), d = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
-  auto proj = [&](const char* name, const Tensor& in, const Tensor& w, const Tensor& b, LoraTarget t) {
-    return profiled(name, [&] {
-      Tensor y = ops::linear(in, w, b, prec);
-      const LoraAdapter* a = L.lora[static_cast<int>(t)];
-      return a ? a->apply(in, y, ctx, prec) : y;
-    });
-  };
-
-  // ---- attention block ----
-  const Tensor h = profiled("rmsnorm", [&] { return ops::rmsnorm(x, L.input_norm, c.rms_norm_eps); });
-  auto to_heads = [&](const Tensor& y, int64_t heads) {  // [B, T, heads·d] -> [B, heads, T, d]
-    return profiled("layout", [&] { return ops::transpose(ops::reshape(y, {B, T, heads, d}), 1, 2); });
-  };
-  auto rotate = [&](const Tensor& y) { return profiled("rope", [&] { return ops::rope(y, c.rope_theta, 0, inv_freq_); }); };
-  const Tensor q = rotate(to_heads(proj("gemm.qkv", h, L.q, L.q_bias, LoraTarget::Q), Hq));
-  const Tensor k = rotate(to_heads(proj("gemm.qkv", h, L.k, L.k_bias, LoraTarget::K), Hkv));
-  const Tensor v = to_heads(proj("gemm.qkv", h, L.v, L.v_bias, LoraTarget::V), Hkv);
-  const Tensor o = profiled("attention", [&] { return L.mixer->forward(q, k, v); });
-  const Tensor term = tap ? (*tap)(i, *L.mixer, q, k, v, o) : Tensor();
-  const Tensor merged = profiled("layout", [&] { return ops::reshape(ops::transpose(o, 1, 2), {B, T, Hq * d}); });
-  const Tensor x1 = profiled("residual", [&] { return ops::add(x, proj("gemm.o", merged, L.o, L.o_bias, LoraTarget::O)); });
-
-  // ---- MLP block (SwiGLU) ----
-  const Tensor h2 = profiled("rmsnorm", [&] { return ops::rmsnorm(x1, L.post_attention_norm, c.rms_norm_eps); });
-  const Tensor gate = proj("gemm.mlp", h2, L.gate, {}, LoraTarget::Gate);
-  const Tensor up = proj("gemm.mlp", h2, L.up, {}, LoraTarget::Up);
-  const Tensor act = profiled("swiglu", [&] { return ops::swiglu(gate, up); });
-  const Tensor down = proj("gemm.mlp", act, L.down, {}, LoraTarget::Down);
-  return {profiled("residual", [&] { return ops::add(x1, down); }), term};
+LayerOutput Student::layer(int64_t i, const Tensor& x, const LoraContext& ctx, const MixerTap* tap) const {
+  LayerPass pass;
+  pass.lora = &ctx;
+  pass.tap = tap;
+  return decoder_layer(layers_[i], base_.config(), options_.precision, base_.rope_inv_freq(), i, x, pass);
 }
 
 StudentOutput Student::forward_hidden(const Tensor& ids, const LoraContext& ctx, const MixerTap* tap,
@@ -138,7 +109,7 @@ StudentOutput Student::forward_hidden(const Tensor& ids, const LoraContext& ctx,
   };
   StudentOutput out;
   mark(-1);
-  Tensor x = profiled("embedding", [&] { return ops::embedding(embed_, ids); });
+  Tensor x = profiled("embedding", [&] { return ops::embedding(embed_, ids.to(embed_.device())); });
   const bool recompute = options_.recompute && taped;
   for (int64_t i = 0; i < base_.num_layers(); ++i) {
     mark(i);
@@ -146,16 +117,16 @@ StudentOutput Student::forward_hidden(const Tensor& ids, const LoraContext& ctx,
       // Keeps only the layer's input; the layer (and the tap's term) is re-run during backward.
       // The block lives on the tape until backward: it owns a copy of the tap.
       auto block = [this, i, ctx, tap_copy = tap ? *tap : MixerTap()](const std::vector<Tensor>& in) {
-        auto [y, term] = layer_forward(i, in[0], ctx, tap_copy ? &tap_copy : nullptr);
-        return term.defined() ? std::vector<Tensor>{y, term} : std::vector<Tensor>{y};
+        LayerOutput r = layer(i, in[0], ctx, tap_copy ? &tap_copy : nullptr);
+        return r.term.defined() ? std::vector<Tensor>{r.y, r.term} : std::vector<Tensor>{r.y};
       };
       std::vector<Tensor> res = checkpoint(block, {x});
       x = res[0];
       out.layer_terms.push_back(res.size() > 1 ? res[1] : Tensor());
     } else {
-      auto [y, term] = layer_forward(i, x, ctx, tap);
-      x = y;
-      out.layer_terms.push_back(term);
+      LayerOutput r = layer(i, x, ctx, tap);
+      x = r.y;
+      out.layer_terms.push_back(r.term);
     }
   }
   mark(base_.num_layers());

@@ -1,13 +1,13 @@
 // The model being trained: a LlamaModel's weights and token mixers, seen through the trainer's own parameter
 // handles, plus LoRA adapters on the named projections.
 //
-// Why a separate forward: LlamaModel marks either all or none of its tensors as trainable and its layer has no hook
-// for adapters. The Student keeps a handle per tensor — trainable ones carry autograd state, frozen ones do not (so
-// they get no gradient and no optimizer state, and the weight-gradient GEMMs of frozen projections are never run) —
-// and runs the same layer as LlamaModel (model/llama.cpp) with three additions: LoRA on the targeted projections,
-// a tap on every mixer's (q, k, v) → o (attention transfer), and tape markers that tell the gradient sync when a
-// layer's gradients are complete. Storage is shared with the LlamaModel, so optimizer updates are visible to it,
-// and with LoRA's B = 0 the output equals LlamaModel::forward bit for bit (tests/unit/test_lora.cpp checks both).
+// Why a separate object: LlamaModel marks either all or none of its tensors as trainable. The Student keeps a handle
+// per tensor — trainable ones carry autograd state, frozen ones do not (so they get no gradient and no optimizer
+// state, and the weight-gradient GEMMs of frozen projections are never run) — and runs the very layer function of
+// LlamaModel (model/decoder_layer.h) with its adapters, the attention-transfer tap, and tape markers that tell the
+// gradient sync when a layer's gradients are complete. Storage is shared with the LlamaModel, so optimizer updates
+// are visible to it, and with LoRA's B = 0 the output equals LlamaModel::forward bit for bit
+// (tests/unit/test_lora.cpp checks both).
 #pragma once
 #include <functional>
 #include <set>
@@ -27,10 +27,9 @@ struct StudentOptions {
   bool recompute = false;  // per-layer activation checkpointing
 };
 
-// Sees each layer's mixer inputs and output during the forward; returns a scalar loss term for that layer, or an
-// undefined tensor. Under recomputation the term is an output of the checkpointed block, so it stays differentiable.
-using MixerTap = std::function<Tensor(int64_t layer, const AttentionMixer& mixer, const Tensor& q, const Tensor& k,
-                                      const Tensor& v, const Tensor& o)>;
+// MixerTap (model/decoder_layer.h): under recomputation its term is an output of the checkpointed block, so it stays
+// differentiable.
+using linspec::MixerTap;
 // Runs during backward once every gradient of parameter stage `stage` is final (see Student::parameter_stage).
 using StageDone = std::function<void(int64_t stage)>;
 
@@ -42,8 +41,8 @@ struct StudentOutput {
 class Student {
  public:
   // `trainable`: HF names (as in named_parameters()) of the base-model tensors to train; every LoRA tensor trains.
-  // The LlamaModel must be built with requires_grad = false; a mixer parameter that is listed must already require
-  // grad (mixers own their handles). `lora` may be null; both must outlive the Student.
+  // The Student takes its own handles on the LlamaModel's tensors (whether the model marked them trainable does not
+  // matter); a mixer parameter that is listed must already require grad (mixers own their handles). `lora` may be null; both must outlive the Student.
   Student(const LlamaModel& base, const LoraSet* lora, const std::set<std::string>& trainable,
           const StudentOptions& options);
 
@@ -67,20 +66,13 @@ class Student {
   const StudentOptions& options() const { return options_; }
 
  private:
-  struct Layer {
-    Tensor input_norm, post_attention_norm, q, k, v, o, q_bias, k_bias, v_bias, o_bias, gate, up, down;
-    const AttentionMixer* mixer = nullptr;
-    const LoraAdapter* lora[kLoraTargetCount] = {};
-  };
-  // One decoder layer; returns the output and the tap's term.
-  std::pair<Tensor, Tensor> layer_forward(int64_t i, const Tensor& x, const LoraContext& ctx, const MixerTap* tap) const;
+  LayerOutput layer(int64_t i, const Tensor& x, const LoraContext& ctx, const MixerTap* tap) const;
   Tensor handle(const std::string& name, const Tensor& t, const std::set<std::string>& trainable);
 
   const LlamaModel& base_;
   StudentOptions options_;
   Tensor embed_, final_norm_, head_;
-  std::vector<Layer> layers_;
-  std::vector<float> inv_freq_;
+  std::vector<DecoderLayerWeights> layers_;
   std::vector<std::pair<std::string, Tensor>> trainable_;
   std::vector<Tensor> frozen_mixer_params_;
 };

@@ -22,7 +22,7 @@
 #include "trainer/schedule.h"
 #include "trainer/signals.h"
 #include "trainer/snapshot.h"
-#include "trainer/train_optimizer.h"
+#include "trainer/train_step.h"
 #include "trainer/train_setup.h"
 
 namespace linspec::trainer {
@@ -41,12 +41,10 @@ class NullStream : public std::ostream {
 // One job on one rank, after setup.
 class Trainer {
  public:
-  Trainer(const ExperimentConfig& cfg, Communicator& comm, TrainSetup& setup, const LoadedSnapshot* snap,
-          std::ostream& log)
+  Trainer(const ExperimentConfig& cfg, Communicator& comm, Communicator& grad_comm, TrainSetup& setup,
+          const LoadedSnapshot* snap, std::ostream& log)
       : cfg_(cfg), comm_(comm), setup_(setup), log_(log),
-        sync_(comm, setup.trainable_parameters(), setup.trainable_stages(), cfg.distributed.zero == 1),
-        opt_(sync_, adamw_config(cfg)),
-        objectives_(setup.objectives, setup.teacher.get(), &setup.drafts),
+        step_fn_(cfg, comm, grad_comm, setup),
         loader_(setup.data.train, cfg.data.seq_len, comm.rank(), comm.world(), static_cast<uint64_t>(cfg.train.seed)),
         rng_(Philox(static_cast<uint64_t>(cfg.train.seed)).fork(static_cast<uint64_t>(comm.rank()))) {
     schedule_.kind = cfg.train.schedule;
@@ -55,7 +53,7 @@ class Trainer {
     schedule_.total_steps = cfg.train.steps;
     schedule_.min_lr_ratio = cfg.train.min_lr_ratio;
     if (snap) {
-      opt_.load_full_state(snap->optimizer_step, snap->optimizer_state);
+      step_fn_.optimizer().load_full_state(snap->optimizer_step, snap->optimizer_state);
       step_ = snap->trainer.step;
       tokens_ = snap->trainer.tokens;
       const RngState r = rank_rng_state(*snap, comm.rank(), comm.world());
@@ -71,11 +69,12 @@ class Trainer {
       metrics_.emplace(metrics_path(cfg.checkpoint.dir), snap ? std::optional<int64_t>(step_) : std::nullopt);
       progress_ = std::make_unique<ProgressLine>(std::cerr, isatty(STDERR_FILENO) != 0, step_);
     }
+    const GradSync& sync = step_fn_.sync();
     size_t n = 0;
-    for (const auto& s : sync_.slots()) n += s.param.numel();
+    for (const auto& s : sync.slots()) n += s.param.numel();
     log_ << "train: " << comm.world() << " rank(s) × " << num_threads() << " thread(s), " << n
-         << " trainable values in " << sync_.slots().size() << " tensors, "
-         << sync_.buckets().size() << " gradient bucket(s)" << (sync_.zero() ? ", ZeRO-1" : "") << ", starting at step "
+         << " trainable values in " << sync.slots().size() << " tensors, "
+         << sync.buckets().size() << " gradient bucket(s)" << (sync.zero() ? ", ZeRO-1" : "") << ", starting at step "
          << step_ << "/" << cfg.train.steps << "\n";
   }
 
@@ -113,64 +112,24 @@ class Trainer {
   }
 
  private:
-  static AdamWConfig adamw_config(const ExperimentConfig& cfg) {
-    AdamWConfig c;
-    c.lr = cfg.train.lr;
-    c.weight_decay = cfg.train.weight_decay;
-    return c;
-  }
   int64_t val_windows_per_rank() const {
     const int64_t n = static_cast<int64_t>(setup_.data.val.tokens.size());
     return n > cfg_.data.seq_len ? (n - 1) / cfg_.data.seq_len / comm_.world() : 0;
   }
 
   StepMetrics train_step() {
-    const int M = cfg_.train.grad_accum, B = cfg_.train.micro_batch, T = cfg_.data.seq_len;
-    const Student& student = *setup_.student;
-    sync_.begin_step();
-    std::vector<std::pair<std::string, double>> sums;  // "loss" first, then each objective
-    for (int micro = 0; micro < M; ++micro) {
-      const Tensor batch = loader_.next(B);
-      const Tensor inputs = batch.slice(1, 0, T).contiguous(), targets = batch.slice(1, 1, T + 1).contiguous();
-      const LoraContext ctx{true, rng_.next_u64()};
-      const uint64_t sample_seed = setup_.drafts.model && setup_.drafts.settings.on_policy ? rng_.next_u64() : 0;
-      sync_.set_reduce_in_backward(micro == M - 1);
-      const LossParts parts = objectives_.compute(student, inputs, targets, ctx, &sync_.stage_done(), sample_seed);
-      if (sums.empty()) {
-        sums.emplace_back("loss", 0.0);
-        for (const auto& [name, v] : parts.values) sums.emplace_back(name, 0.0);
-      }
-      sums[0].second += parts.total.item();
-      for (size_t i = 0; i < parts.values.size(); ++i) sums[i + 1].second += parts.values[i].second;
-      // Mean over micro-batches: each backward adds 1/M of its gradient into the buckets.
-      backward(M == 1 ? parts.total : ops::scale(parts.total, 1.0 / M));
-      student.drop_frozen_mixer_grads();
-    }
-    sync_.finish();
-
-    std::vector<double> values;
-    for (const auto& s : sums) values.push_back(s.second / M);
-    comm_.allreduce_sum(values.data(), values.size());
-    for (double& v : values) v /= comm_.world();
-    if (!std::isfinite(values[0]))
-      throw std::runtime_error("train: the loss is " + std::to_string(values[0]) + " at step " +
-                               std::to_string(step_ + 1) + " (lower train.lr, or check the data)");
-
-    const double norm = sync_.global_norm();
-    if (cfg_.train.clip_grad_norm > 0 && norm > cfg_.train.clip_grad_norm)
-      sync_.scale(cfg_.train.clip_grad_norm / (norm + 1e-6));
     const double lr = learning_rate(schedule_, static_cast<int>(step_));
-    opt_.step(lr);
+    const StepResult r = step_fn_.run([this] { return loader_.next(cfg_.train.micro_batch); }, rng_, lr, step_);
     ++step_;
-    tokens_ += static_cast<int64_t>(M) * B * T * comm_.world();
+    tokens_ += step_fn_.tokens_per_step();
 
     StepMetrics m;
     m.step = step_;
     m.total_steps = cfg_.train.steps;
-    m.loss = values[0];
-    for (size_t i = 1; i < sums.size(); ++i) m.objectives.emplace_back(sums[i].first, values[i]);
+    m.loss = r.values[0].second;
+    m.objectives.assign(r.values.begin() + 1, r.values.end());
     m.lr = lr;
-    m.grad_norm = norm;
+    m.grad_norm = r.grad_norm;
     return m;
   }
 
@@ -185,7 +144,7 @@ class Trainer {
     std::vector<std::pair<std::string, double>> sums;  // "loss" first
     for (int64_t i = 0; i < batches; ++i) {
       const Tensor w = val.next(batch);
-      const auto values = objectives_.evaluate(*setup_.student, w.slice(1, 0, T).contiguous(), w.slice(1, 1, T + 1).contiguous());
+      const auto values = step_fn_.objectives().evaluate(*setup_.student, w.slice(1, 0, T).contiguous(), w.slice(1, 1, T + 1).contiguous());
       if (sums.empty())
         for (const auto& [name, v] : values) sums.emplace_back(name, 0.0);
       for (size_t j = 0; j < values.size(); ++j) sums[j].second += values[j].second;
@@ -205,13 +164,13 @@ class Trainer {
   }
 
   void save() {
-    const std::map<std::string, Tensor> state = opt_.full_state();  // collective with ZeRO
+    const std::map<std::string, Tensor> state = step_fn_.optimizer().full_state();  // collective with ZeRO
     nlohmann::json extra = {{"schedule", cfg_.train.schedule}, {"lr_peak", cfg_.train.lr}};
     const TrainerState ts = gather_trainer_state(comm_, step_, tokens_, RngState{rng_.seed(), rng_.counter()},
                                                  loader_.state(), extra);
     if (comm_.rank() == 0) {
       const SnapshotModelPart part = snapshot_model_part(setup_, cfg_);
-      const std::string path = save_snapshot(cfg_.checkpoint.dir, step_, part.checkpoint, state, opt_.step_count(), ts,
+      const std::string path = save_snapshot(cfg_.checkpoint.dir, step_, part.checkpoint, state, step_fn_.optimizer().step_count(), ts,
                                              cfg_.checkpoint.keep_last, part.drafts);
       progress_->note("snapshot " + path);
     }
@@ -223,9 +182,7 @@ class Trainer {
   Communicator& comm_;
   TrainSetup& setup_;
   std::ostream& log_;
-  GradSync sync_;
-  TrainOptimizer opt_;
-  Objectives objectives_;
+  TrainStep step_fn_;
   WindowLoader loader_;
   Philox rng_;
   ScheduleConfig schedule_;
@@ -246,31 +203,29 @@ int run_training(const TrainRequest& request) {
   std::ostream& log = rank == 0 ? std::cerr : quiet;
 
   std::optional<ExperimentConfig> cfg;
-  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<Communicator> grads;  // the gradient buckets' communicator (host scalars go through `world`)
   std::optional<LoadedSnapshot> snap;
   std::optional<TrainSetup> setup;
   std::string error;
   try {
     cfg = load_experiment(request.config_path, request.overrides);
-    // The train step runs on the CPU (the model is placed there), so "auto" resolves to MPI: NCCL on host
-    // gradients would be wrong.
-    comm = cfg->distributed.backend == "mpi" || cfg->distributed.backend == "auto"
-               ? std::move(world)
-               : make_communicator(cfg->distributed.backend, Device::CPU);
+    const Device device = training_device(*cfg);
+    // "auto" follows the gradients: NCCL for a CUDA model, MPI otherwise.
+    grads = make_communicator(cfg->distributed.backend, device);
     if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
+    log << "train: device " << device_name(device) << ", gradients reduced by " << grads->backend() << "\n";
     log << "train: resolved config (" << cfg->source << ")\n" << cfg->resolved_yaml() << "\n";
     if (!request.resume.empty()) {
-      snap = find_resume_collective(*comm, cfg->checkpoint.dir, request.resume, log);
+      snap = find_resume_collective(*world, cfg->checkpoint.dir, request.resume, log);
       if (!snap) log << "train: no snapshot in " << cfg->checkpoint.dir << ", starting fresh\n";
       else log << "train: resuming from " << snap->path << " (step " << snap->trainer.step << ")\n";
     }
-    setup.emplace(build_training(*cfg, snap ? &*snap : nullptr, log));
+    setup.emplace(build_training(*cfg, snap ? &*snap : nullptr, log, device));
   } catch (const InputError& e) {
     error = e.what();
   }
-  Communicator& agree = comm ? *comm : *world;
   double flags[2] = {error.empty() ? 0.0 : 1.0, rank == 0 && !error.empty() ? 1.0 : 0.0};
-  agree.allreduce_sum(flags, 2);
+  world->allreduce_sum(flags, 2);
   if (flags[0] > 0) {
     if (!error.empty() && (rank == 0 || flags[1] == 0)) std::cerr << "linspec: error: " << error << "\n";
     return 2;
@@ -278,11 +233,11 @@ int run_training(const TrainRequest& request) {
 
   install_stop_handlers();
   try {
-    Trainer trainer(*cfg, *comm, *setup, snap ? &*snap : nullptr, log);
+    Trainer trainer(*cfg, *world, *grads, *setup, snap ? &*snap : nullptr, log);
     snap.reset();  // the model shares its tensors; the optimizer copied its state
     trainer.run();
   } catch (const std::exception& e) {
-    if (comm->world() == 1) throw;
+    if (world->world() == 1) throw;
     const bool input = dynamic_cast<const InputError*>(&e) != nullptr;
     std::cerr << "linspec: " << (input ? "error" : "internal error") << " on rank " << rank << ": " << e.what() << "\n";
     MPI_Abort(MPI_COMM_WORLD, input ? 2 : 3);

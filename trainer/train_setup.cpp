@@ -53,7 +53,14 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
   return spec;
 }
 
-TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* resume, std::ostream& log) {
+Device training_device(const ExperimentConfig& cfg) {
+  const Device d = resolve_device(cfg.train.device, cfg.source + ": key 'train.device'");
+  if (d == Device::CUDA) select_local_gpu();
+  return d;
+}
+
+TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* resume, std::ostream& log,
+                          Device device) {
   require_file(cfg, "model.init", cfg.model.init);
   require_file(cfg, "data.path", cfg.data.path);
   TrainSetup s;
@@ -88,6 +95,7 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
   LlamaOptions opts;
   opts.precision = cfg.train.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
   opts.requires_grad = true;  // mixers create their learnable tensors as leaves; the Student decides what trains
+  opts.device = device;
   const linspec::AttentionSpec wanted = attention_spec_from_experiment(cfg);
   const bool init_linear = !s.init.config.attention.is_null();
 
@@ -124,7 +132,7 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
     if (cfg.lora.rank <= 0) throw_input_error(cfg.source, ": key 'trainable' lists lora but lora.rank is 0");
     LoraConfig lc;
     lc.rank = cfg.lora.rank, lc.alpha = cfg.lora.alpha, lc.dropout = cfg.lora.dropout, lc.targets = cfg.lora.targets;
-    s.lora = std::make_unique<LoraSet>(s.model->config(), lc, static_cast<uint64_t>(cfg.train.seed));
+    s.lora = std::make_unique<LoraSet>(s.model->config(), lc, static_cast<uint64_t>(cfg.train.seed), DType::F32, device);
     if (resume) s.lora->load(resume->model.tensors, resume->path);
   }
   s.drafts = build_drafts(cfg, *s.model, opts, resume ? resume->path : "", log);

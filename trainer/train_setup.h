@@ -38,9 +38,15 @@ struct TrainSetup {
 // The attention spec model.attention.* and model.keep_softmax_layers ask for (options the preset takes only).
 linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cfg);
 
-// Checks files (model.init, data.path, tokenizer fingerprint) and builds the setup; InputError naming the config
-// key or file at fault. `resume`: the snapshot to continue from, or null.
-TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* resume, std::ostream& log);
+// The device train.device names (auto: CUDA when the binary has it and a GPU is visible); under mpirun each rank
+// takes GPU local_rank mod visible GPUs. InputError naming the key for cuda without a CUDA build or a GPU.
+Device training_device(const ExperimentConfig& cfg);
+
+// Checks files (model.init, data.path, tokenizer fingerprint) and builds the setup with every tensor (model, kd
+// teacher, LoRA, drafts) on `device`; InputError naming the config key or file at fault. `resume`: the snapshot to
+// continue from, or null.
+TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* resume, std::ostream& log,
+                          Device device = Device::CPU);
 
 // The model part of a snapshot: the student's tensors (LoRA unmerged, mixers' tensors), the model config with its
 // attention section, the tokenizer, the resolved YAML, and the "lora" attribute when adapters exist; plus the

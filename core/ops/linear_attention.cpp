@@ -15,11 +15,6 @@ struct Prepared {
   k::AugDims dm;
 };
 
-template <typename T>
-const T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.device_data<T>() : nullptr;
-}
-
 Prepared prepare(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& conv_w,
                  const AugConfig& cfg) {
   cfg.validate();
@@ -40,7 +35,7 @@ Prepared prepare(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   return p;
 }
 
-void backward(const Prepared& p, const AugConfig& cfg, double ll, double lg, const Tensor& g_in, const Tensor& q_in,
+void backward(const Prepared& p, const AugConfig& cfg, const Tensor& ll, const Tensor& lg, const Tensor& g_in, const Tensor& q_in,
               const Tensor& k_in, const Tensor& v_in, const Tensor& w_in, const Tensor& ll_in, const Tensor& lg_in) {
   Tensor g = g_in.contiguous();
   const DType dt = p.q.dtype();
@@ -53,8 +48,8 @@ void backward(const Prepared& p, const AugConfig& cfg, double ll, double lg, con
   detail::dispatch_float(dt, "aug_attention backward", [&](auto t) {
     using T = decltype(t);
     detail::kernel(detail::float_kernels<T>(p.q).aug.backward, "aug_backward", p.q)(
-        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-        ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), g.device_data<T>(), dq.device_data<T>(),
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), data_or_null<T>(p.states),
+        data_or_null<T>(p.w), data_or_null<T>(ll), data_or_null<T>(lg), g.device_data<T>(), dq.device_data<T>(),
         dk.device_data<T>(), dv.device_data<T>(), dw.defined() ? dw.device_data<T>() : nullptr, dll.device_data<T>(),
         dlg.device_data<T>());
   });
@@ -70,13 +65,14 @@ void backward(const Prepared& p, const AugConfig& cfg, double ll, double lg, con
 Tensor aug_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& conv_w,
                      const Tensor& lambda_local, const Tensor& lambda_global, const AugConfig& cfg) {
   Prepared p = prepare(q_in, k_in, v_in, conv_w, cfg);
-  const double ll = lambda_value(lambda_local, "lambda_local"), lg = lambda_value(lambda_global, "lambda_global");
+  const Tensor ll = lambda_operand(lambda_local, "lambda_local", p.q);
+  const Tensor lg = lambda_operand(lambda_global, "lambda_global", p.q);
   Tensor out = Tensor::empty(p.q.shape(), p.q.dtype(), p.q.device());
   detail::dispatch_float(p.q.dtype(), "aug_attention", [&](auto t) {
     using T = decltype(t);
     detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(
-        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-        ptr_or_null<T>(p.w), static_cast<T>(ll), static_cast<T>(lg), out.device_data<T>(), nullptr, nullptr, nullptr);
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), data_or_null<T>(p.states),
+        data_or_null<T>(p.w), data_or_null<T>(ll), data_or_null<T>(lg), out.device_data<T>(), nullptr, nullptr, nullptr);
   });
   const Tensor w_in = cfg.use_conv ? conv_w : Tensor();
   if (any_requires_grad({&q_in, &k_in, &v_in, &w_in, &lambda_local, &lambda_global})) {
@@ -101,8 +97,8 @@ AugBranchOutputs aug_attention_branches(const Tensor& q, const Tensor& k, const 
   detail::dispatch_float(dt, "aug_attention_branches", [&](auto t) {
     using T = decltype(t);
     detail::kernel(detail::float_kernels<T>(p.q).aug.forward, "aug_forward", p.q)(
-        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), ptr_or_null<T>(p.states),
-        ptr_or_null<T>(p.w), T(1), T(1), out.device_data<T>(), r.local.device_data<T>(), r.global.device_data<T>(),
+        p.dm, branches(cfg), p.q.device_data<T>(), p.k.device_data<T>(), p.v.device_data<T>(), data_or_null<T>(p.states),
+        data_or_null<T>(p.w), nullptr, nullptr, out.device_data<T>(), r.local.device_data<T>(), r.global.device_data<T>(),
         r.conv.device_data<T>());
   });
   return r;

@@ -11,11 +11,18 @@ inline kernels::AugDims dims(const AugConfig& c, int64_t B, int64_t Hq, int64_t 
   return {B, Hq, Hkv, T, d, c.group_size, c.conv_taps, c.eps};
 }
 
-// A lambda parameter's value; undefined counts as 1.
-inline double lambda_value(const Tensor& l, const char* name) {
-  if (!l.defined()) return 1.0;
+// A λ parameter as the kernels read it: one element in the compute dtype on the operands' device (the kernel
+// dereferences it, so the host never reads it back); undefined stays undefined, which the kernels take as 1.
+inline Tensor lambda_operand(const Tensor& l, const char* name, const Tensor& like) {
+  if (!l.defined()) return Tensor();
   LINSPEC_CHECK(l.numel() == 1, "aug attention: ", name, " must be a scalar, got ", shape_str(l.shape()));
-  return l.item();
+  ops::detail::backend_of(name, {&l, &like});
+  return l.detach().to(like.dtype()).contiguous();
+}
+
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.device_data<T>() : nullptr;
 }
 
 // conv_w [Hq, C] in `dtype`, contiguous (undefined when the conv branch is off).

@@ -29,6 +29,7 @@ const Backend& cpu_backend() {
   static const Backend table = [] {
     Backend b;
     b.name = "cpu";
+    b.host_addressable = true;
     for (auto fill : {cpu::fill_memory, cpu::fill_elementwise, cpu::fill_activation, cpu::fill_attention,
                       cpu::fill_embedding, cpu::fill_loss, cpu::fill_matmul, cpu::fill_norm, cpu::fill_rope,
                       cpu::fill_adamw, cpu::fill_aug_parallel, cpu::fill_aug_decode, cpu::fill_aug_tree,

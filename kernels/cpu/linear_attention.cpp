@@ -307,7 +307,8 @@ void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states) {
 
 template <typename T>
 void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                 const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out, T* conv_out) {
+                 const T* conv_w, const T* lambda_local_p, const T* lambda_global_p, T* out, T* local_out, T* global_out, T* conv_out) {
+  const T lambda_local = lambda_local_p ? *lambda_local_p : T(1), lambda_global = lambda_global_p ? *lambda_global_p : T(1);
   const int64_t BH = dm.batch * dm.q_heads, Td = dm.seq * dm.head_dim, rep = dm.rep();
   const int64_t state_stride = dm.groups() * dm.head_dim * dm.head_dim;
   if (Td == 0) return;
@@ -323,8 +324,9 @@ void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, cons
 
 template <typename T>
 void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                  const T* conv_w, T lambda_local, T lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
+                  const T* conv_w, const T* lambda_local_p, const T* lambda_global_p, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
                   T* dlambda_local, T* dlambda_global) {
+  const T lambda_local = lambda_local_p ? *lambda_local_p : T(1), lambda_global = lambda_global_p ? *lambda_global_p : T(1);
   const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, C = dm.taps, rep = dm.rep();
   const int64_t BH = B * Hq, Td = dm.seq * dm.head_dim;
   const int64_t state_stride = dm.groups() * dm.head_dim * dm.head_dim;

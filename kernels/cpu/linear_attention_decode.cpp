@@ -48,7 +48,8 @@ void retire_token(const AugDims& dm, T* S, const T* bk, const T* bv, T* hist, in
 
 template <typename T>
 void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
-                     const T* v, const T* conv_w, T lambda_local, T lambda_global, T* out) {
+                     const T* v, const T* conv_w, const T* lambda_local_p, const T* lambda_global_p, T* out) {
+  const T lambda_local = lambda_local_p ? *lambda_local_p : T(1), lambda_global = lambda_global_p ? *lambda_global_p : T(1);
   const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group, C = dm.taps;
   const int64_t rep = dm.rep(), pos = st.pos, j = pos % G, buf = G * d, H = C - 1;
   for (int64_t bk = 0; bk < B * Hkv; ++bk)

@@ -21,8 +21,9 @@ using namespace aug_detail;
 
 template <typename T>
 void aug_tree_forward(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const int32_t* parent,
-                      const T* qhat, const T* khat, const T* v, const T* conv_w, T lambda_local, T lambda_global,
+                      const T* qhat, const T* khat, const T* v, const T* conv_w, const T* lambda_local_p, const T* lambda_global_p,
                       T* out) {
+  const T lambda_local = lambda_local_p ? *lambda_local_p : T(1), lambda_global = lambda_global_p ? *lambda_global_p : T(1);
   const int64_t N = dm.seq, B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group;
   const int64_t C = dm.taps, H = C - 1, rep = dm.rep(), P = st.pos, gP = P / G, committed = P % G;
   // Root-to-node paths (parents precede children, so one forward pass builds them).

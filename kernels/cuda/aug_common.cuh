@@ -169,10 +169,12 @@ struct GroupScan {
   int64_t groups, dd;
   bool reverse;
   T scale;
+  const T* scale_on_device = nullptr;  // when set, the scale is read here instead
   __device__ void operator()(int64_t idx) const {
     const int64_t head = idx / dd, e = idx % dd;
     T* base = buf + head * groups * dd + e;
     T run = 0;
+    const T scale = scale_on_device ? *scale_on_device : this->scale;
     for (int64_t n = 0; n < groups; ++n) {
       const int64_t g = reverse ? groups - 1 - n : n;
       const T u = n + 1 < groups ? base[g * dd] : T(0);

@@ -186,6 +186,12 @@ void allow_shared_memory(Kernel kernel, size_t bytes, const char* what) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)), what);
 }
 
+// A λ the kernels read from device memory (null: 1), so the host never synchronises to read it.
+template <typename T>
+__device__ inline T lambda_or_one(const T* p) {
+  return p ? *p : T(1);
+}
+
 }  // namespace linspec::kernels::cuda::detail
 
 namespace linspec::kernels::cuda {

@@ -12,7 +12,8 @@ struct ForwardArgs {
   T *out, *local_out, *global_out;
   int64_t hq, hkv, seq, group, groups;
   int d;
-  T eps, coef_local, coef_global;  // λ of enabled branches, 0 for disabled ones
+  T eps;
+  const T *lambda_local, *lambda_global;  // device scalars (null: 1), used for enabled branches only
   bool local, global;
 };
 
@@ -74,8 +75,10 @@ __global__ void __launch_bounds__(kLanes* R) forward_kernel(ForwardArgs<T> a) {
   if (r >= p.rows) return;
   const int64_t row = (bh * a.seq + i) * d;
   T o[kAcc];
+  const T coef_local = a.local ? lambda_or_one(a.lambda_local) : T(0);
+  const T coef_global = a.global ? lambda_or_one(a.lambda_global) : T(0);
 #pragma unroll
-  for (int j = 0; j < kAcc; ++j) o[j] = a.coef_local * loc[j] + a.coef_global * glob[j];
+  for (int j = 0; j < kAcc; ++j) o[j] = coef_local * loc[j] + coef_global * glob[j];
   store_row(a.out + row, o, d, part);
   if (a.local_out) store_row(a.local_out + row, loc, d, part);
   if (a.global_out) store_row(a.global_out + row, glob, d, part);
@@ -135,7 +138,7 @@ void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states) {
 
 template <typename T>
 void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                 const T* conv_w, T lambda_local, T lambda_global, T* out, T* local_out, T* global_out,
+                 const T* conv_w, const T* lambda_local, const T* lambda_global, T* out, T* local_out, T* global_out,
                  T* conv_out) {
   check_aug_dims(dm, "aug_forward");
   const int64_t BH = dm.batch * dm.q_heads, n = BH * dm.seq * dm.head_dim;
@@ -145,7 +148,7 @@ void aug_forward(const AugDims& dm, AugBranches br, const T* q, const T* k, cons
     constexpr int R = AugTiles<T>::R;
     ForwardArgs<T> a{q, k, v, states, out, local_out, global_out, dm.q_heads, dm.kv_heads, dm.seq, dm.group,
                      dm.groups(), static_cast<int>(dm.head_dim), static_cast<T>(dm.eps),
-                     br.local ? lambda_local : T(0), br.global ? lambda_global : T(0), br.local, br.global};
+                     lambda_local, lambda_global, br.local, br.global};
     const size_t smem = sizeof(T) * 3 * R * (a.d + 1);
     allow_shared_memory(forward_kernel<T, R>, smem, "aug_forward");
     const int64_t tiles = dm.groups() * tiles_per_group(dm.group, R);

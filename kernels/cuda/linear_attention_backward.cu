@@ -19,7 +19,8 @@ struct BackwardArgs {
   double* partial_local;  // [B·Hq, tiles]: Σ A ∘ M of each dq block
   int64_t hq, hkv, seq, group, groups;
   int d;
-  T eps, lambda_local, lambda_global;
+  T eps;
+  const T *lambda_local, *lambda_global;  // device scalars (null: 1)
   bool local, global;
 };
 
@@ -72,7 +73,7 @@ __global__ void __launch_bounds__(kLanes* R) dq_kernel(BackwardArgs<T> a) {
         const bool ok = r < p.rows && key <= i;
         const T x = s[jj] > T(0) ? s[jj] : T(0);
         local_sum += ok ? x * x * m[jj] : T(0);
-        s[jj] = ok ? T(2) * a.lambda_local * m[jj] * x : T(0);  // dP
+        s[jj] = ok ? T(2) * lambda_or_one(a.lambda_local) * m[jj] * x : T(0);  // dP
       }
       accumulate_shuffled(dqn, s, sk, d, part);
     }
@@ -88,7 +89,7 @@ __global__ void __launch_bounds__(kLanes* R) dq_kernel(BackwardArgs<T> a) {
       zero(part_sum);
       accumulate_from_shared(part_sum, sdo + r * ld + e0, sk, n, d, part);
 #pragma unroll
-      for (int j = 0; j < kAcc; ++j) dqn[j] += a.lambda_global * part_sum[j];
+      for (int j = 0; j < kAcc; ++j) dqn[j] += lambda_or_one(a.lambda_global) * part_sum[j];
     }
   }
   normalize_backward_row(dqn, sq + r * ld, rinv, d, part);
@@ -140,8 +141,8 @@ __global__ void __launch_bounds__(kLanes* R) dkdv_kernel(BackwardArgs<T> a) {
           const int64_t qi = i0 + part + kLanes * jj;
           const bool ok = r < p.rows && qi < p.ge && qi >= key;
           const T x = pt[jj] > T(0) ? pt[jj] : T(0);
-          pt[jj] = ok ? a.lambda_local * x * x : T(0);             // λl Aᵀ
-          mt[jj] = ok ? T(2) * a.lambda_local * mt[jj] * x : T(0);  // dPᵀ
+          pt[jj] = ok ? lambda_or_one(a.lambda_local) * x * x : T(0);             // λl Aᵀ
+          mt[jj] = ok ? T(2) * lambda_or_one(a.lambda_local) * mt[jj] * x : T(0);  // dPᵀ
         }
         accumulate_shuffled(dv, pt, sdo, d, part);
         accumulate_shuffled(dkn, mt, sq, d, part);
@@ -236,7 +237,7 @@ struct GlobalLambdaTerm {
 
 template <typename T>
 void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states,
-                  const T* conv_w, T lambda_local, T lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
+                  const T* conv_w, const T* lambda_local, const T* lambda_global, const T* dout, T* dq, T* dk, T* dv, T* dconv_w,
                   T* dlambda_local, T* dlambda_global) {
   check_aug_dims(dm, "aug_backward");
   constexpr int R = AugTiles<T>::R;
@@ -253,7 +254,7 @@ void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, con
     launch_outer(o, groups - 1, B * Hkv, "aug_backward (Q̂ᵀdO)");
     reduce_to_device(GlobalLambdaTerm<T>{D.get(), states, groups, dd}, B * Hkv * groups * dd, dlambda_global, false,
                      "aug_backward (dλg)");
-    for_each(B * Hkv * dd, GroupScan<T>{D.get(), groups, dd, true, lambda_global}, "aug_backward (scan)");
+    for_each(B * Hkv * dd, GroupScan<T>{D.get(), groups, dd, true, T(1), lambda_global}, "aug_backward (scan)");
   } else {
     check(cudaMemsetAsync(dlambda_global, 0, sizeof(T), stream()), "aug_backward");
   }

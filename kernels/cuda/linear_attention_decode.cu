@@ -59,7 +59,7 @@ struct DecodeArgs {
   const T *qhat, *v, *w, *S, *buf_k, *buf_v, *hist;
   T* out;
   int64_t hq, hkv, d, G, taps, pos;
-  T lambda_local, lambda_global;
+  const T *lambda_local, *lambda_global;  // device scalars (null: 1)
   bool local, global, conv;
 };
 
@@ -82,7 +82,7 @@ __global__ void decode_output_kernel(DecodeArgs<T> a) {
       for (int64_t e = lane; e < d; e += 32) dot += sq[e] * bk[i * d + e];
       dot = warp_sum(dot);
       const T x = dot > T(0) ? dot : T(0);
-      if (lane == 0) wl[i] = a.lambda_local * x * x;
+      if (lane == 0) wl[i] = lambda_or_one(a.lambda_local) * x * x;
     }
   }
   __syncthreads();
@@ -94,7 +94,7 @@ __global__ void decode_output_kernel(DecodeArgs<T> a) {
     }
     if (a.global) {
       const T* S = a.S + kv * d * d + e;
-      for (int64_t r = 0; r < d; ++r) acc += (a.lambda_global * sq[r]) * S[r * d];
+      for (int64_t r = 0; r < d; ++r) acc += (lambda_or_one(a.lambda_global) * sq[r]) * S[r * d];
     }
     if (a.conv) {
       const T* w = a.w + h * a.taps;
@@ -132,7 +132,7 @@ void absorb_rows(const AugDims& dm, const AugStateRef<T>& st, const T* khat, con
 
 template <typename T>
 void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
-                     const T* v, const T* conv_w, T lambda_local, T lambda_global, T* out) {
+                     const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global, T* out) {
   const int64_t heads = dm.batch * dm.kv_heads, d = dm.head_dim, G = dm.group;
   if (dm.batch * dm.q_heads == 0 || d == 0) return;
   if (st.buf_k)

@@ -94,7 +94,7 @@ void aug_parallel_case() {
     std::vector<T> states(ns), out(nq), loc(nq), glob(nq), conv(nq), dq(nq), dk(nkv), dv(nkv), dw(c.hq * c.c);
     T dll = 0, dlg = 0;
     Dev<T> gq(q), gk(k), gv(v), gw(w), gdout(dout), gstates(ns), gout(nq), gloc(nq), gglob(nq), gconv(nq), gdq(nq),
-        gdk(nkv), gdv(nkv), gdw(w.size()), gdll(1), gdlg(1);
+        gdk(nkv), gdv(nkv), gdw(w.size()), gdll(1), gdlg(1), gll(std::vector<T>{ll}), glg(std::vector<T>{lg});
     if (c.br.global) {
       kcpu<T>().aug.group_states(dm, k.data(), v.data(), states.data());
       kgpu<T>().aug.group_states(dm, gk.get(), gv.get(), gstates.get());
@@ -102,18 +102,18 @@ void aug_parallel_case() {
     }
     const T* cs = c.br.global ? states.data() : nullptr;
     const T* gs = c.br.global ? gstates.get() : nullptr;
-    kcpu<T>().aug.forward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, out.data(), loc.data(),
+    kcpu<T>().aug.forward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), &ll, &lg, out.data(), loc.data(),
                      glob.data(), conv.data());
-    kgpu<T>().aug.forward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gout.get(), gloc.get(),
+    kgpu<T>().aug.forward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), gll.get(), glg.get(), gout.get(), gloc.get(),
                      gglob.get(), gconv.get());
     expect_close("aug_forward out" + tag, out, gout.host(), tolerance<T>() * 5);
     expect_close("aug_forward local" + tag, loc, gloc.host(), tolerance<T>() * 5);
     expect_close("aug_forward global" + tag, glob, gglob.host(), tolerance<T>() * 5);
     expect_close("aug_forward conv" + tag, conv, gconv.host(), tolerance<T>() * 5);
 
-    kcpu<T>().aug.backward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), ll, lg, dout.data(), dq.data(),
+    kcpu<T>().aug.backward(dm, c.br, q.data(), k.data(), v.data(), cs, w.data(), &ll, &lg, dout.data(), dq.data(),
                       dk.data(), dv.data(), dw.data(), &dll, &dlg);
-    kgpu<T>().aug.backward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), ll, lg, gdout.get(), gdq.get(),
+    kgpu<T>().aug.backward(dm, c.br, gq.get(), gk.get(), gv.get(), gs, gw.get(), gll.get(), glg.get(), gdout.get(), gdq.get(),
                       gdk.get(), gdv.get(), gdw.get(), gdll.get(), gdlg.get());
     expect_close("aug_backward dq" + tag, dq, gdq.host(), tolerance<T>() * 20);
     expect_close("aug_backward dk" + tag, dk, gdk.host(), tolerance<T>() * 20);
@@ -172,9 +172,11 @@ void aug_decode_case() {
     auto q = normalized(B * Hq), k = normalized(B * Hkv);
     auto v = random_vector<T>(k.size(), rng);
     std::vector<T> out(B * Hq * d);
-    Dev<T> gq(q), gk(k), gv(v), gout(out.size());
-    kcpu<T>().aug.decode_step(dm, br, cs, q.data(), k.data(), v.data(), w.data(), T(0.9), T(0.7), out.data());
-    kgpu<T>().aug.decode_step(dm, br, gs, gq.get(), gk.get(), gv.get(), gw.get(), T(0.9), T(0.7), gout.get());
+    const std::vector<T> lambdas{T(0.9), T(0.7)};
+    Dev<T> gq(q), gk(k), gv(v), gout(out.size()), glambdas(lambdas);
+    kcpu<T>().aug.decode_step(dm, br, cs, q.data(), k.data(), v.data(), w.data(), &lambdas[0], &lambdas[1], out.data());
+    kgpu<T>().aug.decode_step(dm, br, gs, gq.get(), gk.get(), gv.get(), gw.get(), glambdas.get(), glambdas.get() + 1,
+                              gout.get());
     expect_close("aug_decode_step out at pos " + std::to_string(cs.pos), out, gout.host(), tolerance<T>() * 5);
     ++cs.pos, ++gs.pos;
   }

@@ -10,7 +10,6 @@
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
 #include "model/generation.h"
-#include "serve/hidden_states.h"
 #include "serve/speculative.h"
 #include "serve/tree.h"
 #include "speculative_test_util.h"
@@ -46,20 +45,24 @@ std::vector<std::vector<int32_t>> ar_greedy(const LlamaModel& m, const std::vect
 
 class GreedyLossless : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GreedyLossless, HiddenStatesMatchDecodeAndVerifyTree) {
+// What the draft heads read: the incremental and tree forms' hidden states agree with the parallel forward's.
+TEST_P(GreedyLossless, HiddenStatesMatchTheParallelForward) {
   const LlamaModel m = speculative_tiny_model(GetParam(), 3, kVocab);
   const std::vector<int32_t> prompt{1, 5, 9, 2, 7, 7, 30, 4, 11, 3};
-  DecodeState a = m.new_decode_state(1, 64), b = m.new_decode_state(1, 64);
-  const Tensor ids = Tensor::from_vector(prompt, {1, 10});
-  const Tensor ref = m.decode(a, ids);
-  const Tensor got = m.lm_head(decode_hidden(m, b, ids));
-  EXPECT_EQ(ref.to_vector<float>(), got.to_vector<float>());  // the same ops in the same order: bit-identical
-  const TreeSpec tree = default_tree(4, 64);
-  std::vector<int32_t> tokens(tree.nodes());
-  for (int64_t i = 0; i < tree.nodes(); ++i) tokens[i] = static_cast<int32_t>((i * 5 + 3) % kVocab);
-  const Tensor tref = m.verify_tree(a, Tensor::from_vector(tokens, {tree.nodes()}), tree.parent);
-  const Tensor tgot = m.lm_head(verify_tree_hidden(m, b, tokens, tree.parent));
-  EXPECT_EQ(tref.to_vector<float>(), tgot.to_vector<float>());
+  const int64_t D = m.config().hidden_size, P = static_cast<int64_t>(prompt.size());
+  DecodeState state = m.new_decode_state(1, 64);
+  const std::vector<float> got = m.decode_hidden(state, Tensor::from_vector(prompt, {1, P})).to_vector<float>();
+  // A chain tree over the prefix is the same sequence continued: its node k sits at position P + k.
+  const std::vector<int32_t> chain{8, 2, 6};
+  const std::vector<int32_t> parent{-1, 0, 1};
+  const std::vector<float> tree =
+      m.verify_tree_hidden(state, Tensor::from_vector(chain, {3}), parent).to_vector<float>();
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), chain.begin(), chain.end());
+  const std::vector<float> ref =
+      m.forward_hidden(Tensor::from_vector(all, {1, static_cast<int64_t>(all.size())})).to_vector<float>();
+  for (int64_t i = 0; i < P * D; ++i) ASSERT_NEAR(got[i], ref[i], 2e-4) << "prefix element " << i;
+  for (int64_t i = 0; i < 3 * D; ++i) ASSERT_NEAR(tree[i], ref[P * D + i], 2e-4) << "tree element " << i;
 }
 
 TEST_P(GreedyLossless, HeadsTreeEqualsAutoregressive) {

@@ -1,0 +1,56 @@
+#include "model/decoder_layer.h"
+
+#include "model/op_profile.h"
+#include "model/tree_rope.h"
+
+namespace linspec {
+
+LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, ops::MatmulPrecision prec,
+                          const Tensor& inv_freq, int64_t index, const Tensor& x, const LayerPass& pass) {
+  LINSPEC_CHECK(w.mixer != nullptr, "decoder_layer: layer ", index, " has no token mixer");
+  LINSPEC_CHECK(!pass.tree || pass.state, "decoder_layer: the tree form needs a decode state");
+  const int64_t B = x.size(0), T = x.size(1), d = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
+  const double eps = c.rms_norm_eps;
+  auto project = [&](const char* kind, const Tensor& in, const Tensor& weight, const Tensor& bias, LoraTarget t) {
+    return profiled(kind, [&] {
+      Tensor y = ops::linear(in, weight, bias, prec);
+      const LoraAdapter* a = pass.lora ? w.lora[static_cast<int>(t)] : nullptr;
+      return a ? a->apply(in, y, *pass.lora, prec) : y;
+    });
+  };
+  auto to_heads = [&](const Tensor& y, int64_t heads) {  // [B, T, heads·d] -> [B, heads, T, d]
+    return profiled("layout", [&] { return ops::transpose(ops::reshape(y, {B, T, heads, d}), 1, 2); });
+  };
+  auto rotate = [&](const Tensor& y) {
+    return profiled("rope", [&] {
+      return pass.tree ? rope_at_positions(y, pass.tree->positions, inv_freq) : ops::rope(y, pass.pos0, inv_freq);
+    });
+  };
+
+  // ---- attention block ----
+  const Tensor h = profiled("rmsnorm", [&] { return ops::rmsnorm(x, w.input_norm, eps); });
+  const Tensor q = rotate(to_heads(project("gemm.qkv", h, w.q_proj, w.q_bias, LoraTarget::Q), Hq));
+  const Tensor k = rotate(to_heads(project("gemm.qkv", h, w.k_proj, w.k_bias, LoraTarget::K), Hkv));
+  const Tensor v = to_heads(project("gemm.qkv", h, w.v_proj, w.v_bias, LoraTarget::V), Hkv);
+  if (pass.tree) pass.tree->kv->emplace_back(k, v);
+  const Tensor o = profiled("attention", [&] {
+    if (pass.tree) return w.mixer->tree(*pass.state, q, k, v, *pass.tree->parent);
+    return pass.state ? w.mixer->step(*pass.state, q, k, v) : w.mixer->forward(q, k, v);
+  });
+  LayerOutput out;
+  if (pass.tap) out.term = (*pass.tap)(index, *w.mixer, q, k, v, o);
+  const Tensor merged = profiled("layout", [&] { return ops::reshape(ops::transpose(o, 1, 2), {B, T, Hq * d}); });
+  const Tensor attn_out = project("gemm.o", merged, w.o_proj, w.o_bias, LoraTarget::O);
+  const Tensor x1 = profiled("residual", [&] { return ops::add(x, attn_out); });
+
+  // ---- MLP block (SwiGLU) ----
+  const Tensor h2 = profiled("rmsnorm", [&] { return ops::rmsnorm(x1, w.post_attention_norm, eps); });
+  const Tensor gate = project("gemm.mlp", h2, w.gate_proj, {}, LoraTarget::Gate);
+  const Tensor up = project("gemm.mlp", h2, w.up_proj, {}, LoraTarget::Up);
+  const Tensor act = profiled("swiglu", [&] { return ops::swiglu(gate, up); });
+  const Tensor down = project("gemm.mlp", act, w.down_proj, {}, LoraTarget::Down);
+  out.y = profiled("residual", [&] { return ops::add(x1, down); });
+  return out;
+}
+
+}  // namespace linspec

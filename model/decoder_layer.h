@@ -1,0 +1,63 @@
+// The one decoder layer of every LLaMA-family forward in linspec: LlamaModel's parallel, incremental and tree forms
+// (train scoring, eval, generate, verify, speculative serving) and the trainer's Student (LoRA, attention-transfer
+// tap) all run this function, so the forms cannot drift apart:
+//   x1 = x + o_proj(mixer(rope(q_proj(n1)), rope(k_proj(n1)), v_proj(n1)))   with n1 = rmsnorm(x)
+//   y  = x1 + down_proj(silu(gate_proj(n2)) · up_proj(n2))                   with n2 = rmsnorm(x1)
+// Each projection adds its LoRA adapter's update when the layer has one (model/lora.h). docs/architecture.md
+// follows one training step through it.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/tensor.h"
+#include "model/attention.h"
+#include "model/config.h"
+#include "model/lora.h"
+
+namespace linspec {
+
+// A layer's tensors (biases undefined when the config has none), its token mixer and its adapters.
+struct DecoderLayerWeights {
+  Tensor input_norm, post_attention_norm;
+  Tensor q_proj, k_proj, v_proj, o_proj;
+  Tensor q_bias, k_bias, v_bias, o_bias;
+  Tensor gate_proj, up_proj, down_proj;
+  const AttentionMixer* mixer = nullptr;
+  const LoraAdapter* lora[kLoraTargetCount] = {};  // by LoraTarget; null where no adapter sits
+};
+
+// Sees each layer's mixer inputs and output during the forward; returns a scalar loss term for that layer, or an
+// undefined tensor (attention transfer, trainer/objectives.h).
+using MixerTap = std::function<Tensor(int64_t layer, const AttentionMixer& mixer, const Tensor& q, const Tensor& k,
+                                      const Tensor& v, const Tensor& o)>;
+
+// Tree verification: each node's RoPE position, the parent array, and where the layer's k / v are appended.
+struct TreePass {
+  const std::vector<int32_t>* parent = nullptr;
+  std::vector<int64_t> positions;
+  std::vector<std::pair<Tensor, Tensor>>* kv = nullptr;
+};
+
+// Which form of the layer runs, and what rides along.
+struct LayerPass {
+  int64_t pos0 = 0;                  // absolute position of x's first token
+  AttentionState* state = nullptr;   // null: parallel form; set: incremental (or tree) form over this state
+  const TreePass* tree = nullptr;    // set: tree form
+  const LoraContext* lora = nullptr; // dropout context of the adapters (null: no adapter is applied)
+  const MixerTap* tap = nullptr;     // called once on (q, k, v, o)
+};
+
+struct LayerOutput {
+  Tensor y;     // [B, T, D]
+  Tensor term;  // what the tap returned (undefined without one)
+};
+
+// One layer on x [B, T, D]. `inv_freq` [head_dim / 2] on x's device holds the RoPE frequencies; `index` is the
+// layer's number (for the tap). Ops are profiled under the kinds `linspec bench train` reports.
+LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& config, ops::MatmulPrecision precision,
+                          const Tensor& inv_freq, int64_t index, const Tensor& x, const LayerPass& pass);
+
+}  // namespace linspec
