@@ -19,7 +19,7 @@
 namespace linspec::apps {
 namespace {
 struct Args {
-  std::string checkpoint, data, json, speculative;
+  std::string checkpoint, data, json, speculative, device = "cpu";
   bool ppl = false, decode = false, diagnose = false;
   std::vector<int64_t> context_sweep;
   int64_t ctx = 1024, stride = 0, max_tokens = 0;
@@ -130,6 +130,7 @@ int run() {
   if (args.ppl && args.data.empty()) throw_input_error("eval --ppl: --data is required");
   LlamaOptions opt;
   opt.precision = args.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
+  opt.device = device_flag(args.device);
   LoadedModel m = load_model(args.checkpoint, opt);
   nlohmann::json report;
   report["checkpoint"] = args.checkpoint;
@@ -165,6 +166,7 @@ int run() {
 RegisterCommand reg(Command{
     "eval", "Evaluate a checkpoint: perplexity, decode speed, speculative speedup", [](CLI::App& s) {
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
+      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the tree forms and the baseline kernels run on the CPU only)");
       s.add_option("--data", args.data, "Text file (tokenized as one document) or token shards (.h5: val split)");
       s.add_flag("--ppl", args.ppl, "Perplexity");
       s.add_option("--ctx", args.ctx, "Window length in tokens")->capture_default_str();

@@ -14,7 +14,7 @@
 namespace linspec::apps {
 namespace {
 struct Args {
-  std::string checkpoint, prompt, speculative = "off", draft;
+  std::string checkpoint, prompt, speculative = "off", draft, device = "cpu";
   int64_t max_new = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
   uint64_t seed = 0;
@@ -28,7 +28,9 @@ int run() {
   cfg.sampling = {args.temperature, args.top_k, args.top_p, args.seed};
   cfg.sampling.validate();
   if (args.max_new < 0) throw_input_error("--max-new ", args.max_new, ": must be >= 0");
-  LoadedModel m = load_model(args.checkpoint);
+  LlamaOptions opt;
+  opt.device = device_flag(args.device);
+  LoadedModel m = load_model(args.checkpoint, opt);
   if (!args.ignore_eos && m.tokenizer->eos() >= 0) cfg.stop_ids.push_back(m.tokenizer->eos());
   std::vector<int32_t> prompt = m.tokenizer->encode(args.prompt);
   LoadedSpeculator spec;
@@ -55,6 +57,7 @@ int run() {
 
 RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::App& s) {
                               s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
+                              s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the tree forms and the baseline kernels run on the CPU only)");
                               s.add_option("--prompt", args.prompt, "Prompt text")->required();
                               s.add_option("--max-new", args.max_new, "New tokens at most")->capture_default_str();
                               s.add_option("--temperature", args.temperature, "0: greedy")->capture_default_str();

@@ -15,7 +15,7 @@ namespace linspec::apps {
 namespace {
 
 struct Args {
-  std::string checkpoint, tree = "default", json, dtype = "f32";
+  std::string checkpoint, tree = "default", json, dtype = "f32", device = "cpu";
   int64_t len = 256, layers = 0, tree_nodes = 16;
   uint64_t seed = 0;
   bool perturb = false;
@@ -71,6 +71,7 @@ int run() {
   // f64 separates the algorithm from rounding: deep fp32 models (30 layers of a fresh, unnormalised linearization)
   // amplify summation-order differences, while exact forms agree to ~1e-12 in f64.
   opt.dtype = args.dtype == "f64" ? DType::F64 : DType::F32;
+  opt.device = device_flag(args.device);
   const LlamaModel model = LlamaModel::from_tensors(ck.config, ck.tensors, opt, args.checkpoint);
   ck.tensors.clear();
   const int64_t perturbed = args.perturb ? perturb_linear_attention(model, args.seed + 1) : 0;
@@ -114,6 +115,7 @@ int run() {
 RegisterCommand reg(Command{
     "verify", "Check that the parallel, recurrent and tree forms give the same logits", [](CLI::App& s) {
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
+      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the tree forms and the baseline kernels run on the CPU only)");
       s.add_option("--len", args.len, "Tokens in the random test sequence")->capture_default_str();
       s.add_option("--tree", args.tree, "default (random branching trees, depth ≤ 5) | JSON file of parent indices")
           ->capture_default_str();

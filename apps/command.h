@@ -5,7 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
+
 namespace linspec::apps {
+
+// The `--device auto|cpu|cuda` of a command that loads a model (auto: CUDA when built and a GPU is visible; CUDA:
+// this rank's GPU, local_rank mod visible). InputError (exit 2) naming the flag and what is missing otherwise.
+inline Device device_flag(const std::string& value) {
+  const Device d = resolve_device(value, "--device");
+  if (d == Device::CUDA) select_local_gpu();
+  return d;
+}
 
 struct Command {
   std::string name;

@@ -58,6 +58,9 @@ void accumulate_grad(const Tensor& t, const Tensor& g) {
     Tensor fresh = Tensor::empty(t.shape(), t.dtype(), t.device());
     fresh.copy_from(g.reshape(t.shape()));
     m.grad = fresh;
+  } else if (m.grad_stale) {
+    m.grad.copy_from(g.reshape(t.shape()));
+    m.grad_stale = false;
   } else {
     add_into(m.grad, g.reshape(t.shape()));
   }

@@ -18,6 +18,9 @@ struct AutogradMeta {
   Tensor grad;
   bool is_leaf = true;
   bool retain = false;  // keep a non-leaf's grad after its closure ran
+  // .grad is a preallocated buffer whose contents are stale: the next accumulation overwrites it instead of adding
+  // (gradient buckets start each step this way, so they need no zeroing pass).
+  bool grad_stale = false;
 };
 
 class Tape {

@@ -242,7 +242,7 @@ Tensor& Tensor::set_requires_grad(bool on) {
 Tensor Tensor::grad() const { return meta_ ? meta_->grad : Tensor(); }
 
 void Tensor::zero_grad() {
-  if (meta_) meta_->grad = Tensor();
+  if (meta_) meta_->grad = Tensor(), meta_->grad_stale = false;
 }
 
 Tensor Tensor::leaf_on(Device d) const {

@@ -11,6 +11,7 @@ struct AdamWCoeffs {
   float decay = 1.f;         // 1 - lr * weight_decay
   float step_size = 0.f;     // lr / (1 - beta1^t)
   float inv_sqrt_bc2 = 1.f;  // 1 / sqrt(1 - beta2^t)
+  float grad_scale = 1.f;    // the gradient is read as grad · grad_scale (clipping, fused: no separate pass)
 };
 
 struct AdamWTensor {

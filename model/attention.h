@@ -42,9 +42,9 @@ class AttentionMixer {
   // Parallel form; records on the tape when an input (or a mixer parameter) requires grad.
   virtual Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const = 0;
 
-  // A fresh state for `batch` sequences; `max_len` bounds the tokens a KV cache must hold (a recurrent
-  // state may ignore it).
-  virtual std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype) const = 0;
+  // A fresh state for `batch` sequences on `device` (the model's); `max_len` bounds the tokens a KV cache must
+  // hold (a recurrent state may ignore it).
+  virtual std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const = 0;
   // Incremental form: q [B, Hq, T, d], k, v [B, Hkv, T, d] at positions state.position() .. +T-1.
   // Returns their outputs [B, Hq, T, d] and absorbs the tokens. Not differentiable.
   virtual Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const = 0;
@@ -80,7 +80,8 @@ void check_accepted_path(const std::vector<int32_t>& parent, const std::vector<i
 // Preallocated per-layer cache: k, v [B, Hkv, max_len, d]; rows [0, length) are filled.
 class KVCache : public AttentionState {
  public:
-  KVCache(int64_t batch, int64_t kv_heads, int64_t head_dim, int64_t max_len, DType dtype);
+  KVCache(int64_t batch, int64_t kv_heads, int64_t head_dim, int64_t max_len, DType dtype,
+          Device device = Device::CPU);
   int64_t position() const override { return length_; }
   int64_t bytes() const override { return static_cast<int64_t>(k_.nbytes() + v_.nbytes()); }
   std::unique_ptr<AttentionState> clone() const override;
@@ -105,9 +106,9 @@ class SoftmaxAttention : public AttentionMixer {
   std::string kind() const override { return "softmax"; }
   const AttentionShape& shape() const override { return shape_; }
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const override;
-  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype) const override;
+  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const override;
   Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const override;
-  // KV cache + tree mask: node i attends to every cached key and to its own ancestors (model/attention_softmax_tree.cpp).
+  // KV cache + tree mask: node i attends to every cached key and to its own ancestors (model/attention_tree.cpp).
   Tensor tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
               const std::vector<int32_t>& parent) const override;
   void advance(AttentionState& state, const Tensor& k, const Tensor& v, const std::vector<int32_t>& parent,

@@ -77,7 +77,7 @@ class AugMixer : public LinearMixer {
   std::string kind() const override { return cfg_.preset_name(); }
   const AugConfig& config() const { return cfg_; }
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const override;
-  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype) const override;
+  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const override;
   Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const override;
   Tensor tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
               const std::vector<int32_t>& parent) const override;
@@ -98,7 +98,7 @@ class KernelMixer : public LinearMixer {
   std::string kind() const override { return kernel_preset_name(cfg_.preset); }
   const KernelAttentionConfig& config() const { return cfg_; }
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const override;
-  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype) const override;
+  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const override;
   Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const override;
   Tensor tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
               const std::vector<int32_t>& parent) const override;
@@ -119,7 +119,7 @@ class ConvMixer : public LinearMixer {
   std::string kind() const override { return base_->kind() + "+conv"; }
   const AttentionMixer& base() const { return *base_; }
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const override;
-  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype) const override;
+  std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const override;
   Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const override;
   Tensor tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
               const std::vector<int32_t>& parent) const override;

@@ -26,7 +26,7 @@ double BranchStats::rms(const std::string& branch) const {
 Tensor step_tokens(const Tensor& q, const Tensor& k, const Tensor& v,
                    const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& step) {
   const int64_t T = q.size(2);
-  Tensor out = Tensor::empty(q.shape(), q.dtype());
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   for (int64_t t = 0; t < T; ++t) {
     Tensor o = step(q.slice(2, t, t + 1).contiguous(), k.slice(2, t, t + 1).contiguous(),
                     v.slice(2, t, t + 1).contiguous());
@@ -96,8 +96,9 @@ Tensor AugMixer::forward(const Tensor& q, const Tensor& k, const Tensor& v) cons
   return out;
 }
 
-std::unique_ptr<AttentionState> AugMixer::new_state(int64_t batch, int64_t, DType dtype) const {
-  return std::make_unique<AugMixerState>(AugState(cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype));
+std::unique_ptr<AttentionState> AugMixer::new_state(int64_t batch, int64_t, DType dtype, Device device) const {
+  return std::make_unique<AugMixerState>(
+      AugState(cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype, device));
 }
 
 Tensor AugMixer::step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const {

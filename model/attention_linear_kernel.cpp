@@ -79,9 +79,9 @@ Tensor KernelMixer::forward(const Tensor& q, const Tensor& k, const Tensor& v) c
   return out;
 }
 
-std::unique_ptr<AttentionState> KernelMixer::new_state(int64_t batch, int64_t, DType dtype) const {
+std::unique_ptr<AttentionState> KernelMixer::new_state(int64_t batch, int64_t, DType dtype, Device device) const {
   return std::make_unique<KernelMixerState>(
-      kernel_attention_state(cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype));
+      kernel_attention_state(cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype, device));
 }
 
 Tensor KernelMixer::step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const {
@@ -151,10 +151,10 @@ Tensor ConvMixer::forward(const Tensor& q, const Tensor& k, const Tensor& v) con
   return out;
 }
 
-std::unique_ptr<AttentionState> ConvMixer::new_state(int64_t batch, int64_t max_len, DType dtype) const {
+std::unique_ptr<AttentionState> ConvMixer::new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const {
   return std::make_unique<ConvMixerState>(
-      base_->new_state(batch, max_len, dtype),
-      AugState(conv_cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype));
+      base_->new_state(batch, max_len, dtype, device),
+      AugState(conv_cfg_, batch, shape_.q_heads, shape_.kv_heads, shape_.head_dim, dtype, device));
 }
 
 Tensor ConvMixer::step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const {

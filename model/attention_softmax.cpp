@@ -9,10 +9,10 @@
 
 namespace linspec {
 
-KVCache::KVCache(int64_t batch, int64_t kv_heads, int64_t head_dim, int64_t max_len, DType dtype) {
+KVCache::KVCache(int64_t batch, int64_t kv_heads, int64_t head_dim, int64_t max_len, DType dtype, Device device) {
   LINSPEC_CHECK(batch > 0 && kv_heads > 0 && head_dim > 0 && max_len > 0, "KVCache: bad dims");
-  k_ = Tensor::zeros({batch, kv_heads, max_len, head_dim}, dtype);
-  v_ = Tensor::zeros({batch, kv_heads, max_len, head_dim}, dtype);
+  k_ = Tensor::zeros({batch, kv_heads, max_len, head_dim}, dtype, device);
+  v_ = Tensor::zeros({batch, kv_heads, max_len, head_dim}, dtype, device);
 }
 
 std::unique_ptr<AttentionState> KVCache::clone() const {
@@ -64,8 +64,9 @@ Tensor SoftmaxAttention::forward(const Tensor& q, const Tensor& k, const Tensor&
   return ops::causal_attention(q, k, v);
 }
 
-std::unique_ptr<AttentionState> SoftmaxAttention::new_state(int64_t batch, int64_t max_len, DType dtype) const {
-  return std::make_unique<KVCache>(batch, shape_.kv_heads, shape_.head_dim, max_len, dtype);
+std::unique_ptr<AttentionState> SoftmaxAttention::new_state(int64_t batch, int64_t max_len, DType dtype,
+                                                            Device device) const {
+  return std::make_unique<KVCache>(batch, shape_.kv_heads, shape_.head_dim, max_len, dtype, device);
 }
 
 Tensor SoftmaxAttention::step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const {

@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "model/attention.h"
+#include "model/tensor_rows.h"
 
 namespace linspec {
 
@@ -89,16 +90,11 @@ void softmax_tree(const T* q, const T* ck, const T* cv, const T* nk, const T* nv
     }
 }
 
-// Rows `nodes` of x [B, H, N, d] in that order -> [B, H, n, d].
-Tensor gather_nodes(const Tensor& x_in, const std::vector<int32_t>& nodes) {
-  Tensor x = x_in.contiguous();
-  const int64_t heads = x.size(0) * x.size(1), N = x.size(2), d = x.size(3), n = static_cast<int64_t>(nodes.size());
-  Tensor out = Tensor::empty({x.size(0), x.size(1), n, d}, x.dtype());
-  const size_t row = static_cast<size_t>(d) * dtype_size(x.dtype());
-  const auto* src = static_cast<const char*>(x.raw_data());
-  auto* dst = static_cast<char*>(out.raw_data());
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + (h * n + i) * row, src + (h * N + nodes[i]) * row, row);
+// Rows `nodes` of x [B, H, N, d] in that order -> [B, H, n, d], on x's device.
+Tensor gather_nodes(const Tensor& x, const std::vector<int32_t>& nodes) {
+  const int64_t n = static_cast<int64_t>(nodes.size());
+  Tensor out = Tensor::empty({x.size(0), x.size(1), n, x.size(3)}, x.dtype(), x.device());
+  for (int64_t i = 0; i < n; ++i) write_rows(out, x.slice(2, nodes[i], nodes[i] + 1), i);
   return out;
 }
 
@@ -119,6 +115,9 @@ Tensor SoftmaxAttention::tree(const AttentionState& state, const Tensor& q_in, c
                     k_in.size(1) == shape_.kv_heads,
                 "softmax tree: q ", shape_str(q_in.shape()), ", k ", shape_str(k_in.shape()), " for ", parent.size(),
                 " nodes");
+  if (q_in.device() != Device::CPU)  // the masked tree softmax below is host code (no device kernel yet)
+    throw_input_error("softmax tree verification runs on the CPU only; this model is on ",
+                      device_name(q_in.device()), " (run verify / speculative decoding with --device cpu)");
   const DType dt = cache.keys().dtype();
   Tensor q = q_in.to(dt).contiguous(), k = k_in.to(dt).contiguous(), v = v_in.to(dt).contiguous();
   Tensor ck = cache.keys(), cv = cache.values();

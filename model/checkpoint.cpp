@@ -18,7 +18,7 @@ static_assert(sizeof(H5Handle) == sizeof(hid_t), "H5Handle must hold an hid_t");
 using h5::Handle;
 
 uint64_t tensor_xxh64(const Tensor& t) {
-  Tensor c = t.contiguous();
+  Tensor c = t.contiguous().to(Device::CPU);  // a model on a GPU is hashed from a host copy
   return XXH64(c.raw_data(), c.nbytes(), 0);
 }
 
@@ -104,9 +104,8 @@ void write_tensor_group(H5Handle parent, const std::string& group, const std::ma
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   for (const auto& [name, tensor] : tensors) {
-    LINSPEC_CHECK(tensor.defined() && tensor.device() == Device::CPU, "write_tensor_group: '", name,
-                  "' must be a defined CPU tensor");
-    Tensor t = tensor.contiguous();
+    LINSPEC_CHECK(tensor.defined(), "write_tensor_group: '", name, "' is undefined");
+    Tensor t = tensor.contiguous().to(Device::CPU);  // snapshots of a GPU run are written from host copies
     const StoredType st = stored_type(t.dtype());
     std::vector<hsize_t> dims(t.shape().begin(), t.shape().end());
     Handle space(dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),

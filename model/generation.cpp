@@ -86,7 +86,7 @@ GenerationResult generate(const LlamaModel& model, const std::vector<int32_t>& p
   Philox rng(cfg.sampling.seed);
   Tensor logits = model.decode(state, Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())}), true);
   for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
-    const Tensor row = logits.to(DType::F32).contiguous();
+    const Tensor row = logits.to(DType::F32).contiguous().to(Device::CPU);  // sampling runs on the host
     const int32_t tok = choose_token(row.data<float>(), vocab, cfg.sampling, rng);
     out.tokens.push_back(tok);
     if (std::find(cfg.stop_ids.begin(), cfg.stop_ids.end(), tok) != cfg.stop_ids.end()) {

@@ -213,7 +213,7 @@ Tensor LlamaModel::lm_head(const Tensor& hidden) const {
 DecodeState LlamaModel::new_decode_state(int64_t batch, int64_t max_len) const {
   DecodeState s;
   s.batch = batch;
-  for (const auto& L : layers_) s.layers.push_back(L.mixer->new_state(batch, max_len, options_.dtype));
+  for (const auto& L : layers_) s.layers.push_back(L.mixer->new_state(batch, max_len, options_.dtype, options_.device));
   return s;
 }
 

@@ -27,7 +27,7 @@ Tensor ids_tensor(const std::vector<int32_t>& ids) {
 }
 
 int32_t next_token(const Tensor& logits, int64_t vocab, const SamplingConfig& s, Philox& rng) {
-  const Tensor row = logits.to(DType::F32).contiguous();
+  const Tensor row = logits.to(DType::F32).contiguous().to(Device::CPU);  // sampling runs on the host
   return choose_token(row.data<float>() + row.numel() - vocab, vocab, s, rng);
 }
 

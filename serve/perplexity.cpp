@@ -40,7 +40,7 @@ PerplexityResult evaluate_perplexity(const LlamaModel& model, const std::vector<
     }
     if (count > 0) {
       Tensor logits = model.forward(input).reshape({len - 1, -1});
-      nll_sum += ops::cross_entropy(logits, target).item() * static_cast<double>(count);
+      nll_sum += ops::cross_entropy(logits, target.to(logits.device())).item() * static_cast<double>(count);
       r.scored_tokens += count;
     }
     scored_until = end;

@@ -29,7 +29,7 @@ Tensor ids_tensor(const std::vector<int32_t>& ids) {
 }
 
 Tensor f32_rows(const Tensor& logits, int64_t vocab) {
-  return logits.to(DType::F32).contiguous().view({-1, vocab});
+  return logits.to(DType::F32).contiguous().to(Device::CPU).view({-1, vocab});  // acceptance runs on the host
 }
 
 std::vector<int32_t> chain_parents(size_t n) {

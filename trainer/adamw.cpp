@@ -45,7 +45,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWConfig& config) : config
   }
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, double grad_scale) {
   ++step_count_;
   std::vector<kernels::AdamWTensor> work;
   for (Slot& s : slots_) {
@@ -68,6 +68,7 @@ void AdamW::step(double lr) {
     c.decay = static_cast<float>(1.0 - lr_eff * s.weight_decay);
     c.step_size = static_cast<float>(lr_eff / (1.0 - std::pow(config_.beta1, t)));
     c.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(config_.beta2, t)));
+    c.grad_scale = static_cast<float>(grad_scale);
     work.push_back({s.param.device_data<float>(), g.device_data<float>(), s.m.device_data<float>(),
                     s.v.device_data<float>(), s.param.numel(), c});
   }

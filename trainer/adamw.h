@@ -44,7 +44,8 @@ class AdamW {
   AdamW(std::vector<ParamGroup> groups, const AdamWConfig& config);
 
   // One update of every parameter that has a gradient. Does not clear the gradients.
-  void step(double lr);
+  // grad_scale multiplies every gradient as it is read (gradient clipping without a pass of its own).
+  void step(double lr, double grad_scale = 1.0);
   void step() { step(config_.lr); }
   // Number of step() calls so far.
   int64_t step_count() const { return step_count_; }

@@ -33,11 +33,14 @@ class NcclCommunicator final : public Communicator {
     check(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check(cudaEventCreateWithFlags(&computed_, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventCreateWithFlags(&reduced_, cudaEventDisableTiming), "cudaEventCreate");
   }
   ~NcclCommunicator() override {
+    cudaStreamSynchronize(stream_);  // nothing in flight when the communicator goes
     ncclCommDestroy(comm_);
     cudaStreamDestroy(stream_);
     cudaEventDestroy(computed_);
+    cudaEventDestroy(reduced_);
   }
   int rank() const override { return rank_; }
   int world() const override { return world_; }
@@ -47,42 +50,47 @@ class NcclCommunicator final : public Communicator {
   void allreduce_sum(float* data, size_t count) override {
     after_compute();
     check(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
-    sync();
+    hand_back();
   }
   void allreduce_sum(double* data, size_t count) override {
     after_compute();
     check(ncclAllReduce(data, data, count, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce");
-    sync();
+    hand_back();
   }
   void reduce_scatter_sum(const float* in, float* out, size_t count) override {
     after_compute();
     check(ncclReduceScatter(in, out, count / world_, ncclFloat32, ncclSum, comm_, stream_), "ncclReduceScatter");
-    sync();
+    hand_back();
   }
   void allgather(const float* shard, float* out, size_t count) override {
     after_compute();
     check(ncclAllGather(shard, out, count / world_, ncclFloat32, comm_, stream_), "ncclAllGather");
-    sync();
+    hand_back();
   }
   void broadcast(void* data, size_t bytes, int root) override {
     after_compute();
     check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
-    sync();
+    hand_back();
   }
   void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
 
  private:
-  void sync() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
-  // The kernels that produced the buffers run on the default stream; NCCL's own (non-blocking) stream waits for
-  // them without blocking the host.
+  // Ordering without blocking the host: the kernels that produced a buffer run on the default stream, so NCCL's
+  // own (non-blocking) stream waits for them; whatever reads the result later (the next backward kernels, the
+  // norm, AdamW, a copy to the host) runs on the default stream, which waits for the collective in turn. A bucket
+  // reduced from inside backward thus overlaps with the backward kernels of earlier layers.
   void after_compute() {
     check(cudaEventRecord(computed_, cudaStreamLegacy), "cudaEventRecord");
     check(cudaStreamWaitEvent(stream_, computed_, 0), "cudaStreamWaitEvent");
   }
+  void hand_back() {
+    check(cudaEventRecord(reduced_, stream_), "cudaEventRecord");
+    check(cudaStreamWaitEvent(cudaStreamLegacy, reduced_, 0), "cudaStreamWaitEvent");
+  }
   int rank_ = 0, world_ = 1;
   ncclComm_t comm_{};
   cudaStream_t stream_{};
-  cudaEvent_t computed_{};
+  cudaEvent_t computed_{}, reduced_{};
 };
 
 }  // namespace

@@ -88,19 +88,23 @@ std::pair<int64_t, int64_t> GradSync::shard_range(const Bucket& b) const {
 }
 
 void GradSync::begin_step() {
-  for (Bucket& b : buckets_) {
-    b.grad.zero();
-    if (b.shard.defined()) b.shard.zero();
-    b.reduced = false;
-  }
+  // No zeroing pass: each slot's first gradient of the step overwrites its range (AutogradMeta::grad_stale), and
+  // a slot that got none is zeroed just before its bucket is reduced. The padding is zero from construction.
+  for (Bucket& b : buckets_) b.reduced = false;
   reduced_in_backward_ = 0;
   for (Slot& s : slots_) {
     const Bucket& b = buckets_[s.bucket];
-    s.param.autograd_meta()->grad = b.grad.slice(0, s.offset, s.offset + s.param.numel()).view(s.param.shape());
+    AutogradMeta& meta = *s.param.autograd_meta();
+    meta.grad = b.grad.slice(0, s.offset, s.offset + s.param.numel()).view(s.param.shape());
+    meta.grad_stale = true;
   }
 }
 
 void GradSync::reduce(Bucket& b) {
+  for (size_t si : b.slots) {  // parameters the step's backward never reached have no gradient: zero
+    AutogradMeta& meta = *slots_[si].param.autograd_meta();
+    if (meta.grad_stale) meta.grad.zero(), meta.grad_stale = false;
+  }
   const size_t n = static_cast<size_t>(b.padded);
   if (zero_)
     on_comm_buffers(comm_, {b.grad, b.shard}, [&](std::vector<float*> p) { comm_.reduce_scatter_sum(p[0], p[1], n); });
@@ -126,13 +130,6 @@ double GradSync::global_norm() {
     sq += zero_ ? sum_squares(b.shard, b.shard.numel()) : sum_squares(b.grad, b.used);
   if (zero_) comm_.allreduce_sum(&sq, 1);
   return std::sqrt(sq);
-}
-
-void GradSync::scale(double s) {
-  for (Bucket& b : buckets_) {
-    Tensor& t = zero_ ? b.shard : b.grad;
-    scale_in_place(t, t.numel(), static_cast<float>(s));
-  }
 }
 
 void GradSync::allgather_params() {

@@ -54,8 +54,6 @@ class GradSync {
 
   // L2 norm of the mean gradient over every trainable parameter (collective with ZeRO).
   double global_norm();
-  // Multiplies the mean gradient by s (what the optimizer will read).
-  void scale(double s);
 
   // ZeRO: after each rank updated its shards, gathers the new parameter values everywhere. Collective.
   void allgather_params();

@@ -50,8 +50,8 @@ TrainOptimizer::TrainOptimizer(GradSync& sync, const AdamWConfig& config) : sync
   adamw_ = std::make_unique<AdamW>(std::vector<ParamGroup>{piece_groups[0], piece_groups[1]}, config);
 }
 
-void TrainOptimizer::step(double lr) {
-  adamw_->step(lr);
+void TrainOptimizer::step(double lr, double grad_scale) {
+  adamw_->step(lr, grad_scale);
   if (sync_.zero()) sync_.allgather_params();
 }
 

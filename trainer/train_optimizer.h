@@ -23,7 +23,8 @@ class TrainOptimizer {
   TrainOptimizer(GradSync& sync, const AdamWConfig& config);
 
   // One update from the synchronised (and clipped) gradients; ZeRO: then gathers the parameters. Collective.
-  void step(double lr);
+  // grad_scale: the clipping factor, applied as AdamW reads each gradient.
+  void step(double lr, double grad_scale = 1.0);
   int64_t step_count() const { return adamw_->step_count(); }
 
   // The full state ("m/<name>", "v/<name>", "updates"). Collective with ZeRO (every rank gets it).

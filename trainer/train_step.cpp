@@ -79,9 +79,8 @@ StepResult TrainStep::run(const std::function<Tensor()>& next_batch, Philox& rng
                              std::to_string(step + 1) + " (lower train.lr, or check the data)");
 
   r.grad_norm = sync_.global_norm();
-  if (cfg_.train.clip_grad_norm > 0 && r.grad_norm > cfg_.train.clip_grad_norm)
-    sync_.scale(cfg_.train.clip_grad_norm / (r.grad_norm + 1e-6));
-  opt_.step(lr);
+  const bool clip = cfg_.train.clip_grad_norm > 0 && r.grad_norm > cfg_.train.clip_grad_norm;
+  opt_.step(lr, clip ? cfg_.train.clip_grad_norm / (r.grad_norm + 1e-6) : 1.0);
   r.phases.optimizer_s = phase_seconds(t0, device);
   return r;
 }

@@ -40,7 +40,8 @@ constexpr int64_t kWidth = 0;  // scalar only
 #endif
 
 // One element: the reference form of the update (also the tail of the vector loop).
-inline void update_one(const AdamWCoeffs& c, float& p, float g, float& m, float& v) {
+inline void update_one(const AdamWCoeffs& c, float& p, float g_in, float& m, float& v) {
+  const float g = g_in * c.grad_scale;
   m = c.beta1 * m + (1.f - c.beta1) * g;
   v = c.beta2 * v + (1.f - c.beta2) * g * g;
   p = p * c.decay - c.step_size * m / (std::sqrt(v) * c.inv_sqrt_bc2 + c.eps);
@@ -53,8 +54,9 @@ void update_range(const AdamWTensor& t, int64_t begin, int64_t end) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
   const vec b1 = vset(c.beta1), omb1 = vset(1.f - c.beta1), b2 = vset(c.beta2), omb2 = vset(1.f - c.beta2);
   const vec decay = vset(c.decay), neg_step = vset(-c.step_size), ibc2 = vset(c.inv_sqrt_bc2), eps = vset(c.eps);
+  const vec gscale = vset(c.grad_scale);
   for (; i + kWidth <= end; i += kWidth) {
-    const vec g = vload(t.grad + i);
+    const vec g = vmul(vload(t.grad + i), gscale);
     const vec m = vfma(b1, vload(t.m + i), vmul(omb1, g));
     const vec v = vfma(b2, vload(t.v + i), vmul(omb2, vmul(g, g)));
     vstore(t.m + i, m);

@@ -22,7 +22,7 @@ __global__ void adamw_kernel(const AdamWTensor* tensors, const WorkItem* work) {
   const AdamWTensor t = tensors[w.tensor];
   const AdamWCoeffs c = t.c;
   for (int64_t i = w.begin + threadIdx.x; i < w.end; i += blockDim.x) {
-    const float g = t.grad[i];
+    const float g = t.grad[i] * c.grad_scale;
     const float m = c.beta1 * t.m[i] + (1.f - c.beta1) * g;
     const float v = c.beta2 * t.v[i] + (1.f - c.beta2) * g * g;
     t.m[i] = m;
