@@ -9,7 +9,9 @@
 
 namespace linspec::trainer {
 
-struct AttentionSpec {
+// The model.attention.* keys as written in the YAML (trainer/train_setup.cpp turns them into the model's
+// linspec::AttentionSpec, model/attention_spec.h).
+struct AttentionKeys {
   std::string preset = "aug";
   int group_size = 64;
   int conv_taps = 32;
@@ -20,7 +22,7 @@ struct AttentionSpec {
 struct ExperimentConfig {
   struct {
     std::string init;
-    AttentionSpec attention;
+    AttentionKeys attention;
     std::vector<int> keep_softmax_layers;
   } model;
   struct {

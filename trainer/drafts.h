@@ -22,7 +22,7 @@
 
 namespace linspec::trainer {
 
-struct ExperimentConfig;  // trainer/config.h (not included: its AttentionSpec would shadow linspec's for includers)
+struct ExperimentConfig;  // trainer/config.h
 
 struct DraftSettings {
   double heads_weight = 0.0;

@@ -65,22 +65,30 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
         accumulate_grad(a_in, trans_a ? ga.transpose(-1, -2).contiguous().reshape(a.shape()) : ga);
       }
       if (b_in.requires_grad()) {
-        // dB = op(A)ᵀ · dC, summed over the batch when B was broadcast.
-        Tensor gb = Tensor::empty(b.shape(), b.dtype(), b.device());
+        // dB = op(A)ᵀ · dC, summed over the batch when B was broadcast. When B is a leaf whose gradient buffer
+        // already exists (a gradient bucket, trainer/grad_sync.h) the GEMM writes into it: beta 0 over a stale
+        // buffer, 1 to accumulate (gradient-accumulation fusion: no temporary, no separate add or copy pass).
+        AutogradMeta* meta = b_in.autograd_meta().get();
+        const bool into_grad = meta && meta->is_leaf && meta->grad.defined() && meta->grad.is_contiguous() &&
+                               meta->grad.dtype() == b.dtype() && meta->grad.device() == b.device() &&
+                               meta->grad.shape() == b.shape();
+        Tensor gb = into_grad ? meta->grad : Tensor::empty(b.shape(), b.dtype(), b.device());
+        const float beta = into_grad && !meta->grad_stale ? 1.f : 0.f;
         if (bcast) {
           // Fold the batch into the reduction dim: A as [batch*M, K] (only valid when A is not transposed).
           Tensor a2 = trans_a ? a.transpose(-1, -2).contiguous() : a;
           Tensor g2 = g;
           if (!trans_b)
-            gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, 0.f, p);
+            gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, beta, p);
           else
-            gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, 0.f, p);
+            gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, beta, p);
         } else if (!trans_b) {
-          gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, 0.f, p);
+          gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, beta, p);
         } else {
-          gemm({batch, N, K, M, true, trans_a, false}, g, a, gb, 0.f, p);
+          gemm({batch, N, K, M, true, trans_a, false}, g, a, gb, beta, p);
         }
-        accumulate_grad(b_in, gb);
+        if (into_grad) meta->grad_stale = false;
+        else accumulate_grad(b_in, gb);
       }
     });
   }

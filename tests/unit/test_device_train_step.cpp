@@ -8,11 +8,13 @@
 //   - copies nothing between the devices but the micro-batches (host → device) and the logged scalars
 //     (device → host), however many layers the model has (a per-layer or per-parameter copy would show);
 //   - leaves every trainable tensor, its gradient bucket and its AdamW moments on the device.
-// ZeRO-1 (world 1) runs the sharded reduce and the parameter all-gather on the device too.
+// ZeRO-1 runs the sharded reduce and the parameter all-gather on the device too; DeviceTrainStepRanks repeats the
+// check with two MPI ranks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "model/checkpoint.h"
@@ -76,14 +78,15 @@ struct StepsRun {
   std::vector<testing::CrossDeviceCopies> copies;    // per step
 };
 
-StepsRun run_steps(Device device, int64_t layers, bool zero, int steps = 2) {
+StepsRun run_steps(Device device, int64_t layers, bool zero, int steps = 2, Communicator* mpi = nullptr) {
   testing::install_test_host_device();
   const ExperimentConfig cfg = step_config(zero);
   TrainSetup setup = step_setup(device, layers);
-  testing::SingleRankCommunicator comm;
+  testing::SingleRankCommunicator single;
+  Communicator& comm = mpi ? *mpi : single;
   TrainStep step(cfg, comm, comm, setup);
-  Philox rng(11);
-  uint64_t batch_seed = 100;
+  Philox rng(11 + comm.rank());
+  uint64_t batch_seed = 100 + 1000 * static_cast<uint64_t>(comm.rank());  // each rank its own data
   auto next_batch = [&] { return random_ids(kBatch, kSeq + 1, setup.model->config().vocab_size, batch_seed++); };
   StepsRun out;
   for (int i = 0; i < steps; ++i) {
@@ -99,10 +102,10 @@ StepsRun run_steps(Device device, int64_t layers, bool zero, int steps = 2) {
   return out;
 }
 
-class DeviceTrainStep : public ::testing::TestWithParam<bool> {};  // ZeRO-1 off / on
-
 // Relative to the value, or absolute for values below 1 (a KL near 0 cancels digits).
 double rel_diff(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1.0); }
+
+class DeviceTrainStep : public ::testing::TestWithParam<bool> {};  // ZeRO-1 off / on
 
 TEST_P(DeviceTrainStep, EqualsTheCpuStep) {
   const StepsRun cpu = run_steps(Device::CPU, 2, GetParam());
@@ -149,6 +152,36 @@ TEST_P(DeviceTrainStep, CopiesOnlyTheBatchesAndTheLoggedScalars) {
       EXPECT_EQ(c.from_host_bytes, kMicro * kBatch * (kSeq + 1) * 4) << layers << " layers, step " << i;
       EXPECT_EQ(c.to_host, kMicro * static_cast<int64_t>(dev.steps[i].values.size()))
           << layers << " layers, step " << i;
+    }
+  }
+}
+
+// Two ranks under mpirun (ctest runs this binary with `mpirun -np 2 … --gtest_filter=DeviceTrainStepRanks.*`; run
+// alone it is one rank): MPI reduces the gradient buckets in the device's memory, every rank ends with the same
+// parameters, the CPU run's, and the copies stay the batches and the logged scalars.
+TEST(DeviceTrainStepRanks, RanksAgreeAndMatchTheCpu) {
+  std::unique_ptr<Communicator> mpi = make_communicator("mpi");
+  if (const char* w = std::getenv("OMPI_COMM_WORLD_SIZE")) ASSERT_EQ(mpi->world(), std::atoi(w));
+  for (bool zero : {false, true}) {
+    const StepsRun cpu = run_steps(Device::CPU, 2, zero, 2, mpi.get());
+    const StepsRun dev = run_steps(Device::TestHost, 2, zero, 2, mpi.get());
+    for (size_t i = 0; i < cpu.steps.size(); ++i) {
+      for (size_t j = 0; j < cpu.steps[i].values.size(); ++j)
+        EXPECT_LT(rel_diff(dev.steps[i].values[j].second, cpu.steps[i].values[j].second), 1e-5)
+            << "zero " << zero << " step " << i << " " << cpu.steps[i].values[j].first;
+      EXPECT_EQ(dev.copies[i].from_host, kMicro);
+      EXPECT_EQ(dev.copies[i].to_host, kMicro * static_cast<int64_t>(dev.steps[i].values.size()));
+    }
+    for (const auto& [name, v] : dev.params) {
+      // The same parameters on every rank: rank 0's values broadcast and compared.
+      std::vector<float> root = v;
+      mpi->broadcast(root.data(), root.size() * sizeof(float), 0);
+      EXPECT_EQ(root, v) << name << " differs between ranks (zero " << zero << ")";
+      const std::vector<float>& c = cpu.params.at(name);
+      double diff = 0, scale = 1e-12;
+      for (size_t i = 0; i < v.size(); ++i)
+        diff = std::max(diff, std::abs(double(v[i]) - c[i])), scale = std::max(scale, std::abs(double(c[i])));
+      EXPECT_LT(diff / scale, 1e-4) << name;
     }
   }
 }
