@@ -16,11 +16,6 @@ void ensure_mpi() {
   int inited = 0;
   MPI_Initialized(&inited);
   if (inited) return;
-  // Open MPI's UCX transport hooks the process's memory allocation; measured on the SmolLM2-shape training step it
-  // cost ~20% of host compute (205 vs 267 tokens/s). linspec's MPI traffic is small (gradient buckets on a CPU run,
-  // scalars otherwise; GPUs reduce over NCCL), so the default is the ob1 transport (shared memory, TCP); a user's
-  // own OMPI_MCA_pml (e.g. ucx across InfiniBand nodes) is kept.
-  setenv("OMPI_MCA_pml", "ob1", /*overwrite=*/0);
   int provided = 0;
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   we_initialised = true;
