@@ -32,8 +32,9 @@ struct GemmBenchResult {
   double seconds = 0, gflops = 0;
 };
 
-// C[n, n] = A[n, n] · B[n, n], best of `reps` after one warm-up call.
-inline std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
+// C[n, n] = A[n, n] · B[n, n], best of `reps` after one warm-up call. The CPU backend's GEMMs on host buffers
+// (the oneDNN peer figure); bench/bench_cuda.cpp times the CUDA backend's.
+std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
   const auto& mm = backend(Device::CPU).matmul;
   Philox rng(3);
   std::vector<float> a(n * n), b(n * n), c(n * n);
