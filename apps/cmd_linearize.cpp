@@ -7,7 +7,8 @@
 
 #include "apps/command.h"
 #include "core/error.h"
-#include "model/attention_linear.h"
+#include "attention/linear_mixers.h"
+#include "attention/registry.h"
 #include "model/checkpoint.h"
 
 namespace linspec::apps {
@@ -77,14 +78,15 @@ std::string preset_help() {
   return s;
 }
 
+// The full preset table after the options (generated from attention/registry.h).
+std::string presets_footer() { return "Presets, their options (--set key=value) and what they train:\n" + attention_presets_help(); }
+
 RegisterCommand reg(Command{
     "linearize", "Replace softmax attention with a linear-attention preset", [](CLI::App& s) {
       s.add_option("--in", args.in, "Input checkpoint (.h5)")->required();
       s.add_option("--attention", args.preset, preset_help())->required();
-      s.add_option("--set", args.sets,
-                   "Preset option key=value (aug family: group_size, conv_taps, eps, lambda_local_learnable, "
-                   "lambda_global_learnable; baselines: chunk_size, group_size, features, seed, max_len, window, tau, "
-                   "eps, norm_eps, norm_weight, mix_init; +conv: conv_taps)");
+      s.add_option("--set", args.sets, "Preset option key=value (each preset's options are listed below)");
+      s.footer(presets_footer());
       s.add_option("--keep-softmax", args.keep, "Layers that keep softmax attention, e.g. 0,5");
       s.add_option("--out", args.out, "Output checkpoint (.h5), written atomically")->required();
       s.add_flag("--force", args.force, "Overwrite --out, and re-linearize an already linear checkpoint");

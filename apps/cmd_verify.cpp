@@ -1,14 +1,14 @@
 // linspec verify --checkpoint C [--len N] [--tree default|FILE] [--seed S] [--layers K] [--perturb] [--dtype f64] --json OUT
-// Parallel vs recurrent vs tree logits (serve/form_check.h); exit 0 when every *_err ≤ --tolerance, else 1.
+// Parallel vs recurrent vs tree logits (serve/verify_forms.h); exit 0 when every *_err ≤ --tolerance, else 1.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "apps/command.h"
 #include "core/error.h"
-#include "model/attention_spec.h"
+#include "attention/spec.h"
 #include "model/checkpoint.h"
-#include "serve/form_check.h"
+#include "serve/verify_forms.h"
 #include "serve/report.h"
 
 namespace linspec::apps {

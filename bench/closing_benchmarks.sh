@@ -74,8 +74,8 @@ if want torch; then
 fi
 
 if want attention; then
-  OMP_NUM_THREADS=1 "$BUILD/bench/bench_linear_attention" --benchmark_filter='BM_aug_forward_backward|BM_aug_decode' \
-    --benchmark_out="$OUT/linear_attention.json" --benchmark_out_format=json
+  OMP_NUM_THREADS=1 "$BUILD/bench/bench_aug_attention" --benchmark_filter='BM_aug_forward_backward|BM_aug_decode' \
+    --benchmark_out="$OUT/aug_attention.json" --benchmark_out_format=json
   OMP_NUM_THREADS=1 "$BUILD/bench/bench_attention" --benchmark_filter='forward_backward' \
     --benchmark_out="$OUT/softmax_attention.json" --benchmark_out_format=json
 fi

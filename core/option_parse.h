@@ -2,6 +2,7 @@
 // "<where>: option <key>: '<value>' is not ..." on a malformed value, so every caller reports bad input alike.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -35,6 +36,14 @@ inline bool parse_option_bool(const std::string& where, const std::string& key, 
   if (value == "true" || value == "1") return true;
   if (value == "false" || value == "0") return false;
   throw_input_error(where, ": option ", key, ": '", value, "' is not a boolean (true/false)");
+}
+
+// The canonical text of a number: the shortest of %.15g / %.17g that reads back as the same double.
+inline std::string option_number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", x);
+  if (std::strtod(buf, nullptr) != x) std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
 }
 
 }  // namespace linspec

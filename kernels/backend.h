@@ -16,8 +16,8 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
-#include "kernels/kernel_attention.h"
-#include "kernels/linear_attention.h"
+#include "kernels/baseline_attention.h"
+#include "kernels/aug_attention.h"
 #include "kernels/loss.h"
 #include "kernels/matmul.h"
 #include "kernels/norm.h"
@@ -57,7 +57,7 @@ struct FloatKernels {
   NormKernels<T> norm;
   RopeKernels<T> rope;
   AugKernels<T> aug;
-  kernel_attn::KernelAttentionKernels<T> kernel_attn;
+  baseline_attn::BaselineAttentionKernels<T> baseline_attn;
 };
 
 struct Backend {

@@ -35,7 +35,7 @@ struct ModelConfig {
   bool attention_out_bias = false;  // bias on o_proj (LLaMA attention_bias only; Qwen2 has none)
   int64_t bos_token_id = -1;        // -1: none
   std::vector<int64_t> eos_token_ids;
-  // The "attention" section (model/attention_spec.h: preset, resolved options, softmax layers kept); null when
+  // The "attention" section (attention/spec.h: preset, resolved options, softmax layers kept); null when
   // every layer keeps the pretrained softmax attention. Parsed and validated by the model, not here.
   nlohmann::json attention;
 

@@ -13,7 +13,7 @@
 
 #include "core/ops.h"
 #include "core/tensor.h"
-#include "model/attention.h"
+#include "attention/mixer.h"
 #include "model/config.h"
 #include "model/lora.h"
 

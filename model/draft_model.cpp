@@ -1,6 +1,6 @@
 #include "model/draft_model.h"
 
-#include "model/attention_spec.h"
+#include "attention/spec.h"
 #include "model/hdf5_util.h"
 
 namespace linspec {

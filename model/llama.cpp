@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/rng.h"
+#include "model/llama_tensors.h"
 #include "model/op_profile.h"
 
 namespace linspec {
@@ -13,13 +14,8 @@ namespace {
 
 std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i) + "."; }
 
-// Accepts the HF names ("model.layers.0…", "lm_head.weight"), linspec checkpoint names without the leading
-// "model." ("layers.0…", see model/llama_tensors.h) and HDF5-style paths under a "model/" group.
-std::string hf_name(const std::string& key) {
-  std::string name = key.rfind("model/", 0) == 0 ? key.substr(6) : key;
-  if (name.rfind("model.", 0) == 0 || name.rfind("lm_head.", 0) == 0) return name;
-  return "model." + name;
-}
+// The model's parameters carry HF names; a source may spell them any way model/llama_tensors.h accepts.
+std::string hf_name(const std::string& key) { return hf_tensor_name(linspec_tensor_name(key)); }
 
 // N(0, std²) fill where element i depends only on (key, i): one Philox block per element, so the values do
 // not depend on the thread count and the loop parallelises.

@@ -2,7 +2,7 @@
 //   embed → L × [x += o_proj(mixer(rope(q), rope(k), v)) on rmsnorm(x);  x += down(silu(gate)·up) on rmsnorm(x)]
 //   → rmsnorm → lm_head (tied to the embedding when the config says so).
 // Parameters are named as in HF checkpoints ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight").
-// The token mixer of each layer is pluggable (model/attention.h); a fresh model uses softmax attention.
+// The token mixer of each layer is pluggable (attention/mixer.h); a fresh model uses softmax attention.
 #pragma once
 #include <map>
 #include <memory>
@@ -11,8 +11,8 @@
 
 #include "core/ops.h"
 #include "core/tensor.h"
-#include "model/attention.h"
-#include "model/attention_spec.h"
+#include "attention/mixer.h"
+#include "attention/spec.h"
 #include "model/config.h"
 #include "model/decoder_layer.h"
 #include "model/parameter_store.h"

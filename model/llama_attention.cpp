@@ -1,6 +1,6 @@
 // LlamaModel and linear attention: mixers per layer from an AttentionSpec (fresh, or restored from a checkpoint's
 // tensors), the spec kept in the model config, and the tensor map a checkpoint stores.
-#include "model/attention_linear.h"
+#include "attention/linear_mixers.h"
 #include "model/llama.h"
 #include "model/llama_tensors.h"
 
@@ -9,17 +9,15 @@ namespace {
 
 std::string layer_prefix(int64_t i) { return "layers." + std::to_string(i) + ".self_attn."; }
 
-// The tensor stored under `name` (a linspec name), also accepting HF "model." and HDF5 "model/" spellings.
+// The tensor stored under `name` (a linspec name), in whichever spelling the map uses (model/llama_tensors.h).
 const Tensor* find_tensor(const std::map<std::string, Tensor>& tensors, const std::string& name) {
-  for (const std::string& key : {name, "model." + name, "model/" + name}) {
-    auto it = tensors.find(key);
-    if (it != tensors.end()) return &it->second;
-  }
+  for (const auto& [key, t] : tensors)
+    if (linspec_tensor_name(key) == name) return &t;
   return nullptr;
 }
 
-}  // namespace
-
+// Copies a mixer's persistent tensors from `tensors`, looked up as `prefix + name` (e.g. prefix
+// "layers.3.self_attn."). InputError naming `where` and the tensor when one is missing or has another shape.
 void load_mixer_tensors(const AttentionMixer& mixer, const std::map<std::string, Tensor>& tensors,
                         const std::string& prefix, const std::string& where) {
   for (const auto& [name, target] : mixer.persistent_tensors()) {
@@ -35,6 +33,8 @@ void load_mixer_tensors(const AttentionMixer& mixer, const std::map<std::string,
     dst.copy_from(*src);
   }
 }
+
+}  // namespace
 
 void LlamaModel::build_attention_from_config(const std::map<std::string, Tensor>* source, const std::string& where) {
   if (config_.attention.is_null()) return;
@@ -70,7 +70,7 @@ AttentionSpec LlamaModel::attention_spec() const {
 
 std::map<std::string, Tensor> LlamaModel::checkpoint_tensors() const {
   std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : params_.entries()) out[strip_hf_prefix(name)] = t.detach();
+  for (const auto& [name, t] : params_.entries()) out[linspec_tensor_name(name)] = t.detach();
   for (int64_t i = 0; i < num_layers(); ++i)
     for (const auto& [name, t] : layers_[i].mixer->persistent_tensors()) out[layer_prefix(i) + name] = t.detach();
   return out;

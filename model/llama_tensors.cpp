@@ -31,8 +31,12 @@ std::map<std::string, Shape> llama_tensor_shapes(const ModelConfig& c) {
   return s;
 }
 
-std::string strip_hf_prefix(const std::string& name) {
-  return name.rfind("model.", 0) == 0 ? name.substr(6) : name;
+std::string linspec_tensor_name(const std::string& name) {
+  return name.rfind("model.", 0) == 0 || name.rfind("model/", 0) == 0 ? name.substr(6) : name;
+}
+
+std::string hf_tensor_name(const std::string& linspec_name) {
+  return linspec_name.rfind("lm_head.", 0) == 0 ? linspec_name : "model." + linspec_name;
 }
 
 void check_llama_tensors(const ModelConfig& c, const std::map<std::string, Tensor>& tensors,

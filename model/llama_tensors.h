@@ -12,8 +12,13 @@ namespace linspec {
 // Every tensor the model needs with its shape (lm_head.weight only when embeddings are untied).
 std::map<std::string, Shape> llama_tensor_shapes(const ModelConfig& c);
 
-// HF checkpoint name -> linspec name: drops the "model." prefix ("lm_head.weight" stays as it is).
-std::string strip_hf_prefix(const std::string& hf_name);
+// Tensor names have one spelling inside linspec: HF's without the leading "model." ("layers.0.self_attn.q_proj.weight",
+// "lm_head.weight"), as checkpoints store them. Inputs may also spell them as HF does ("model.layers.0…") or as an
+// HDF5 path under a "model/" group; these two functions are the only place that knows.
+// Any spelling -> linspec name.
+std::string linspec_tensor_name(const std::string& name);
+// linspec name -> HF name: "model." + name, except lm_head.*.
+std::string hf_tensor_name(const std::string& linspec_name);
 
 // InputError naming `source` and the tensor when one is missing, has the wrong shape, or is not part of the model.
 void check_llama_tensors(const ModelConfig& c, const std::map<std::string, Tensor>& tensors, const std::string& source);

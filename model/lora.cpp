@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "model/llama_tensors.h"
 
 namespace linspec {
 namespace {
@@ -173,13 +174,15 @@ void LoraSet::load(const std::map<std::string, Tensor>& tensors, const std::stri
   // Validate everything first so a bad file leaves the adapters as they were.
   std::vector<std::pair<Tensor, Tensor>> copies;
   for (const auto& [name, param] : named_parameters()) {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) it = tensors.find(name.substr(6));  // checkpoint names drop "model."
-    if (it == tensors.end()) throw_input_error(where, ": LoRA tensor ", name.substr(6), " is missing");
-    if (it->second.shape() != param.shape())
-      throw_input_error(where, ": LoRA tensor ", name.substr(6), " has shape ", shape_str(it->second.shape()),
+    const std::string want = linspec_tensor_name(name);
+    const Tensor* src = nullptr;
+    for (const auto& [key, t] : tensors)
+      if (linspec_tensor_name(key) == want) src = &t;
+    if (!src) throw_input_error(where, ": LoRA tensor ", want, " is missing");
+    if (src->shape() != param.shape())
+      throw_input_error(where, ": LoRA tensor ", want, " has shape ", shape_str(src->shape()),
                         ", lora.rank and the model need ", shape_str(param.shape()));
-    copies.emplace_back(param, it->second);
+    copies.emplace_back(param, *src);
   }
   for (auto& [dst, src] : copies) dst.copy_from(src);
 }

@@ -2,7 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "model/tensor_rows.h"
+#include "core/tensor_rows.h"
 
 namespace linspec {
 

@@ -7,7 +7,9 @@
 #include <map>
 #include <sstream>
 
+#include "attention/registry.h"
 #include "core/error.h"
+#include "core/option_parse.h"
 
 namespace linspec::trainer {
 namespace {
@@ -17,11 +19,11 @@ enum class Kind { Int, Float, Bool, String, IntList, StringList };
 struct Key {
   std::string path;
   Kind kind;
-  std::string default_yaml;  // "" with required=true: must be given
   double lo = -INFINITY, hi = INFINITY;
   std::vector<std::string> choices;  // for String / StringList items
   std::function<void(ExperimentConfig&, const YAML::Node&)> assign;
-  bool required = false;
+  std::function<YAML::Node(const ExperimentConfig&)> get;  // the default is get(ExperimentConfig{}) (config.h)
+  bool required = false;  // must be given (no default)
 };
 
 const char* kind_name(Kind k) {
@@ -36,76 +38,90 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-#define FIELD(expr, type) [](ExperimentConfig& c, const YAML::Node& n) { c.expr = n.as<type>(); }
+// Numbers in their shortest exact text ("2e-05", not yaml-cpp's 17 digits); everything else as it is.
+YAML::Node to_node(double x) { return YAML::Node(option_number_text(x)); }
+template <typename T>
+YAML::Node to_node(const T& x) {
+  return YAML::Node(x);
+}
+// A flow-style sequence, so an empty list prints as "[]" the way the file would write it.
+template <typename T>
+YAML::Node to_node(const std::vector<T>& xs) {
+  YAML::Node n = YAML::Load("[]");
+  for (const T& x : xs) n.push_back(x);
+  return n;
+}
 
-const std::vector<std::string> kPresets = {"softmax", "aug", "local", "global", "local+global", "local+conv",
-                                           "elu", "relu", "performer", "cosformer", "transnormer", "yoso",
-                                           "hedgehog", "window"};
+#define FIELD(expr, type)                                                      \
+  [](ExperimentConfig& c, const YAML::Node& n) { c.expr = n.as<type>(); },     \
+      [](const ExperimentConfig& c) { return to_node(c.expr); }
+
+// Every key under model.attention but `preset` is an option of the chosen preset, checked by the preset table.
+constexpr const char* kAttentionOptionPrefix = "model.attention.";
+bool is_attention_option_path(const std::string& path) {
+  return path.rfind(kAttentionOptionPrefix, 0) == 0 && path != "model.attention.preset" &&
+         path.find('.', std::string(kAttentionOptionPrefix).size()) == std::string::npos;
+}
 
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
-      {"model.init", Kind::String, "", -INFINITY, INFINITY, {}, FIELD(model.init, std::string), true},
-      {"model.attention.preset", Kind::String, "aug", -INFINITY, INFINITY, {}, FIELD(model.attention.preset, std::string)},
-      {"model.attention.group_size", Kind::Int, "64", 1, 1 << 20, {}, FIELD(model.attention.group_size, int)},
-      {"model.attention.conv_taps", Kind::Int, "32", 1, 4096, {}, FIELD(model.attention.conv_taps, int)},
-      {"model.attention.feature_dim", Kind::Int, "64", 1, 65536, {}, FIELD(model.attention.feature_dim, int)},
-      {"model.attention.lambda_local_learnable", Kind::Bool, "false", -INFINITY, INFINITY, {},
-       FIELD(model.attention.lambda_local_learnable, bool)},
-      {"model.keep_softmax_layers", Kind::IntList, "[]", 0, 1 << 16, {}, FIELD(model.keep_softmax_layers, std::vector<int>)},
-      {"data.path", Kind::String, "", -INFINITY, INFINITY, {}, FIELD(data.path, std::string), true},
-      {"data.seq_len", Kind::Int, "1024", 2, 1 << 22, {}, FIELD(data.seq_len, int)},
-      {"train.steps", Kind::Int, "100", 1, 1e9, {}, FIELD(train.steps, int)},
-      {"train.micro_batch", Kind::Int, "1", 1, 1 << 16, {}, FIELD(train.micro_batch, int)},
-      {"train.grad_accum", Kind::Int, "1", 1, 1 << 16, {}, FIELD(train.grad_accum, int)},
-      {"train.lr", Kind::Float, "2.0e-5", 0, 10, {}, FIELD(train.lr, double)},
-      {"train.schedule", Kind::String, "constant_with_warmup", -INFINITY, INFINITY,
+      {"model.init", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.init, std::string), true},
+      {"model.attention.preset", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.attention.preset, std::string)},
+      {"model.keep_softmax_layers", Kind::IntList, 0, 1 << 16, {}, FIELD(model.keep_softmax_layers, std::vector<int>)},
+      {"data.path", Kind::String, -INFINITY, INFINITY, {}, FIELD(data.path, std::string), true},
+      {"data.seq_len", Kind::Int, 2, 1 << 22, {}, FIELD(data.seq_len, int)},
+      {"train.steps", Kind::Int, 1, 1e9, {}, FIELD(train.steps, int)},
+      {"train.micro_batch", Kind::Int, 1, 1 << 16, {}, FIELD(train.micro_batch, int)},
+      {"train.grad_accum", Kind::Int, 1, 1 << 16, {}, FIELD(train.grad_accum, int)},
+      {"train.lr", Kind::Float, 0, 10, {}, FIELD(train.lr, double)},
+      {"train.schedule", Kind::String, -INFINITY, INFINITY,
        {"constant_with_warmup", "cosine", "linear", "constant"}, FIELD(train.schedule, std::string)},
-      {"train.warmup_steps", Kind::Int, "20", 0, 1e9, {}, FIELD(train.warmup_steps, int)},
-      {"train.min_lr_ratio", Kind::Float, "0.0", 0, 1, {}, FIELD(train.min_lr_ratio, double)},
-      {"train.weight_decay", Kind::Float, "0.0", 0, 10, {}, FIELD(train.weight_decay, double)},
-      {"train.clip_grad_norm", Kind::Float, "1.0", 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
-      {"train.precision", Kind::String, "fp32", -INFINITY, INFINITY, {"fp32", "bf16"}, FIELD(train.precision, std::string)},
-      {"train.device", Kind::String, "auto", -INFINITY, INFINITY, {"auto", "cpu", "cuda"},
+      {"train.warmup_steps", Kind::Int, 0, 1e9, {}, FIELD(train.warmup_steps, int)},
+      {"train.min_lr_ratio", Kind::Float, 0, 1, {}, FIELD(train.min_lr_ratio, double)},
+      {"train.weight_decay", Kind::Float, 0, 10, {}, FIELD(train.weight_decay, double)},
+      {"train.clip_grad_norm", Kind::Float, 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
+      {"train.precision", Kind::String, -INFINITY, INFINITY, {"fp32", "bf16"}, FIELD(train.precision, std::string)},
+      {"train.device", Kind::String, -INFINITY, INFINITY, {"auto", "cpu", "cuda"},
        FIELD(train.device, std::string)},
-      {"train.recompute", Kind::Bool, "false", -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
-      {"train.seed", Kind::Int, "0", 0, 2147483647.0, {}, FIELD(train.seed, int)},
-      {"train.threads", Kind::Int, "0", 0, 4096, {}, FIELD(train.threads, int)},
-      {"objectives.ce", Kind::Float, "1.0", 0, 1e6, {}, FIELD(objectives.ce, double)},
-      {"objectives.attention_transfer", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.attention_transfer, double)},
-      {"objectives.kd.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.kd_weight, double)},
-      {"objectives.kd.temperature", Kind::Float, "1.0", 1e-3, 1e3, {}, FIELD(objectives.kd_temperature, double)},
-      {"objectives.draft_heads.count", Kind::Int, "0", 0, 64, {}, FIELD(objectives.draft_heads_count, int)},
-      {"objectives.draft_heads.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.draft_heads_weight, double)},
-      {"objectives.draft_heads.decay", Kind::Float, "0.8", 0, 1, {}, FIELD(objectives.draft_heads_decay, double)},
-      {"objectives.draft_heads.target", Kind::String, "self", -INFINITY, INFINITY, {"self", "data"},
+      {"train.recompute", Kind::Bool, -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
+      {"train.seed", Kind::Int, 0, 2147483647.0, {}, FIELD(train.seed, int)},
+      {"train.threads", Kind::Int, 0, 4096, {}, FIELD(train.threads, int)},
+      {"objectives.ce", Kind::Float, 0, 1e6, {}, FIELD(objectives.ce, double)},
+      {"objectives.attention_transfer", Kind::Float, 0, 1e6, {}, FIELD(objectives.attention_transfer, double)},
+      {"objectives.kd.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.kd_weight, double)},
+      {"objectives.kd.temperature", Kind::Float, 1e-3, 1e3, {}, FIELD(objectives.kd_temperature, double)},
+      {"objectives.draft_heads.count", Kind::Int, 0, 64, {}, FIELD(objectives.draft_heads_count, int)},
+      {"objectives.draft_heads.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_heads_weight, double)},
+      {"objectives.draft_heads.decay", Kind::Float, 0, 1, {}, FIELD(objectives.draft_heads_decay, double)},
+      {"objectives.draft_heads.target", Kind::String, -INFINITY, INFINITY, {"self", "data"},
        FIELD(objectives.draft_heads_target, std::string)},
-      {"objectives.draft_heads.shared_projection", Kind::Bool, "true", -INFINITY, INFINITY, {},
+      {"objectives.draft_heads.shared_projection", Kind::Bool, -INFINITY, INFINITY, {},
        FIELD(objectives.draft_heads_shared_projection, bool)},
-      {"objectives.draft_model.layers", Kind::Int, "0", 0, 1024, {}, FIELD(objectives.draft_model_layers, int)},
-      {"objectives.draft_model.init", Kind::String, "first-layers", -INFINITY, INFINITY, {},
+      {"objectives.draft_model.layers", Kind::Int, 0, 1024, {}, FIELD(objectives.draft_model_layers, int)},
+      {"objectives.draft_model.init", Kind::String, -INFINITY, INFINITY, {},
        FIELD(objectives.draft_model_init, std::string)},
-      {"objectives.draft_model.divergence", Kind::String, "fkl", -INFINITY, INFINITY, {"fkl", "rkl", "jsd", "tvd"},
+      {"objectives.draft_model.divergence", Kind::String, -INFINITY, INFINITY, {"fkl", "rkl", "jsd", "tvd"},
        FIELD(objectives.draft_model_divergence, std::string)},
-      {"objectives.draft_model.on_policy", Kind::Bool, "false", -INFINITY, INFINITY, {},
+      {"objectives.draft_model.on_policy", Kind::Bool, -INFINITY, INFINITY, {},
        FIELD(objectives.draft_model_on_policy, bool)},
-      {"objectives.draft_model.weight", Kind::Float, "0.0", 0, 1e6, {}, FIELD(objectives.draft_model_weight, double)},
-      {"lora.rank", Kind::Int, "8", 0, 65536, {}, FIELD(lora.rank, int)},
-      {"lora.alpha", Kind::Float, "16", 0, 1e6, {}, FIELD(lora.alpha, double)},
-      {"lora.dropout", Kind::Float, "0.0", 0, 0.999, {}, FIELD(lora.dropout, double)},
-      {"lora.targets", Kind::StringList, "[q, k, v, o]", -INFINITY, INFINITY, {"q", "k", "v", "o", "gate", "up", "down"},
+      {"objectives.draft_model.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_model_weight, double)},
+      {"lora.rank", Kind::Int, 0, 65536, {}, FIELD(lora.rank, int)},
+      {"lora.alpha", Kind::Float, 0, 1e6, {}, FIELD(lora.alpha, double)},
+      {"lora.dropout", Kind::Float, 0, 0.999, {}, FIELD(lora.dropout, double)},
+      {"lora.targets", Kind::StringList, -INFINITY, INFINITY, {"q", "k", "v", "o", "gate", "up", "down"},
        FIELD(lora.targets, std::vector<std::string>)},
-      {"trainable", Kind::StringList, "[lora, norms, embeddings, attention_new]", -INFINITY, INFINITY,
+      {"trainable", Kind::StringList, -INFINITY, INFINITY,
        {"lora", "norms", "embeddings", "attention_new", "all", "heads", "draft", "lm_head"},
        FIELD(trainable, std::vector<std::string>)},
-      {"distributed.backend", Kind::String, "auto", -INFINITY, INFINITY, {"auto", "mpi", "nccl"},
+      {"distributed.backend", Kind::String, -INFINITY, INFINITY, {"auto", "mpi", "nccl"},
        FIELD(distributed.backend, std::string)},
-      {"distributed.zero", Kind::Int, "0", 0, 1, {}, FIELD(distributed.zero, int)},
-      {"checkpoint.dir", Kind::String, "out/run", -INFINITY, INFINITY, {}, FIELD(checkpoint.dir, std::string)},
-      {"checkpoint.every", Kind::Int, "100", 1, 1e9, {}, FIELD(checkpoint.every, int)},
-      {"checkpoint.keep_last", Kind::Int, "3", 1, 1e6, {}, FIELD(checkpoint.keep_last, int)},
-      {"eval.every", Kind::Int, "100", 1, 1e9, {}, FIELD(eval.every, int)},
-      {"eval.batches", Kind::Int, "8", 0, 1e6, {}, FIELD(eval.batches, int)},
-      {"log.every", Kind::Int, "10", 1, 1e9, {}, FIELD(log.every, int)},
+      {"distributed.zero", Kind::Int, 0, 1, {}, FIELD(distributed.zero, int)},
+      {"checkpoint.dir", Kind::String, -INFINITY, INFINITY, {}, FIELD(checkpoint.dir, std::string)},
+      {"checkpoint.every", Kind::Int, 1, 1e9, {}, FIELD(checkpoint.every, int)},
+      {"checkpoint.keep_last", Kind::Int, 1, 1e6, {}, FIELD(checkpoint.keep_last, int)},
+      {"eval.every", Kind::Int, 1, 1e9, {}, FIELD(eval.every, int)},
+      {"eval.batches", Kind::Int, 0, 1e6, {}, FIELD(eval.batches, int)},
+      {"log.every", Kind::Int, 1, 1e9, {}, FIELD(log.every, int)},
   };
   return keys;
 }
@@ -136,6 +152,11 @@ void check_known(const YAML::Node& node, const std::string& prefix, const std::s
     const std::string name = it->first.as<std::string>();
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     if (find_key(path)) continue;
+    if (is_attention_option_path(path)) {
+      if (!it->second.IsScalar())
+        throw_input_error(where(source, it->second), ": key '", path, "' (an attention option) must be a scalar");
+      continue;
+    }
     if (!is_prefix_of_key(path)) throw_input_error(where(source, it->first), ": unknown key '", path, "'");
     if (!it->second.IsMap())
       throw_input_error(where(source, it->second), ": key '", path, "' must be a mapping of sub-keys");
@@ -251,15 +272,6 @@ void validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
 
 }  // namespace
 
-bool is_known_attention_preset(const std::string& name) {
-  std::string base = name;
-  const std::string suffix = "+conv";
-  if (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-      base != "local+conv")
-    base = base.substr(0, base.size() - suffix.size());
-  return std::find(kPresets.begin(), kPresets.end(), base) != kPresets.end();
-}
-
 std::string ExperimentConfig::resolved_yaml() const {
   YAML::Emitter out;
   out << resolved;
@@ -284,7 +296,8 @@ ExperimentConfig parse_experiment(const std::string& text, const std::string& so
     const auto eq = ov.find('=');
     if (eq == std::string::npos || eq == 0) throw_input_error("--set ", ov, ": expected key=value");
     const std::string path = ov.substr(0, eq);
-    if (!find_key(path)) throw_input_error("--set ", ov, ": unknown key '", path, "'");
+    if (!find_key(path) && !is_attention_option_path(path))
+      throw_input_error("--set ", ov, ": unknown key '", path, "'");
     YAML::Node value;
     try {
       value = YAML::Load(ov.substr(eq + 1));
@@ -303,17 +316,30 @@ ExperimentConfig parse_experiment(const std::string& text, const std::string& so
     const std::string src = origin.count(k.path) ? origin[k.path] : source;
     if (!n.IsDefined() || n.IsNull()) {
       if (k.required) throw_input_error(source, ": required key '", k.path, "' is missing");
-      n = YAML::Load(k.default_yaml);
+      static const ExperimentConfig defaults;
+      n = k.get(defaults);
     }
     validate_value(k, n, src);
     k.assign(cfg, n);
     assign_path(resolved, k.path, YAML::Clone(n));
   }
   auto source_of = [&](const std::string& path) { return origin.count(path) ? origin[path] : source; };
-  if (!is_known_attention_preset(cfg.model.attention.preset))
-    throw_input_error(source_of("model.attention.preset"), ": key 'model.attention.preset' = '", cfg.model.attention.preset,
-                      "' is not a known preset (softmax, aug, local, global, local+global, local+conv, elu, relu, "
-                      "performer, cosformer, transnormer, yoso, hedgehog, window; baselines take a +conv suffix)");
+  // The preset and its options, checked one option at a time so an error names the key that holds it.
+  const std::string preset_key = "model.attention.preset";
+  const AttentionPreset& preset = attention_preset(cfg.model.attention.preset, source_of(preset_key) + ": key '" +
+                                                                                   preset_key + "'");
+  if (const YAML::Node a = lookup(root, "model.attention"); a.IsMap()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      const std::string name = it->first.as<std::string>(), path = kAttentionOptionPrefix + name;
+      if (!is_attention_option_path(path)) continue;
+      if (it->second.IsNull()) continue;
+      const std::map<std::string, std::string> one = {{name, it->second.Scalar()}};
+      parse_preset_options(preset, one, where(source_of(path), it->second) + ": key '" + path + "'");
+      cfg.model.attention.options[name] = it->second.Scalar();
+    }
+  }
+  const PresetOptions options = parse_preset_options(preset, cfg.model.attention.options, source_of(preset_key));
+  for (const auto& [name, value] : options.values()) assign_path(resolved, kAttentionOptionPrefix + name, YAML::Node(value));
   if (cfg.train.warmup_steps > cfg.train.steps)
     throw_input_error(source_of("train.warmup_steps"), ": key 'train.warmup_steps' (", cfg.train.warmup_steps, ") exceeds 'train.steps' (",
                       cfg.train.steps, ")");

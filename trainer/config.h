@@ -4,19 +4,19 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
 namespace linspec::trainer {
 
-// The model.attention.* keys as written in the YAML (trainer/train_setup.cpp turns them into the model's
-// linspec::AttentionSpec, model/attention_spec.h).
+// The model.attention.* keys as written in the YAML: `preset` plus any of that preset's options
+// (`model.attention.group_size: 32`, ...), checked against the preset table (attention/registry.h) — the schema
+// has no preset-specific keys of its own. trainer/train_setup.cpp turns them into the model's
+// linspec::AttentionSpec (attention/spec.h).
 struct AttentionKeys {
   std::string preset = "aug";
-  int group_size = 64;
-  int conv_taps = 32;
-  int feature_dim = 64;
-  bool lambda_local_learnable = false;
+  std::map<std::string, std::string> options;  // option -> value text, only those the YAML or --set gives
 };
 
 struct ExperimentConfig {
@@ -78,8 +78,5 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
 // Same, from YAML text (for tests and for configs stored in snapshots); `source` names it in errors.
 ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& source,
                                   const std::vector<std::string>& overrides = {});
-
-// Attention presets known to linspec (with optional "+conv" suffix for baselines).
-bool is_known_attention_preset(const std::string& name);
 
 }  // namespace linspec::trainer

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "data/tokenizer.h"
-#include "model/attention_linear.h"
+#include "attention/linear_mixers.h"
 #include "model/llama_tensors.h"
 #include "trainer/trainable.h"
 
@@ -36,20 +36,7 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
   linspec::AttentionSpec spec;
   spec.preset = a.preset;
   spec.keep_softmax_layers.assign(cfg.model.keep_softmax_layers.begin(), cfg.model.keep_softmax_layers.end());
-  if (spec.is_softmax()) return spec;
-  const auto& aug = AugConfig::preset_names();
-  if (std::find(aug.begin(), aug.end(), a.preset) != aug.end()) {
-    const AugConfig family = AugConfig::preset(a.preset);
-    spec.options["group_size"] = std::to_string(a.group_size);
-    if (family.use_conv) spec.options["conv_taps"] = std::to_string(a.conv_taps);
-    if (family.use_local) spec.options["lambda_local_learnable"] = a.lambda_local_learnable ? "true" : "false";
-    return spec;
-  }
-  const bool conv = a.preset.size() > 5 && a.preset.compare(a.preset.size() - 5, 5, "+conv") == 0;
-  const std::string base = conv ? a.preset.substr(0, a.preset.size() - 5) : a.preset;
-  if (conv) spec.options["conv_taps"] = std::to_string(a.conv_taps);
-  if (base == "performer") spec.options["features"] = std::to_string(a.feature_dim);
-  if (base == "yoso") spec.options["group_size"] = std::to_string(a.group_size);
+  spec.options = a.options;  // the model resolves them against the preset table
   return spec;
 }
 
@@ -166,7 +153,7 @@ SnapshotModelPart snapshot_model_part(const TrainSetup& s, const ExperimentConfi
   c.config = s.model->config();
   c.tensors = s.model->checkpoint_tensors();
   if (s.lora)
-    for (const auto& [name, t] : s.lora->named_parameters()) c.tensors[strip_hf_prefix(name)] = t.detach();
+    for (const auto& [name, t] : s.lora->named_parameters()) c.tensors[linspec_tensor_name(name)] = t.detach();
   c.tokenizer = s.init.tokenizer;
   c.config_yaml = cfg.resolved_yaml();
   c.extra_attrs = s.init.extra_attrs;

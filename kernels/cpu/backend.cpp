@@ -18,12 +18,12 @@ void fill_aug_parallel(Backend& b);
 void fill_aug_decode(Backend& b);
 void fill_aug_tree(Backend& b);
 }  // namespace cpu
-namespace kernel_attn::cpu {
-void fill_kernel_attention_features(Backend& b);
-void fill_kernel_attention_hybrid(Backend& b);
-void fill_kernel_attention_tree(Backend& b);
-void fill_kernel_attention_yoso(Backend& b);
-}  // namespace kernel_attn::cpu
+namespace baseline_attn::cpu {
+void fill_baseline_attention_features(Backend& b);
+void fill_baseline_attention_hybrid(Backend& b);
+void fill_baseline_attention_tree(Backend& b);
+void fill_baseline_attention_yoso(Backend& b);
+}  // namespace baseline_attn::cpu
 
 const Backend& cpu_backend() {
   static const Backend table = [] {
@@ -33,8 +33,8 @@ const Backend& cpu_backend() {
     for (auto fill : {cpu::fill_memory, cpu::fill_elementwise, cpu::fill_activation, cpu::fill_attention,
                       cpu::fill_embedding, cpu::fill_loss, cpu::fill_matmul, cpu::fill_norm, cpu::fill_rope,
                       cpu::fill_adamw, cpu::fill_aug_parallel, cpu::fill_aug_decode, cpu::fill_aug_tree,
-                      kernel_attn::cpu::fill_kernel_attention_features, kernel_attn::cpu::fill_kernel_attention_hybrid,
-                      kernel_attn::cpu::fill_kernel_attention_tree, kernel_attn::cpu::fill_kernel_attention_yoso})
+                      baseline_attn::cpu::fill_baseline_attention_features, baseline_attn::cpu::fill_baseline_attention_hybrid,
+                      baseline_attn::cpu::fill_baseline_attention_tree, baseline_attn::cpu::fill_baseline_attention_yoso})
       fill(b);
     return b;
   }();

@@ -1,4 +1,4 @@
-// Pieces shared by the chunked aug kernels (linear_attention.cu, linear_attention_backward.cu; internal):
+// Pieces shared by the chunked aug kernels (aug_attention.cu, aug_attention_backward.cu; internal):
 // group/tile bookkeeping, in-shared-memory L2 normalisation, transposed tile loads, the per-group outer-product
 // kernel (K̂ᵀV group states in the forward, Q̂ᵀdO in the backward) and the exclusive scan over groups.
 #pragma once

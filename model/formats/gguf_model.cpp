@@ -90,7 +90,7 @@ TokenizerData gguf_tokenizer(const GgufFile& f) {
   return t;
 }
 
-std::string gguf_to_hf_name(const std::string& name) {
+std::string gguf_to_linspec_name(const std::string& name) {
   static const std::map<std::string, std::string> globals = {
       {"token_embd.weight", "embed_tokens.weight"},
       {"output_norm.weight", "norm.weight"},
@@ -144,7 +144,7 @@ Checkpoint load_gguf_model(const std::string& path, DType dtype) {
   // llama.cpp permutes Q/K only for its "llama" architecture (interleaved RoPE); qwen2 is stored as in HF.
   const bool permuted = ck.config.architecture == "llama";
   for (const auto& info : f.tensors()) {
-    const std::string name = gguf_to_hf_name(info.name);
+    const std::string name = gguf_to_linspec_name(info.name);
     if (name.empty())
       throw_input_error(path, ": tensor '", info.name, "' is not part of a LLaMA-family model");
     Tensor t = f.dequantize(info);

@@ -13,7 +13,7 @@ TokenizerData gguf_tokenizer(const GgufFile& f);
 
 // llama.cpp tensor name ("blk.3.attn_q.weight") -> linspec name ("layers.3.self_attn.q_proj.weight"); "" if the
 // name is not a LLaMA-family tensor.
-std::string gguf_to_hf_name(const std::string& gguf_name);
+std::string gguf_to_linspec_name(const std::string& gguf_name);
 
 // llama.cpp's converter interleaves the two RoPE halves of every head of Q and K; this undoes it: within each
 // head of `head_dim` rows, GGUF row 2i+j holds HF row j*head_dim/2 + i. Works on weights [rows, in] and biases.

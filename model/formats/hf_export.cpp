@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "model/attention_spec.h"
+#include "attention/spec.h"
 #include "model/formats/safetensors_writer.h"
 #include "model/llama_tensors.h"
 
@@ -26,9 +26,6 @@ json hf_rope_scaling(const RopeScaling& rs) {
   }
   return j;
 }
-
-// HF names: every tensor but lm_head.weight lives under "model.".
-std::string hf_tensor_name(const std::string& name) { return name == "lm_head.weight" ? name : "model." + name; }
 
 void fsync_dir(const fs::path& dir) {
   // write_file_synced covers the files; this makes the directory entries durable. Best effort.

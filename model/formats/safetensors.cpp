@@ -194,7 +194,7 @@ Checkpoint load_hf_model(const std::string& dir, DType dtype) {
   ck.config = model_config_from_hf_file((fs::path(dir) / "config.json").string());
   HfWeights weights = open_hf_weights(dir);
   for (const auto& [hf_name, loc] : weights.tensors) {
-    const std::string name = strip_hf_prefix(hf_name);
+    const std::string name = linspec_tensor_name(hf_name);
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // a buffer older HF versions saved
     if (name == "lm_head.weight" && ck.config.tie_word_embeddings) continue;  // HF ties it to the embedding anyway
     Tensor t = loc.first->load(*loc.second, dtype);

@@ -8,7 +8,7 @@
 
 #include "core/rng.h"
 #include "core/threads.h"
-#include "model/attention_spec.h"
+#include "attention/spec.h"
 #include "model/llama.h"
 
 namespace linspec::testing {

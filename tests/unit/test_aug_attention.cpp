@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/linear_attention.h"
+#include "attention/aug/aug_attention.h"
 #include "tests/support/gradcheck.h"
 
 using namespace linspec;

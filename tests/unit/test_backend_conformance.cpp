@@ -12,8 +12,8 @@
 
 #include "core/autograd.h"
 #include "core/backend.h"
-#include "core/kernel_attention.h"
-#include "core/linear_attention.h"
+#include "attention/baselines/baseline_attention.h"
+#include "attention/aug/aug_attention.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #include "kernels/cpu/backend.h"
@@ -43,8 +43,8 @@ AugConfig small_aug() {
   return c;
 }
 
-KernelAttentionConfig kernel_cfg(KernelPreset p) {
-  KernelAttentionConfig c;
+BaselineAttentionConfig kernel_cfg(BaselinePreset p) {
+  BaselineAttentionConfig c;
   c.preset = p;
   c.chunk = 4;
   c.group = 4;
@@ -58,13 +58,13 @@ Tensor ids_for(size_t i, const Shape& s, Philox& rng, size_t id_input, int32_t v
   return i == id_input ? random_ints(s, 0, vocab, rng) : random_normal(s, DType::F64, rng);
 }
 
-Tensor kernel_attention_of(KernelPreset p, const std::vector<Tensor>& x) {
-  const KernelAttentionConfig c = kernel_cfg(p);
+Tensor baseline_attention_of(BaselinePreset p, const std::vector<Tensor>& x) {
+  const BaselineAttentionConfig c = kernel_cfg(p);
   // Preset parameters (performer's ω) built where the inputs live, in their dtype.
-  KernelAttentionParams params = init_kernel_attention_params(c, x[0].size(1), x[0].size(3), x[0].dtype());
+  BaselineAttentionParams params = init_baseline_attention_params(c, x[0].size(1), x[0].size(3), x[0].dtype());
   for (Tensor* t : {&params.omega, &params.feature_w, &params.feature_b, &params.mix_logit, &params.norm_weight})
     if (t->defined()) *t = t->detach().to(x[0].device());
-  return kernel_attention(c, params, x[0], x[1], x[2]);
+  return baseline_attention(c, params, x[0], x[1], x[2]);
 }
 
 std::vector<OpCase> cases() {
@@ -110,11 +110,11 @@ std::vector<OpCase> cases() {
        nullptr,
        5e-5},
   };
-  for (KernelPreset p : {KernelPreset::Elu, KernelPreset::Relu, KernelPreset::Performer, KernelPreset::Cosformer,
-                         KernelPreset::Yoso, KernelPreset::Window}) {
-    t.push_back({std::string("kernel_attention_") + kernel_preset_name(p),
+  for (BaselinePreset p : {BaselinePreset::Elu, BaselinePreset::Relu, BaselinePreset::Performer, BaselinePreset::Cosformer,
+                         BaselinePreset::Yoso, BaselinePreset::Window}) {
+    t.push_back({std::string("baseline_attention_") + baseline_preset_name(p),
                  {{1, 2, 9, 8}, {1, 2, 9, 8}, {1, 2, 9, 8}},
-                 [p](auto& x) { return kernel_attention_of(p, x); },
+                 [p](auto& x) { return baseline_attention_of(p, x); },
                  nullptr,
                  1e-4});
   }

@@ -41,15 +41,21 @@ TEST(Config, ValidConfigResolvesDefaults) {
   ExperimentConfig again = parse_experiment(c.resolved_yaml(), "resolved");
   EXPECT_EQ(again.resolved_yaml(), c.resolved_yaml());
   EXPECT_NE(c.resolved_yaml().find("clip_grad_norm"), std::string::npos);
+  // Defaults in their shortest exact text (not yaml-cpp's 17 digits).
+  EXPECT_EQ(c.resolved["objectives"]["draft_heads"]["decay"].as<std::string>(), "0.8");
+  EXPECT_EQ(c.resolved["model"]["attention"]["conv_taps"].as<int>(), 32);  // the preset's default, filled in
 }
 
 TEST(Config, SetOverridesAnyKey) {
   ExperimentConfig c = parse_experiment(kBase, "cfg.yaml",
-                                        {"train.lr=3e-4", "lora.targets=[q, v]", "model.attention.preset=elu+conv",
-                                         "objectives.kd.weight=0.5", "train.recompute=true"});
+                                        {"train.lr=3e-4", "lora.targets=[q, v]", "model.attention.preset=yoso+conv",
+                                         "model.attention.tau=4", "objectives.kd.weight=0.5", "train.recompute=true"});
   EXPECT_DOUBLE_EQ(c.train.lr, 3e-4);
   EXPECT_EQ(c.lora.targets, (std::vector<std::string>{"q", "v"}));
-  EXPECT_EQ(c.model.attention.preset, "elu+conv");
+  EXPECT_EQ(c.model.attention.preset, "yoso+conv");
+  // The file's group_size stays (yoso has one), --set adds tau; the resolved config holds every option of the preset.
+  EXPECT_EQ(c.model.attention.options, (std::map<std::string, std::string>{{"group_size", "64"}, {"tau", "4"}}));
+  EXPECT_EQ(c.resolved["model"]["attention"]["conv_taps"].as<int>(), 32);
   EXPECT_DOUBLE_EQ(c.objectives.kd_weight, 0.5);
   EXPECT_TRUE(c.train.recompute);
 }
@@ -79,6 +85,11 @@ TEST(Config, MalformedConfigsAreRefusedNamingTheKey) {
       {"unknown preset", "", {"model.attention.preset=flash"}, "'model.attention.preset'"},
       {"group size zero", "", {"model.attention.group_size=0"}, "'model.attention.group_size'"},
       {"conv taps negative", "", {"model.attention.conv_taps=-3"}, "'model.attention.conv_taps'"},
+      {"option of another preset", "", {"model.attention.features=8"}, "unknown option 'features'"},
+      {"option in the file", "model: {init: m.h5, attention: {preset: elu, group_size: 64}}\ndata: {path: d.h5}\n", {},
+       "'model.attention.group_size' (attention 'elu'): unknown option 'group_size'", "cfg.yaml:1"},
+      {"option not a scalar", "model: {init: m.h5, attention: {preset: aug, group_size: [1]}}\ndata: {path: d.h5}\n", {},
+       "'model.attention.group_size' (an attention option) must be a scalar"},
       {"keep_softmax not list", "", {"model.keep_softmax_layers=3"}, "'model.keep_softmax_layers'"},
       {"keep_softmax bad item", "", {"model.keep_softmax_layers=[1, x]"}, "'model.keep_softmax_layers'"},
       {"lora rank negative", "", {"lora.rank=-1"}, "'lora.rank'"},

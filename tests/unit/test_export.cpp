@@ -59,7 +59,7 @@ class Export : public ::testing::Test {
 
     snap_ck_.config = model_->config();
     snap_ck_.tensors = model_->checkpoint_tensors();
-    for (const auto& [name, t] : lora_->named_parameters()) snap_ck_.tensors[strip_hf_prefix(name)] = t.detach();
+    for (const auto& [name, t] : lora_->named_parameters()) snap_ck_.tensors[linspec_tensor_name(name)] = t.detach();
     snap_ck_.extra_attrs["lora"] = lora_->attrs_json();
     snap_ck_.tokenizer = letter_tokenizer(model_->config().vocab_size);
     heads_ = std::make_unique<DraftHeads>(DraftHeads::init_from(*model_, {}, false));
@@ -110,7 +110,7 @@ TEST_F(Export, ServingCheckpointMergesLoraKeepsDraftsDropsTrainerState) {
     for (const char* target : {"q", "v", "up"}) {
       const LoraAdapter* a = lora_->find(l, lora_target_from_name(target));
       ASSERT_NE(a, nullptr);
-      const std::string w = strip_hf_prefix(lora_projection_name(l, lora_target_from_name(target))) + ".weight";
+      const std::string w = linspec_tensor_name(lora_projection_name(l, lora_target_from_name(target))) + ".weight";
       const Tensor& base = snap_ck_.tensors.at(w);
       const Tensor& got = back.tensors.at(w);
       const int64_t rows = base.size(0), cols = base.size(1), r = a->A().size(0);
@@ -240,7 +240,7 @@ TEST(HfExport, DirectoryLoadsBackAndLinearModelsAreRefused) {
   EXPECT_EQ(w.tensors.size(), ck.tensors.size());
   EXPECT_EQ(nlohmann::json(model_config_from_hf_file(hf + "/config.json")), nlohmann::json(ck.config));
   for (const auto& [hf_name, loc] : w.tensors)
-    EXPECT_EQ(tensor_xxh64(loc.first->load(*loc.second, DType::F32)), tensor_xxh64(ck.tensors.at(strip_hf_prefix(hf_name))))
+    EXPECT_EQ(tensor_xxh64(loc.first->load(*loc.second, DType::F32)), tensor_xxh64(ck.tensors.at(linspec_tensor_name(hf_name))))
         << hf_name;
 
   const LlamaModel lin = testing::speculative_tiny_model("aug", 11);

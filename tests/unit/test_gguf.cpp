@@ -294,13 +294,13 @@ TEST(GgufModel, UnpermuteRopeRowsSmallExample) {
 }
 
 TEST(GgufModel, NameMapping) {
-  EXPECT_EQ(gguf_to_hf_name("token_embd.weight"), "embed_tokens.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.12.attn_q.weight"), "layers.12.self_attn.q_proj.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.3.ffn_down.weight"), "layers.3.mlp.down_proj.weight");
-  EXPECT_EQ(gguf_to_hf_name("output.weight"), "lm_head.weight");
-  EXPECT_EQ(gguf_to_hf_name("blk.0.attn_rot_embd"), "");
-  EXPECT_EQ(gguf_to_hf_name("rope_freqs.weight"), "");
+  EXPECT_EQ(gguf_to_linspec_name("token_embd.weight"), "embed_tokens.weight");
+  EXPECT_EQ(gguf_to_linspec_name("blk.12.attn_q.weight"), "layers.12.self_attn.q_proj.weight");
+  EXPECT_EQ(gguf_to_linspec_name("blk.0.ffn_norm.weight"), "layers.0.post_attention_layernorm.weight");
+  EXPECT_EQ(gguf_to_linspec_name("blk.3.ffn_down.weight"), "layers.3.mlp.down_proj.weight");
+  EXPECT_EQ(gguf_to_linspec_name("output.weight"), "lm_head.weight");
+  EXPECT_EQ(gguf_to_linspec_name("blk.0.attn_rot_embd"), "");
+  EXPECT_EQ(gguf_to_linspec_name("rope_freqs.weight"), "");
 }
 
 // A complete tiny LLaMA (2 layers, hidden 8, 2 heads of 4, 1 KV head) with a byte-level BPE tokenizer.

@@ -115,7 +115,7 @@ TEST(Lora, MergedExportMatchesTheUnmergedForward) {
   // What a snapshot holds, merged as eval / export do.
   std::map<std::string, Tensor> tensors;
   for (const auto& [name, t] : m.checkpoint_tensors()) tensors[name] = t.clone();
-  for (const auto& [name, t] : lora.named_parameters()) tensors[strip_hf_prefix(name)] = t.clone();
+  for (const auto& [name, t] : lora.named_parameters()) tensors[linspec_tensor_name(name)] = t.clone();
   EXPECT_EQ(merge_lora_tensors(tensors, lora.attrs_json(), "test"), 7 * m.config().num_layers);
   for (const auto& [name, t] : tensors) EXPECT_FALSE(is_lora_tensor_name(name)) << name;
   const LlamaModel merged = LlamaModel::from_tensors(m.config(), tensors, m.options(), "merged");

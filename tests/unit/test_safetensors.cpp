@@ -251,7 +251,7 @@ TEST(HfModel, RealSavePretrainedDirectory) {
   HfWeights w = open_hf_weights(dir);
   EXPECT_EQ(w.tensors.size(), 29u);
   std::map<std::string, Tensor> tensors;
-  for (const auto& [name, loc] : w.tensors) tensors[strip_hf_prefix(name)] = loc.first->load(*loc.second, DType::F32);
+  for (const auto& [name, loc] : w.tensors) tensors[linspec_tensor_name(name)] = loc.first->load(*loc.second, DType::F32);
   EXPECT_NO_THROW(check_llama_tensors(c, tensors, dir));
   try {
     load_hf_model(dir);
