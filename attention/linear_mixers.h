@@ -1,7 +1,7 @@
 // Linear-attention token mixers (docs/method.md §1–§3) behind the AttentionMixer interface of attention/mixer.h:
 //   AugMixer     the seed's augmented linear attention and its ablations: aug, local, global, local+global,
 //                local+conv (attention/aug/aug_attention.h)
-//   BaselineMixer  the baselines elu, relu, performer, cosformer, transnormer, yoso, hedgehog, window
+//   BaselineMixer the baselines elu, relu, performer, cosformer, transnormer, yoso, hedgehog, window
 //                (attention/baselines/baseline_attention.h)
 //   ConvMixer    `<baseline>+conv`: any baseline plus the seed's causal depthwise conv on V (C causal taps per
 //                head, zero-init; its decode state keeps the last C−1 values of v)
@@ -13,11 +13,7 @@
 // Inits (docs/method.md §4): conv taps 0, λ_local 1 (frozen unless lambda_local_learnable=true), λ_global 0
 // (learnable), hedgehog/window feature maps identity, window mixing logit −2.197.
 //
-// Options (`--set key=value`):
-//   aug family: group_size (G, 64), conv_taps (C, 32; presets with conv), eps (1e-6),
-//               lambda_local_learnable (false), lambda_global_learnable (true)
-//   baselines:  chunk_size, group_size, features, seed, max_len, window, tau, eps, norm_eps, norm_weight,
-//               mix_init (attention/baselines/baseline_attention.h); conv_taps (32) with `+conv`
+// Which options each preset takes, their defaults and ranges: attention/presets/ (`linspec linearize --help`).
 #pragma once
 #include <functional>
 #include <map>

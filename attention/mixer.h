@@ -8,7 +8,7 @@
 //   step()     the incremental form: T >= 1 new tokens appended to a per-layer AttentionState (prefill with
 //              T > 1, then decode with T = 1); outputs equal forward()'s rows at those positions;
 //   tree()     speculative verification of a token tree over the state, then advance() by the accepted path.
-// Linear-attention presets live in attention/linear_mixers.h.
+// The linear-attention mixers are in attention/linear_mixers.h; the presets that build them in attention/registry.h.
 #pragma once
 #include <cstdint>
 #include <memory>

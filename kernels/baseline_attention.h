@@ -1,7 +1,7 @@
 // Raw kernels for the baseline linear attentions (docs/method.md §2) in their three forms (§3): the chunked
 // parallel form with backward, and the state-based forms (decode = a one-node tree, tree verification, folding
-// tokens into the state). No autograd here: core/ops/baseline_attention*.cpp wraps these into differentiable ops
-// and the decode/tree API of attention/baselines/baseline_attention.h.
+// tokens into the state). No autograd here: attention/baselines/baseline_{ops,decode}.cpp wrap these into
+// differentiable ops and the decode/tree API of attention/baselines/baseline_attention.h.
 //
 // Every kernelised preset is one "hybrid" attention over feature vectors f = φ(x) (F features per head):
 //

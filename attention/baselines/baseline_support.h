@@ -1,5 +1,5 @@
 // Shared glue between attention/baselines/baseline_attention.h and the raw kernels in kernels/baseline_attention.h: argument checks,
-// dims and feature-map specs. Internal to core/ops/baseline_attention*.cpp.
+// dims and feature-map specs. Internal to attention/baselines/baseline_ops.cpp and baseline_decode.cpp.
 #pragma once
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 // The seed's augmented linear attention ("aug": local + global + conv branches) and its ablations, which keep a
 // subset of the branches: local, global, local+global, local+conv (docs/method.md §1).
 #include "attention/linear_mixers.h"
-#include "attention/presets/builtin.h"
+#include "attention/registry.h"
 
 namespace linspec {
 

@@ -2,7 +2,7 @@
 // hedgehog, window — each with a `+conv` variant. Their forms are in attention/baselines/; this file says which
 // options each one takes and what it trains.
 #include "attention/linear_mixers.h"
-#include "attention/presets/builtin.h"
+#include "attention/registry.h"
 
 namespace linspec {
 namespace {

@@ -1,5 +1,5 @@
 // "softmax": the pretrained model's own attention (a KV cache when decoding).
-#include "attention/presets/builtin.h"
+#include "attention/registry.h"
 
 namespace linspec {
 

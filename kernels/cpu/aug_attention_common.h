@@ -1,24 +1,13 @@
 // Small vector helpers shared by the augmented-linear-attention kernels (parallel, decode, tree). Internal.
 #pragma once
+#include "kernels/cpu/simd_math.h"
 #include <cstdint>
 #include <vector>
 
 namespace linspec::kernels::cpu::aug_detail {
 
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// y += a x
-template <typename T>
-inline void axpy(T a, const T* x, T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+using ::linspec::kernels::cpu::simd::axpy;
+using ::linspec::kernels::cpu::simd::dot;
 
 // relu(x)² — the seed's local attention weight.
 template <typename T>

@@ -1,5 +1,6 @@
 // Small vector helpers shared by the baseline-linear-attention kernels. Internal to kernels/cpu.
 #pragma once
+#include "kernels/cpu/simd_math.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,20 +13,8 @@ namespace linspec::kernels::baseline_attn::detail {
 // paying for a parallel region.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// y += a x
-template <typename T>
-inline void axpy(T a, const T* x, T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+using ::linspec::kernels::cpu::simd::axpy;
+using ::linspec::kernels::cpu::simd::dot;
 
 template <typename T>
 inline void zero(T* x, int64_t n) {

@@ -9,6 +9,28 @@
 
 namespace linspec::kernels::cpu {
 
+// Serial (one thread, vectorised) dot product and y += a x for the short rows of the attention kernels; the
+// parallel elementwise kernels are in kernels/cpu/elementwise.cpp.
+namespace simd {
+
+// Σ a_i b_i
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y += a x
+template <typename T>
+inline void axpy(T a, const T* x, T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace simd
+
 // e^x = 2^n · e^r with n = round(x·log₂e) and |r| <= ln2/2; e^r by its degree-7 Taylor polynomial.
 // Inputs below -87 return ~1.6e-38 instead of underflowing: callers mask what must be exactly 0.
 inline float exp_fast(float x) {

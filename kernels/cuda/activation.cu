@@ -1,4 +1,4 @@
-// SiLU / SwiGLU on the GPU (see kernels/cuda/activation.h): one fused pass each.
+// SiLU / SwiGLU on the GPU (see kernels/activation.h): one fused pass each.
 #include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 

@@ -1,4 +1,4 @@
-// Multi-tensor AdamW on the GPU (see kernels/cuda/adamw.h): the tensor list and a table of equal-size work chunks are
+// Multi-tensor AdamW on the GPU (see kernels/adamw.h): the tensor list and a table of equal-size work chunks are
 // copied to the device once per call, then one block per chunk updates p, m, v in a single fused pass.
 #include <algorithm>
 #include <cstring>

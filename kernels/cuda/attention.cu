@@ -1,4 +1,4 @@
-// Flash attention forward and backward on the GPU (see kernels/cuda/attention.h; thread layout in row_tile.cuh).
+// Flash attention forward and backward on the GPU (see kernels/attention.h; thread layout in row_tile.cuh).
 #include <stdexcept>
 #include <string>
 

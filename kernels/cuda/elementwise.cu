@@ -1,4 +1,4 @@
-// Elementwise loops and f32 <-> bf16 conversion on the GPU (see kernels/cuda/elementwise.h).
+// Elementwise loops and f32 <-> bf16 conversion on the GPU (see kernels/elementwise.h).
 #include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
 

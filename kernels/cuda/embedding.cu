@@ -1,4 +1,4 @@
-// Embedding gather / scatter-add on the GPU (see kernels/cuda/embedding.h).
+// Embedding gather / scatter-add on the GPU (see kernels/embedding.h).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <stdexcept>

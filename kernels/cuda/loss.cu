@@ -1,4 +1,4 @@
-// Losses on the GPU (see kernels/cuda/loss.h). A row's logsumexp is computed in one pass: every thread keeps a running
+// Losses on the GPU (see kernels/loss.h). A row's logsumexp is computed in one pass: every thread keeps a running
 // max and a sum rescaled when the max grows; the (max, sum) pairs are then merged across the block.
 #include <cmath>
 

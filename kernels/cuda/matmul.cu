@@ -1,4 +1,4 @@
-// GEMMs on the GPU (see kernels/cuda/matmul.h). Row-major C = op(A) op(B) is computed as the column-major product
+// GEMMs on the GPU (see kernels/matmul.h). Row-major C = op(A) op(B) is computed as the column-major product
 // Cᵀ = op(B)ᵀ op(A)ᵀ, so the operands are passed swapped and nothing is transposed in memory.
 #include <cublasLt.h>
 

@@ -1,4 +1,4 @@
-// RMSNorm on the GPU (see kernels/cuda/norm.h): one block per row for y and gx; gw is a two-pass column sum so the
+// RMSNorm on the GPU (see kernels/norm.h): one block per row for y and gx; gw is a two-pass column sum so the
 // result does not depend on scheduling.
 #include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"

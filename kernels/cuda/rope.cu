@@ -1,4 +1,4 @@
-// Rotary embedding on the GPU (see kernels/cuda/rope.h): one thread per rotated pair.
+// Rotary embedding on the GPU (see kernels/rope.h): one thread per rotated pair.
 #include <vector>
 
 #include "kernels/backend.h"
