@@ -1,5 +1,6 @@
 // Host memory for the CPU backend: 64-byte aligned blocks, strided gathers and format conversions.
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -7,26 +8,58 @@
 #include <new>
 
 #include "kernels/backend.h"
+#include "kernels/caching_allocator.h"
 
 namespace linspec::kernels::cpu {
 namespace {
-// Activations and gradients of long sequences are tens of MB each; glibc would mmap/munmap every one of them
-// and pay fresh page faults on each training step. Keeping them on the heap lets freed blocks be reused, and never
-// trimming the heap keeps the pages a step freed for the next step's forward (as a caching allocator would: a
-// trimmed heap re-faults ~the activations' size every step, measured at 150K faults per SmolLM2-shape step).
+// Small blocks come from glibc, which reuses them well; never trimming its heap keeps the pages a step freed for the
+// next step (a trimmed heap re-faulted ~the activations' size every step: 150K faults per SmolLM2-shape step).
+// Blocks above 1 MiB go through the caching allocator (kernels/caching_allocator.h): glibc maps every block above
+// 32 MiB afresh (logits, their gradient, the LM head's GEMM operands: ~16K page faults, 0.1–0.3 s per SmolLM2-shape
+// step) and returns it on free. LINSPEC_HOST_CACHE_MB bounds what the cache keeps (default 4096).
+constexpr size_t kCachedFrom = size_t(1) << 20;
+
 const bool heap_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, -1);  // -1: never trim
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum: smaller blocks stay on the heap
+  mallopt(M_TRIM_THRESHOLD, -1);        // -1: never trim
   return true;
 }();
 
+void* aligned_or_null(size_t bytes) { return std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)); }
+
+// Large blocks on 2 MiB boundaries, backed by transparent huge pages where the kernel allows it (madvise mode):
+// fewer TLB misses in the memory-bound passes over activations and gradients.
+void* huge_or_null(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, size);
+  if (p) madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+  return p;
+}
+void host_fail(size_t bytes, int64_t in_use) {
+  (void)in_use;
+  (void)bytes;
+  throw std::bad_alloc();
+}
+
+CachingAllocator& large_blocks() {
+  static CachingAllocator* a = [] {
+    const char* mb = std::getenv("LINSPEC_HOST_CACHE_MB");
+    const int64_t cap = (mb ? std::atoll(mb) : 4096) << 20;
+    return new CachingAllocator({&huge_or_null, &std::free, &host_fail}, cap > 0, cap);
+  }();
+  return *a;
+}
+
 void* alloc(size_t bytes) {
-  const size_t rounded = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-  void* p = std::aligned_alloc(64, rounded);
+  if (bytes > kCachedFrom) return large_blocks().allocate(bytes);
+  void* p = aligned_or_null(bytes);
   if (!p) throw std::bad_alloc();
   return p;
 }
-void release(void* p) { std::free(p); }
+void release(void* p) {
+  if (!large_blocks().release_if_owned(p)) std::free(p);
+}
 void memset_zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
 void copy(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 
