@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "apps/command.h"
-#include "core/error.h"
 #include "attention/linear_mixers.h"
 #include "attention/registry.h"
+#include "core/error.h"
 #include "model/checkpoint.h"
 
 namespace linspec::apps {
@@ -65,7 +65,8 @@ int run() {
 
   std::cerr << "linspec linearize: " << args.in << " -> " << args.out << ": attention '" << resolved.preset << "' in "
             << linear_layers << " of " << c.num_layers << " layers";
-  if (!resolved.keep_softmax_layers.empty()) std::cerr << " (" << resolved.keep_softmax_layers.size() << " kept softmax)";
+  if (!resolved.keep_softmax_layers.empty())
+    std::cerr << " (" << resolved.keep_softmax_layers.size() << " kept softmax)";
   std::cerr << ", " << added << " new parameters; options:";
   for (const auto& [k, v] : resolved.options) std::cerr << " " << k << "=" << v;
   std::cerr << "\n";
@@ -79,7 +80,9 @@ std::string preset_help() {
 }
 
 // The full preset table after the options (generated from attention/registry.h).
-std::string presets_footer() { return "Presets, their options (--set key=value) and what they train:\n" + attention_presets_help(); }
+std::string presets_footer() {
+  return "Presets, their options (--set key=value) and what they train:\n" + attention_presets_help();
+}
 
 RegisterCommand reg(Command{
     "linearize", "Replace softmax attention with a linear-attention preset", [](CLI::App& s) {

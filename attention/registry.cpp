@@ -41,10 +41,14 @@ std::string option_names(const AttentionPreset& p) {
 
 const char* type_name(OptionType t) {
   switch (t) {
-    case OptionType::Int: return "int";
-    case OptionType::UInt: return "uint";
-    case OptionType::Number: return "number";
-    case OptionType::Bool: return "bool";
+    case OptionType::Int:
+      return "int";
+    case OptionType::UInt:
+      return "uint";
+    case OptionType::Number:
+      return "number";
+    case OptionType::Bool:
+      return "bool";
   }
   return "?";
 }
@@ -69,7 +73,8 @@ std::string canonical_value(const PresetOption& o, const std::string& text, cons
       if (!std::isfinite(x)) throw_input_error(where, ": option ", o.name, " must be finite, got '", text, "'");
       out = option_number_text(x);
       break;
-    case OptionType::Bool: return parse_option_bool(where, o.name, text) ? "true" : "false";
+    case OptionType::Bool:
+      return parse_option_bool(where, o.name, text) ? "true" : "false";
   }
   const bool below = o.min_exclusive ? !(x > o.min) : !(x >= o.min);
   if (below || !(x <= o.max)) throw_input_error(where, ": option ", describe_option(o), " got ", out);
@@ -155,7 +160,8 @@ std::string describe_option(const PresetOption& o) {
   s << o.name << " (" << type_name(o.type);
   const bool has_min = std::isfinite(o.min) && !(o.type == OptionType::UInt && o.min == 0);
   if (o.type != OptionType::Bool && has_min) s << (o.min_exclusive ? " > " : " ≥ ") << option_number_text(o.min);
-  if (o.type != OptionType::Bool && std::isfinite(o.max)) s << (has_min ? ", " : " ") << "≤ " << option_number_text(o.max);
+  if (o.type != OptionType::Bool && std::isfinite(o.max))
+    s << (has_min ? ", " : " ") << "≤ " << option_number_text(o.max);
   s << ", default " << o.default_value << ")";
   return s.str();
 }
@@ -164,7 +170,8 @@ std::string attention_presets_help() {
   std::ostringstream s;
   for (const auto& p : attention_presets()) {
     s << "  " << p.name << ": " << p.summary << "\n      trains: " << p.trains << "\n";
-    for (const auto& o : p.options) s << "      " << describe_option(o) << (o.help.empty() ? "" : ": ") << o.help << "\n";
+    for (const auto& o : p.options)
+      s << "      " << describe_option(o) << (o.help.empty() ? "" : ": ") << o.help << "\n";
   }
   return s.str();
 }

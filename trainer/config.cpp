@@ -339,7 +339,8 @@ ExperimentConfig parse_experiment(const std::string& text, const std::string& so
     }
   }
   const PresetOptions options = parse_preset_options(preset, cfg.model.attention.options, source_of(preset_key));
-  for (const auto& [name, value] : options.values()) assign_path(resolved, kAttentionOptionPrefix + name, YAML::Node(value));
+  for (const auto& [name, value] : options.values())
+    assign_path(resolved, kAttentionOptionPrefix + name, YAML::Node(value));
   if (cfg.train.warmup_steps > cfg.train.steps)
     throw_input_error(source_of("train.warmup_steps"), ": key 'train.warmup_steps' (", cfg.train.warmup_steps, ") exceeds 'train.steps' (",
                       cfg.train.steps, ")");

@@ -36,11 +36,7 @@ void* huge_or_null(size_t bytes) {
   if (p) madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
   return p;
 }
-void host_fail(size_t bytes, int64_t in_use) {
-  (void)in_use;
-  (void)bytes;
-  throw std::bad_alloc();
-}
+void host_fail(size_t, int64_t) { throw std::bad_alloc(); }
 
 CachingAllocator& large_blocks() {
   static CachingAllocator* a = [] {

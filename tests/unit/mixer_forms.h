@@ -27,16 +27,21 @@ using testing::max_rel_err;
 using testing::random_ids;
 using testing::tiny_llama_config;
 
-constexpr int64_t kG = 5, kC = 3;      // group size and conv taps: C − 1 = 2 tokens of conv history
-constexpr int64_t kLen = 3 * kG + 2;   // three complete groups and a partial one
-constexpr double kTol = 1e-9;          // f64
+constexpr int64_t kG = 5, kC = 3;     // group size and conv taps: C − 1 = 2 tokens of conv history
+constexpr int64_t kLen = 3 * kG + 2;  // three complete groups and a partial one
+constexpr double kTol = 1e-9;         // f64
 
 // Small sizes so the tiny model crosses groups, chunks, windows and conv taps within a few tokens; each preset
 // gets those of its options (from the preset table) that appear here.
 AttentionSpec spec_for(const std::string& preset) {
-  const std::map<std::string, std::string> small = {
-      {"group_size", std::to_string(kG)}, {"conv_taps", std::to_string(kC)}, {"chunk_size", "4"},
-      {"features", "8"}, {"seed", "11"}, {"max_len", "64"}, {"norm_weight", "true"}, {"window", "3"}};
+  const std::map<std::string, std::string> small = {{"group_size", std::to_string(kG)},
+                                                    {"conv_taps", std::to_string(kC)},
+                                                    {"chunk_size", "4"},
+                                                    {"features", "8"},
+                                                    {"seed", "11"},
+                                                    {"max_len", "64"},
+                                                    {"norm_weight", "true"},
+                                                    {"window", "3"}};
   AttentionSpec s;
   s.preset = preset;
   for (const auto& o : attention_preset(preset, "test").options)
@@ -106,9 +111,9 @@ std::vector<int32_t> branching_tree(int depth) {
   std::vector<int32_t> parent = {-1, -1};
   int32_t tip = 0;
   for (int level = 1; level < depth; ++level) {
-    parent.push_back(tip);                                        // continues the main chain
+    parent.push_back(tip);  // continues the main chain
     const int32_t next = static_cast<int32_t>(parent.size()) - 1;
-    parent.push_back(tip);                                        // a sibling
+    parent.push_back(tip);                                                          // a sibling
     if (level % 2 == 0) parent.push_back(static_cast<int32_t>(parent.size()) - 1);  // a short side chain
     tip = next;
   }
@@ -139,11 +144,13 @@ TEST_P(Mixers, TreeEqualsSequential) {
       const std::vector<int32_t> parent = branching_tree(depth);
       const std::vector<int32_t> tokens =
           random_ids(1, static_cast<int64_t>(parent.size()), V, 100 + P * 7 + depth).to_vector<int32_t>();
-      const Tensor tree = m.verify_tree(state, Tensor::from_vector(tokens, {static_cast<int64_t>(tokens.size())}), parent);
+      const Tensor tree =
+          m.verify_tree(state, Tensor::from_vector(tokens, {static_cast<int64_t>(tokens.size())}), parent);
       ASSERT_EQ(tree.shape(), (Shape{static_cast<int64_t>(parent.size()), V}));
       for (int32_t i = 0; i < static_cast<int32_t>(parent.size()); ++i)
-        EXPECT_LT(max_rel_err(tree.slice(0, i, i + 1).contiguous(), sequential_node_logits(m, state, tokens, parent, i)),
-                  kTol)
+        EXPECT_LT(
+            max_rel_err(tree.slice(0, i, i + 1).contiguous(), sequential_node_logits(m, state, tokens, parent, i)),
+            kTol)
             << "P " << P << ", depth " << depth << ", node " << i;
       EXPECT_EQ(state.position(), P) << "the tree must not advance the state";
     }
@@ -156,7 +163,8 @@ TEST_P(Mixers, AdvanceThenContinueEqualsSequential) {
   for (int64_t P : {int64_t{1}, kG - 2, 2 * kG - 1}) {
     const Tensor prefix = random_ids(1, P, V, 21 + P);
     const std::vector<int32_t> parent = branching_tree(5);
-    const std::vector<int32_t> tokens = random_ids(1, static_cast<int64_t>(parent.size()), V, 31 + P).to_vector<int32_t>();
+    const std::vector<int32_t> tokens =
+        random_ids(1, static_cast<int64_t>(parent.size()), V, 31 + P).to_vector<int32_t>();
     const Tensor tree_ids = Tensor::from_vector(tokens, {static_cast<int64_t>(tokens.size())});
     std::vector<int32_t> accepted;  // the deepest root-to-leaf chain, and a shorter branch path
     for (int32_t j = static_cast<int32_t>(parent.size()) - 1; j >= 0; j = parent[j]) accepted.push_back(j);

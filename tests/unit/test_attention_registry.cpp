@@ -44,7 +44,8 @@ class CausalMeanMixer : public AttentionMixer {
     return ops::scale(ops::causal_attention(ops::scale(q, 0.0), k, v), gain_);
   }
   std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t, DType dtype, Device device) const override {
-    return std::make_unique<CausalMeanState>(Tensor::zeros({batch, shape_.kv_heads, 1, shape_.head_dim}, dtype, device));
+    return std::make_unique<CausalMeanState>(
+        Tensor::zeros({batch, shape_.kv_heads, 1, shape_.head_dim}, dtype, device));
   }
   Tensor step(AttentionState& state, const Tensor&, const Tensor&, const Tensor& v) const override {
     auto& s = dynamic_cast<CausalMeanState&>(state);
