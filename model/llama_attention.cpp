@@ -9,20 +9,15 @@ namespace {
 
 std::string layer_prefix(int64_t i) { return "layers." + std::to_string(i) + ".self_attn."; }
 
-// The tensor stored under `name` (a linspec name), in whichever spelling the map uses (model/llama_tensors.h).
-const Tensor* find_tensor(const std::map<std::string, Tensor>& tensors, const std::string& name) {
-  for (const auto& [key, t] : tensors)
-    if (linspec_tensor_name(key) == name) return &t;
-  return nullptr;
-}
-
 // Copies a mixer's persistent tensors from `tensors`, looked up as `prefix + name` (e.g. prefix
-// "layers.3.self_attn."). InputError naming `where` and the tensor when one is missing or has another shape.
-void load_mixer_tensors(const AttentionMixer& mixer, const std::map<std::string, Tensor>& tensors,
+// "layers.3.self_attn.") in `tensors` (keyed by linspec name: tensors_by_linspec_name). InputError naming `where`
+// and the tensor when one is missing or has another shape.
+void load_mixer_tensors(const AttentionMixer& mixer, const std::map<std::string, const Tensor*>& tensors,
                         const std::string& prefix, const std::string& where) {
   for (const auto& [name, target] : mixer.persistent_tensors()) {
     const std::string full = prefix + name;
-    const Tensor* src = find_tensor(tensors, full);
+    const auto it = tensors.find(full);
+    const Tensor* src = it == tensors.end() ? nullptr : it->second;
     if (!src)
       throw_input_error(where, ": tensor ", full, " is missing (the '", mixer.kind(),
                         "' attention of the config needs it)");
@@ -42,13 +37,15 @@ void LlamaModel::build_attention_from_config(const std::map<std::string, Tensor>
   config_.attention = attention_spec_to_json(spec);
   const AttentionShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
   const MixerInit init{options_.dtype, options_.requires_grad, options_.device};
+  const std::map<std::string, const Tensor*> by_name =
+      source ? tensors_by_linspec_name(*source) : std::map<std::string, const Tensor*>{};
   for (int64_t i = 0; i < num_layers(); ++i) {
     if (spec.keeps_softmax(i)) {
       set_attention(i, std::make_unique<SoftmaxAttention>(shape));
       continue;
     }
     auto mixer = make_mixer(spec.preset, spec.options, shape, i, init);
-    if (source) load_mixer_tensors(*mixer, *source, layer_prefix(i), where);
+    if (source) load_mixer_tensors(*mixer, by_name, layer_prefix(i), where);
     set_attention(i, std::move(mixer));
   }
 }

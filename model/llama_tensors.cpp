@@ -35,6 +35,12 @@ std::string linspec_tensor_name(const std::string& name) {
   return name.rfind("model.", 0) == 0 || name.rfind("model/", 0) == 0 ? name.substr(6) : name;
 }
 
+std::map<std::string, const Tensor*> tensors_by_linspec_name(const std::map<std::string, Tensor>& tensors) {
+  std::map<std::string, const Tensor*> out;
+  for (const auto& [key, t] : tensors) out[linspec_tensor_name(key)] = &t;
+  return out;
+}
+
 std::string hf_tensor_name(const std::string& linspec_name) {
   return linspec_name.rfind("lm_head.", 0) == 0 ? linspec_name : "model." + linspec_name;
 }

@@ -19,6 +19,8 @@ std::map<std::string, Shape> llama_tensor_shapes(const ModelConfig& c);
 std::string linspec_tensor_name(const std::string& name);
 // linspec name -> HF name: "model." + name, except lm_head.*.
 std::string hf_tensor_name(const std::string& linspec_name);
+// The tensors of a map in any spelling, keyed by their linspec names (one pass, for many lookups).
+std::map<std::string, const Tensor*> tensors_by_linspec_name(const std::map<std::string, Tensor>& tensors);
 
 // InputError naming `source` and the tensor when one is missing, has the wrong shape, or is not part of the model.
 void check_llama_tensors(const ModelConfig& c, const std::map<std::string, Tensor>& tensors, const std::string& source);

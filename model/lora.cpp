@@ -173,11 +173,11 @@ std::vector<std::pair<std::string, Tensor>> LoraSet::named_parameters() const {
 void LoraSet::load(const std::map<std::string, Tensor>& tensors, const std::string& where) {
   // Validate everything first so a bad file leaves the adapters as they were.
   std::vector<std::pair<Tensor, Tensor>> copies;
+  const std::map<std::string, const Tensor*> by_name = tensors_by_linspec_name(tensors);
   for (const auto& [name, param] : named_parameters()) {
     const std::string want = linspec_tensor_name(name);
-    const Tensor* src = nullptr;
-    for (const auto& [key, t] : tensors)
-      if (linspec_tensor_name(key) == want) src = &t;
+    const auto it = by_name.find(want);
+    const Tensor* src = it == by_name.end() ? nullptr : it->second;
     if (!src) throw_input_error(where, ": LoRA tensor ", want, " is missing");
     if (src->shape() != param.shape())
       throw_input_error(where, ": LoRA tensor ", want, " has shape ", shape_str(src->shape()),
