@@ -27,6 +27,9 @@ Tensor scale(const Tensor& a, double s);
 Tensor silu(const Tensor& x);
 // SwiGLU as in LLaMA MLPs: silu(gate) * up.
 Tensor swiglu(const Tensor& gate, const Tensor& up);
+// Inverted dropout with probability p in [0, 1): the mask is a function of (key, element index) only
+// (kernels/philox.h), drawn on x's device, the same on every backend, and redrawn in the backward (nothing stored).
+Tensor dropout(const Tensor& x, double p, uint64_t key);
 
 // ---- shape (differentiable views / copies) ----
 Tensor reshape(const Tensor& x, const Shape& shape);
@@ -53,6 +56,11 @@ Tensor rope(const Tensor& x, int64_t pos0, const Tensor& inv_freq);
 // query at row t attending to keys s <= t + (S - T) (so a query block can follow a cached prefix).
 // Scale defaults to 1/sqrt(d). Never materialises more than a tile of the T×S matrix.
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 0.0);
+// Tree verification (no tape): q [B, Hq, N, d] for N draft nodes following P committed keys cache_k / cache_v
+// [B, Hkv, P, d]; node_k / node_v [B, Hkv, N, d] are the nodes' own. Node i attends to the whole prefix, to its
+// ancestors along parent[] (-1: a root; parents come first) and to itself. Scale 1/sqrt(d).
+Tensor tree_attention(const Tensor& q, const Tensor& cache_k, const Tensor& cache_v, const Tensor& node_k,
+                      const Tensor& node_v, const std::vector<int32_t>& parent);
 
 // ---- losses ----
 constexpr int32_t kIgnoreIndex = -100;
@@ -62,5 +70,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
 Tensor kl_divergence(const Tensor& student_logits, const Tensor& teacher_logits, double temperature = 1.0);
 // mean((a - b)²)
 Tensor mse(const Tensor& a, const Tensor& b);
+// mean_rows JSD(softmax(target) ‖ softmax(draft)) (tvd = false) or TVD = ½ Σ|p − q|: the bounded divergences of
+// draft-model distillation; both [N, V], differentiable in the draft only (the target is a constant).
+Tensor bounded_divergence(const Tensor& draft_logits, const Tensor& target_logits, bool tvd);
 
 }  // namespace linspec::ops

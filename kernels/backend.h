@@ -44,6 +44,12 @@ struct MemoryKernels {
   // Converts n contiguous elements between float formats (f32, f64, bf16, f16) or between integer formats.
   void (*convert)(const void* src, DType src_type, void* dst, DType dst_type, int64_t n);
   void (*synchronize)();  // waits for queued work (a no-op where kernels are synchronous)
+  // Page-locked host memory for uploads that need not wait (data batches), and the upload queued behind the work
+  // already issued: src must stay unchanged until the device has read it (synchronize, or later stream work that
+  // waited for it). Null on backends whose memory is host memory (a plain copy is as good).
+  void* (*alloc_pinned_host)(size_t bytes) = nullptr;
+  void (*free_pinned_host)(void* p) = nullptr;
+  void (*copy_from_host_async)(void* dst, const void* pinned_src, size_t bytes) = nullptr;
 };
 
 // The kernels every float op needs, for one element type T (float or double).

@@ -34,6 +34,17 @@ inline size_t caching_round_size(size_t bytes) {
   return (bytes + q - 1) / q * q;
 }
 
+// Size classes for a source without a coarse granularity of its own (host memory): multiples of 512 B up to 1 MiB,
+// above that of 1/8 of the largest power of two not above the request, so at most 1/8 is lost to rounding (2 MiB
+// steps turned a 2.3 MiB activation into 4 MiB: +40% resident memory on the SmolLM2-shape training step).
+inline size_t caching_size_class(size_t bytes) {
+  if (bytes <= (size_t(1) << 20)) return caching_round_size(bytes);
+  size_t top = size_t(1) << 20;
+  while (top <= bytes / 2) top <<= 1;
+  const size_t q = top / 8;
+  return (bytes + q - 1) / q * q;
+}
+
 class CachingAllocator {
  public:
   struct Source {
@@ -41,6 +52,9 @@ class CachingAllocator {
     void (*free)(void* p) = nullptr;
     // Called when the source fails even with the cache released; must throw.
     void (*fail)(size_t bytes, int64_t in_use_bytes) = nullptr;
+    // The size a request is rounded to (its free list): caching_round_size for a device whose allocations come in
+    // 2 MiB units anyway (cudaMalloc), caching_size_class otherwise.
+    size_t (*round)(size_t bytes) = &caching_round_size;
   };
 
   // caching = false: every request goes to the source (for sanitizers). Freed blocks beyond `max_cached_bytes` go
@@ -49,7 +63,7 @@ class CachingAllocator {
       : src_(source), caching_(caching), max_cached_(max_cached_bytes) {}
 
   void* allocate(size_t bytes) {
-    const size_t size = caching_round_size(bytes);
+    const size_t size = src_.round(bytes);
     std::lock_guard<std::mutex> lock(mu_);
     size_t block = size;
     void* p = caching_ ? take_cached(size, block) : nullptr;

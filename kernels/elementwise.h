@@ -18,6 +18,10 @@ struct ElementwiseKernels {
   // Σ x and Σ x², accumulated in double and returned to the host (losses, gradient norms); deterministic.
   double (*sum)(const T* x, int64_t n);
   double (*sum_squares)(const T* x, int64_t n);
+  // Inverted dropout: out[i] = x[i] · m_i, m_i = 0 when element_uniform(key, i, kDropoutLane) < p (kernels/philox.h),
+  // else 1 / (1 − p). The mask depends on (key, i) only, so the backward is the same call on the gradient and every
+  // backend draws the same mask. In place (out == x) is allowed.
+  void (*dropout)(const T* x, T* out, int64_t n, double p, uint64_t key);
 };
 
 }  // namespace linspec::kernels

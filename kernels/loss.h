@@ -30,6 +30,9 @@ struct LossKernels {
   double (*squared_error_sum)(const T* a, const T* b, int64_t n);
   // grad_a = coef · (a − b), grad_b = −grad_a; either may be null.
   void (*squared_error_backward)(const T* a, const T* b, int64_t n, T coef, T* grad_a, T* grad_b);
+  // Per row r, with p = softmax(target_r) and q = softmax(draft_r): JSD(p, q) (tvd = false) or TVD(p, q) =
+  // ½ Σ|p − q|. Returns Σ_r of it and writes d divergence_r / d draft_r (the softmax Jacobian applied) to grad_rows.
+  double (*bounded_divergence)(const T* draft, const T* target, int64_t n, int64_t v, bool tvd, T* grad_rows);
 };
 
 }  // namespace linspec::kernels

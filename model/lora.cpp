@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/philox.h"
 #include "model/llama_tensors.h"
 
 namespace linspec {
@@ -15,32 +16,12 @@ namespace {
 constexpr LoraTarget kAllTargets[kLoraTargetCount] = {LoraTarget::Q,    LoraTarget::K,  LoraTarget::V,   LoraTarget::O,
                                                       LoraTarget::Gate, LoraTarget::Up, LoraTarget::Down};
 
-std::array<uint32_t, 2> key_of(uint64_t k) { return {static_cast<uint32_t>(k), static_cast<uint32_t>(k >> 32)}; }
-
-// A uniform in [0, 1) for element i of the stream keyed by `key` (24 bits, exact in float and double).
-double element_uniform(uint64_t key, uint64_t i, uint32_t lane) {
-  const auto r = philox4x32({static_cast<uint32_t>(i), static_cast<uint32_t>(i >> 32), lane, 0x10A4u}, key_of(key));
-  return static_cast<double>(r[0] >> 8) * 0x1.0p-24;
-}
+using kernels::element_uniform;
 
 template <typename T>
 void fill_uniform(T* p, int64_t n, uint64_t key, double bound) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>((2.0 * element_uniform(key, i, 1) - 1.0) * bound);
-}
-
-// Inverted dropout mask for `like`: 0 with probability p, else 1/(1-p).
-Tensor dropout_mask(const Tensor& like, double p, uint64_t key) {
-  Tensor m = Tensor::empty(like.shape(), like.dtype());
-  const int64_t n = m.numel();
-  const double keep = 1.0 / (1.0 - p);
-  auto fill = [&](auto* out) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) out[i] = element_uniform(key, i, 2) < p ? 0 : keep;
-  };
-  if (m.dtype() == DType::F64) fill(m.data<double>());
-  else fill(m.data<float>());
-  return m.to(like.device());  // drawn on the host: one copy per adapter and forward off the CPU
 }
 
 // "layers.0.self_attn.q_proj.lora_A" -> ("layers.0.self_attn.q_proj", 'A')
@@ -112,7 +93,7 @@ Tensor LoraAdapter::apply(const Tensor& x, const Tensor& y, const LoraContext& c
   Tensor in = x;
   if (ctx.training && dropout_ > 0) {
     const uint64_t key = Philox(ctx.dropout_key).fork(stream_).seed();
-    in = ops::mul(x, dropout_mask(x, dropout_, key));
+    in = ops::dropout(x, dropout_, key);  // drawn on x's device
   }
   // Scale the rank-r intermediate: r columns instead of `out`.
   const Tensor low = ops::scale(ops::linear(in, a_, {}, precision), scale_);

@@ -12,78 +12,6 @@ namespace {
 
 Tensor rows(const Tensor& x) { return ops::reshape(x, {x.numel() / x.size(-1), x.size(-1)}); }
 
-// Row-wise softmax into double buffers.
-template <typename T>
-void softmax_row(const T* z, int64_t v, std::vector<double>& p) {
-  double mx = -INFINITY, total = 0;
-  for (int64_t i = 0; i < v; ++i) mx = std::max(mx, static_cast<double>(z[i]));
-  for (int64_t i = 0; i < v; ++i) total += p[i] = std::exp(static_cast<double>(z[i]) - mx);
-  for (int64_t i = 0; i < v; ++i) p[i] /= total;
-}
-
-// JSD or TVD of one row given p (target) and q (draft); fills g = dD/dq (the softmax backward follows).
-double row_divergence(Divergence d, const std::vector<double>& p, const std::vector<double>& q, std::vector<double>& g) {
-  const int64_t v = static_cast<int64_t>(p.size());
-  double value = 0;
-  for (int64_t i = 0; i < v; ++i) {
-    if (d == Divergence::TVD) {
-      value += 0.5 * std::abs(p[i] - q[i]);
-      g[i] = p[i] > q[i] ? -0.5 : (p[i] < q[i] ? 0.5 : 0.0);
-    } else {  // JSD
-      const double m = 0.5 * (p[i] + q[i]);
-      if (p[i] > 0) value += 0.5 * p[i] * std::log(p[i] / m);
-      if (q[i] > 0) value += 0.5 * q[i] * std::log(q[i] / m);
-      g[i] = q[i] > 0 ? 0.5 * std::log(q[i] / m) : 0.0;  // d/dq of the two terms (the ±½ constants cancel)
-    }
-  }
-  return value;
-}
-
-// Mean over rows of JSD / TVD between softmax(target) and softmax(draft): a tape op differentiable in the draft.
-Tensor bounded_divergence(const Tensor& draft_in, const Tensor& target_in, Divergence d) {
-  const int64_t v = draft_in.size(-1), n = draft_in.numel() / v;
-  Tensor draft = draft_in.contiguous(), target = target_in.detach().to(draft.dtype()).contiguous();
-  Tensor grad_rows = Tensor::empty({n, v}, DType::F64);  // dD/dz per row, kept for the backward
-  double total = 0;
-  auto run = [&](auto zero) {
-    using T = decltype(zero);
-    const T* zs = draft.data<T>();
-    const T* zt = target.data<T>();
-    double* gz = grad_rows.data<double>();
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
-      std::vector<double> p(v), q(v), g(v);
-      softmax_row(zt + r * v, v, p);
-      softmax_row(zs + r * v, v, q);
-      total += row_divergence(d, p, q, g);
-      double qg = 0;
-      for (int64_t i = 0; i < v; ++i) qg += q[i] * g[i];
-      for (int64_t i = 0; i < v; ++i) gz[r * v + i] = q[i] * (g[i] - qg);  // softmax Jacobian applied to g
-    }
-  };
-  if (draft.dtype() == DType::F64) run(double{});
-  else if (draft.dtype() == DType::F32) run(float{});
-  else LINSPEC_CHECK(false, "draft_divergence: logits must be f32 or f64, got ", dtype_name(draft.dtype()));
-  Tensor loss = Tensor::scalar(n > 0 ? total / static_cast<double>(n) : 0.0, draft.dtype());
-  if (any_requires_grad({&draft_in})) {
-    record_op(loss, [draft_in, grad_rows, n](const Tensor& g) {
-      const double coef = g.item() / static_cast<double>(std::max<int64_t>(n, 1));
-      Tensor grad = Tensor::empty(draft_in.shape(), draft_in.dtype());
-      const double* src = grad_rows.data<double>();
-      const int64_t total_elems = grad_rows.numel();
-      if (grad.dtype() == DType::F64) {
-        double* dst = grad.data<double>();
-        for (int64_t i = 0; i < total_elems; ++i) dst[i] = coef * src[i];
-      } else {
-        float* dst = grad.data<float>();
-        for (int64_t i = 0; i < total_elems; ++i) dst[i] = static_cast<float>(coef * src[i]);
-      }
-      accumulate_grad(draft_in, grad);
-    });
-  }
-  return loss;
-}
-
 }  // namespace
 
 DraftHeadsLoss draft_heads_loss(const DraftHeads& heads, const Tensor& hidden, const Tensor& model_logits,
@@ -132,11 +60,13 @@ DraftHeadsEval evaluate_draft_heads(const LlamaModel& model, const DraftHeads& h
     const Tensor q = rows(heads.logits(k, hidden.slice(1, 0, T - k).contiguous())).to(DType::F32).contiguous();
     const Tensor p = rows(logits.slice(1, k, T).contiguous()).to(DType::F32).contiguous();
     ev.kl.push_back(ops::kl_divergence(q, p).item());
+    // Top-1 agreement is counted on the host (an evaluation, not a training step: one copy of both row sets).
+    const Tensor qh = q.to(Device::CPU), ph = p.to(Device::CPU);
     const int64_t n = q.size(0);
     int64_t same = 0;
     for (int64_t r = 0; r < n; ++r) {
-      const float* qr = q.data<float>() + r * V;
-      const float* pr = p.data<float>() + r * V;
+      const float* qr = qh.data<float>() + r * V;
+      const float* pr = ph.data<float>() + r * V;
       same += (std::max_element(qr, qr + V) - qr) == (std::max_element(pr, pr + V) - pr);
     }
     ev.top1.push_back(static_cast<double>(same) / static_cast<double>(n));
@@ -171,7 +101,7 @@ Tensor draft_divergence(const Tensor& draft_logits, const Tensor& target_logits,
     case Divergence::ForwardKL: return ops::kl_divergence(q, p);  // KL(p ‖ q): teacher p
     case Divergence::ReverseKL: return ops::kl_divergence(p, q);  // KL(q ‖ p): the draft in the teacher slot
     case Divergence::JSD:
-    case Divergence::TVD: return bounded_divergence(q, p, d);
+    case Divergence::TVD: return ops::bounded_divergence(q, p.to(q.dtype()), d == Divergence::TVD);
   }
   return Tensor();
 }

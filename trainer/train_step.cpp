@@ -34,7 +34,8 @@ TrainStep::TrainStep(const ExperimentConfig& cfg, Communicator& comm, Communicat
       setup_(setup),
       sync_(grad_comm, setup.trainable_parameters(), setup.trainable_stages(), cfg.distributed.zero == 1),
       opt_(sync_, adamw_config(cfg)),
-      objectives_(setup.objectives, setup.teacher.get(), &setup.drafts) {}
+      objectives_(setup.objectives, setup.teacher.get(), &setup.drafts),
+      stager_(setup.model->rope_inv_freq().device()) {}
 
 int64_t TrainStep::tokens_per_step() const {
   return static_cast<int64_t>(cfg_.train.grad_accum) * cfg_.train.micro_batch * cfg_.data.seq_len * comm_.world();
@@ -49,7 +50,7 @@ StepResult TrainStep::run(const std::function<Tensor()>& next_batch, Philox& rng
   sync_.begin_step();
   std::vector<double> sums;  // parallel to r.values
   for (int micro = 0; micro < M; ++micro) {
-    const Tensor batch = next_batch().to(device);
+    const Tensor batch = stager_.upload(next_batch());
     const Tensor inputs = batch.slice(1, 0, T).contiguous(), targets = batch.slice(1, 1, T + 1).contiguous();
     const LoraContext ctx{true, rng.next_u64()};
     const uint64_t sample_seed = setup_.drafts.model && setup_.drafts.settings.on_policy ? rng.next_u64() : 0;

@@ -13,6 +13,7 @@
 
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "trainer/batch_stager.h"
 #include "trainer/comm.h"
 #include "trainer/config.h"
 #include "trainer/grad_sync.h"
@@ -51,6 +52,7 @@ class TrainStep {
   GradSync& sync() { return sync_; }
   TrainOptimizer& optimizer() { return opt_; }
   const Objectives& objectives() const { return objectives_; }
+  const BatchStager& stager() const { return stager_; }
 
  private:
   const ExperimentConfig& cfg_;
@@ -59,6 +61,7 @@ class TrainStep {
   GradSync sync_;
   TrainOptimizer opt_;
   Objectives objectives_;
+  BatchStager stager_;  // micro-batches to the model's device (pinned, asynchronous where the backend can)
 };
 
 AdamWConfig adamw_config(const ExperimentConfig& cfg);

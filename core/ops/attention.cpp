@@ -69,4 +69,44 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   return out;
 }
 
+Tensor tree_attention(const Tensor& q_in, const Tensor& cache_k_in, const Tensor& cache_v_in, const Tensor& node_k_in,
+                      const Tensor& node_v_in, const std::vector<int32_t>& parent) {
+  for (const Tensor* t : {&q_in, &cache_k_in, &cache_v_in, &node_k_in, &node_v_in}) {
+    detail::check_float(*t, "tree_attention", "q / k / v");
+    detail::check_same_dtype(q_in, *t, "tree_attention");
+  }
+  detail::backend_of("tree_attention", {&q_in, &cache_k_in, &cache_v_in, &node_k_in, &node_v_in});
+  const int64_t N = static_cast<int64_t>(parent.size());
+  LINSPEC_CHECK(q_in.dim() == 4 && node_k_in.dim() == 4 && cache_k_in.dim() == 4 && q_in.size(2) == N &&
+                    node_k_in.shape() == node_v_in.shape() && cache_k_in.shape() == cache_v_in.shape() &&
+                    node_k_in.size(2) == N && node_k_in.size(0) == q_in.size(0) && node_k_in.size(3) == q_in.size(3) &&
+                    cache_k_in.size(0) == q_in.size(0) && cache_k_in.size(1) == node_k_in.size(1) &&
+                    cache_k_in.size(3) == q_in.size(3),
+                "tree_attention: q ", shape_str(q_in.shape()), ", cache k ", shape_str(cache_k_in.shape()),
+                ", node k ", shape_str(node_k_in.shape()), " for ", N, " nodes");
+  k::TreeAttentionDims a;
+  a.batch = q_in.size(0), a.heads_q = q_in.size(1), a.heads_kv = node_k_in.size(1);
+  a.prefix = cache_k_in.size(2), a.nodes = N, a.d = q_in.size(3);
+  LINSPEC_CHECK(a.heads_kv > 0 && a.heads_q % a.heads_kv == 0, "tree_attention: ", a.heads_q,
+                " query heads are not a multiple of ", a.heads_kv, " kv heads");
+  a.scale = 1.0 / std::sqrt(static_cast<double>(a.d));
+  std::vector<int32_t> visible(static_cast<size_t>(N * N), 0);
+  for (int64_t i = 0; i < N; ++i) {
+    LINSPEC_CHECK(parent[i] >= -1 && parent[i] < i, "tree_attention: parent[", i, "] = ", parent[i],
+                  " must be -1 or an earlier node");
+    for (int64_t j = i; j >= 0; j = parent[j]) visible[i * N + j] = 1;
+  }
+  const Tensor mask = Tensor::from_vector(visible, {N, N}).to(q_in.device());
+  Tensor q = q_in.contiguous(), ck = cache_k_in.contiguous(), cv = cache_v_in.contiguous();
+  Tensor nk = node_k_in.contiguous(), nv = node_v_in.contiguous();
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  detail::dispatch_float(q.dtype(), "tree_attention", [&](auto t) {
+    using T = decltype(t);
+    detail::kernel(detail::float_kernels<T>(q).attention.tree_forward, "tree_attention_forward", q)(
+        a, q.device_data<T>(), ck.device_data<T>(), cv.device_data<T>(), nk.device_data<T>(), nv.device_data<T>(),
+        mask.device_data<int32_t>(), out.device_data<T>());
+  });
+  return out;
+}
+
 }  // namespace linspec::ops

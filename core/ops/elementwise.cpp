@@ -100,4 +100,28 @@ Tensor scale(const Tensor& a_in, double s) {
   return out;
 }
 
+namespace {
+Tensor apply_dropout(const Tensor& x_in, double p, uint64_t key) {
+  const auto& be = detail::backend_of("dropout", {&x_in});
+  Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  detail::dispatch_float(x.dtype(), "dropout", [&](auto t) {
+    using T = decltype(t);
+    detail::kernel(be.of<T>().elementwise.dropout, "dropout", be)(x.device_data<T>(), out.device_data<T>(), x.numel(),
+                                                                  p, key);
+  });
+  return out;
+}
+}  // namespace
+
+Tensor dropout(const Tensor& x_in, double p, uint64_t key) {
+  detail::check_float(x_in, "dropout", "x");
+  LINSPEC_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got ", p);
+  Tensor out = apply_dropout(x_in, p, key);
+  if (any_requires_grad({&x_in})) {
+    record_op(out, [x_in, p, key](const Tensor& g) { accumulate_grad(x_in, apply_dropout(g.detach(), p, key)); });
+  }
+  return out;
+}
+
 }  // namespace linspec::ops

@@ -113,6 +113,33 @@ Tensor kl_divergence(const Tensor& student_in, const Tensor& teacher_in, double 
   return loss;
 }
 
+Tensor bounded_divergence(const Tensor& draft_in, const Tensor& target_in, bool tvd) {
+  const char* op = tvd ? "tvd" : "jsd";
+  detail::check_float(draft_in, op, "draft_logits");
+  detail::check_float(target_in, op, "target_logits");
+  detail::check_same_dtype(draft_in, target_in, op);
+  detail::backend_of(op, {&draft_in, &target_in});
+  LINSPEC_CHECK(draft_in.shape() == target_in.shape(), op, ": draft ", shape_str(draft_in.shape()), " and target ",
+                shape_str(target_in.shape()), " differ");
+  const auto [n, v] = rows_and_vocab(draft_in, op);
+  Tensor z = draft_in.contiguous(), t = target_in.detach().contiguous();
+  Tensor grad_rows = Tensor::empty(z.shape(), z.dtype(), z.device());  // d divergence_r / d z_r, for the backward
+  Tensor loss = Tensor::empty({}, z.dtype(), z.device());
+  detail::dispatch_float(z.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    const double total = detail::kernel(detail::float_kernels<T>(z).loss.bounded_divergence, "bounded_divergence", z)(
+        z.device_data<T>(), t.device_data<T>(), n, v, tvd, grad_rows.device_data<T>());
+    loss.fill(n > 0 ? total / static_cast<double>(n) : 0.0);
+  });
+  if (any_requires_grad({&draft_in})) {
+    record_op(loss, [draft_in, grad_rows, n](const Tensor& g) {
+      const double coef = upstream_on_host(g) / static_cast<double>(std::max<int64_t>(n, 1));
+      accumulate_grad(draft_in, times_upstream(scale(grad_rows, coef), g));
+    });
+  }
+  return loss;
+}
+
 Tensor mse(const Tensor& a_in, const Tensor& b_in) {
   detail::check_float(a_in, "mse", "a");
   detail::check_float(b_in, "mse", "b");

@@ -8,6 +8,7 @@ void fill_memory(Backend& b);
 void fill_elementwise(Backend& b);
 void fill_activation(Backend& b);
 void fill_attention(Backend& b);
+void fill_attention_tree(Backend& b);
 void fill_embedding(Backend& b);
 void fill_loss(Backend& b);
 void fill_matmul(Backend& b);
@@ -30,7 +31,7 @@ const Backend& cpu_backend() {
     Backend b;
     b.name = "cpu";
     b.host_addressable = true;
-    for (auto fill : {cpu::fill_memory, cpu::fill_elementwise, cpu::fill_activation, cpu::fill_attention,
+    for (auto fill : {cpu::fill_memory, cpu::fill_elementwise, cpu::fill_activation, cpu::fill_attention, cpu::fill_attention_tree,
                       cpu::fill_embedding, cpu::fill_loss, cpu::fill_matmul, cpu::fill_norm, cpu::fill_rope,
                       cpu::fill_adamw, cpu::fill_aug_parallel, cpu::fill_aug_decode, cpu::fill_aug_tree,
                       baseline_attn::cpu::fill_baseline_attention_features, baseline_attn::cpu::fill_baseline_attention_hybrid,

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/philox.h"
 
 namespace linspec::kernels::cpu {
 
@@ -94,11 +95,19 @@ double sum_squares(const T* x, int64_t n) {
   return chunked_sum(x, n, [](double v) { return v * v; });
 }
 
+template <typename T>
+void dropout(const T* x, T* out, int64_t n, double p, uint64_t key) {
+  const T keep = static_cast<T>(1.0 / (1.0 - p));
+#pragma omp parallel for schedule(static) if (n > kParallelMin / 16)
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = element_uniform(key, static_cast<uint64_t>(i), kDropoutLane) < p ? T(0) : x[i] * keep;
+}
+
 namespace {
 template <typename T>
 ElementwiseKernels<T> elementwise_table() {
   return {&add_inplace<T>, &axpy<T>,           &add<T>, &sub<T>,        &mul<T>,
-          &scale<T>,       &reduce_leading<T>, &sum<T>, &sum_squares<T>};
+          &scale<T>,       &reduce_leading<T>, &sum<T>, &sum_squares<T>, &dropout<T>};
 }
 }  // namespace
 

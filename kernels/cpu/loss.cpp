@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/simd_math.h"
 
@@ -167,11 +168,47 @@ void squared_error_backward(const T* a, const T* b, int64_t n, T coef, T* grad_a
   }
 }
 
+// One row at a time in double: p, q and the divergence's gradient g = dD/dq, then the softmax Jacobian
+// dD/dz_i = q_i (g_i − Σ_j q_j g_j). JSD: g_i = ½ log(q_i / m_i), m = (p + q) / 2 (the ±½ constants cancel);
+// TVD: g_i = ½ sign(q_i − p_i).
+template <typename T>
+double bounded_divergence(const T* draft, const T* target, int64_t n, int64_t v, bool tvd, T* grad_rows) {
+  double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n * v > kParallelMin)
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<double> p(v), q(v), g(v);
+    auto softmax = [v](const T* z, std::vector<double>& out) {
+      double mx = -INFINITY, sum = 0;
+      for (int64_t i = 0; i < v; ++i) mx = std::max(mx, static_cast<double>(z[i]));
+      for (int64_t i = 0; i < v; ++i) sum += out[i] = std::exp(static_cast<double>(z[i]) - mx);
+      for (int64_t i = 0; i < v; ++i) out[i] /= sum;
+    };
+    softmax(target + r * v, p);
+    softmax(draft + r * v, q);
+    double value = 0, qg = 0;
+    for (int64_t i = 0; i < v; ++i) {
+      if (tvd) {
+        value += 0.5 * std::abs(p[i] - q[i]);
+        g[i] = p[i] > q[i] ? -0.5 : (p[i] < q[i] ? 0.5 : 0.0);
+      } else {
+        const double m = 0.5 * (p[i] + q[i]);
+        if (p[i] > 0) value += 0.5 * p[i] * std::log(p[i] / m);
+        if (q[i] > 0) value += 0.5 * q[i] * std::log(q[i] / m);
+        g[i] = q[i] > 0 ? 0.5 * std::log(q[i] / m) : 0.0;
+      }
+      qg += q[i] * g[i];
+    }
+    total += value;
+    for (int64_t i = 0; i < v; ++i) grad_rows[r * v + i] = static_cast<T>(q[i] * (g[i] - qg));
+  }
+  return total;
+}
+
 namespace {
 template <typename T>
 LossKernels<T> loss_table() {
-  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>, &kl_backward<T>,
-          &squared_error_sum<T>, &squared_error_backward<T>};
+  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>,        &kl_backward<T>,
+          &squared_error_sum<T>,     &squared_error_backward<T>, &bounded_divergence<T>};
 }
 }  // namespace
 

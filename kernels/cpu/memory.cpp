@@ -27,13 +27,13 @@ const bool heap_tuned = [] {
 
 void* aligned_or_null(size_t bytes) { return std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)); }
 
-// Large blocks on 2 MiB boundaries, backed by transparent huge pages where the kernel allows it (madvise mode):
-// fewer TLB misses in the memory-bound passes over activations and gradients.
+// Large blocks start on 2 MiB boundaries, backed by transparent huge pages where the kernel allows it (madvise
+// mode): fewer TLB misses in the memory-bound passes over activations and gradients. Sizes are the allocator's size
+// classes (caching_size_class), not whole huge pages: the tail past the last 2 MiB boundary keeps 4 KiB pages.
 void* huge_or_null(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
-  const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
-  void* p = std::aligned_alloc(kHuge, size);
-  if (p) madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+  void* p = std::aligned_alloc(kHuge, (bytes + 4095) / 4096 * 4096);
+  if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
   return p;
 }
 void host_fail(size_t, int64_t) { throw std::bad_alloc(); }
@@ -42,7 +42,7 @@ CachingAllocator& large_blocks() {
   static CachingAllocator* a = [] {
     const char* mb = std::getenv("LINSPEC_HOST_CACHE_MB");
     const int64_t cap = (mb ? std::atoll(mb) : 4096) << 20;
-    return new CachingAllocator({&huge_or_null, &std::free, &host_fail}, cap > 0, cap);
+    return new CachingAllocator({&huge_or_null, &std::free, &host_fail, &caching_size_class}, cap > 0, cap);
   }();
   return *a;
 }

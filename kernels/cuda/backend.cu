@@ -10,6 +10,7 @@ void fill_memory(Backend& b);
 void fill_elementwise(Backend& b);
 void fill_activation(Backend& b);
 void fill_attention(Backend& b);
+void fill_attention_tree(Backend& b);
 void fill_embedding(Backend& b);
 void fill_loss(Backend& b);
 void fill_matmul(Backend& b);
@@ -25,7 +26,7 @@ const Backend* cuda_backend() {
   static const Backend table = [] {
     Backend b;
     b.name = "cuda";
-    for (auto fill : {cuda::fill_memory, cuda::fill_elementwise, cuda::fill_activation, cuda::fill_attention,
+    for (auto fill : {cuda::fill_memory, cuda::fill_elementwise, cuda::fill_activation, cuda::fill_attention, cuda::fill_attention_tree,
                       cuda::fill_embedding, cuda::fill_loss, cuda::fill_matmul, cuda::fill_norm, cuda::fill_rope,
                       cuda::fill_adamw, cuda::fill_aug_parallel, cuda::fill_aug_backward, cuda::fill_aug_decode})
       fill(b);

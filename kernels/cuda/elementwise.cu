@@ -1,6 +1,7 @@
 // Elementwise loops and f32 <-> bf16 conversion on the GPU (see kernels/elementwise.h).
 #include "kernels/backend.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/philox.h"
 
 namespace linspec::kernels::cuda {
 namespace {
@@ -126,13 +127,31 @@ double sum_squares(const T* x, int64_t n) {
   return n > 0 ? reduce_to_host(Square<T>{x}, n, "sum_squares") : 0.0;
 }
 
+template <typename T>
+struct Dropout {
+  const T* x;
+  T* out;
+  double p;
+  uint64_t key;
+  T keep;
+  __device__ void operator()(int64_t i) const {
+    out[i] = element_uniform(key, static_cast<uint64_t>(i), kDropoutLane) < p ? T(0) : x[i] * keep;
+  }
+};
+
+template <typename T>
+void dropout(const T* x, T* out, int64_t n, double p, uint64_t key) {
+  for_each(n, Dropout<T>{x, out, p, key, static_cast<T>(1.0 / (1.0 - p))}, "dropout");
+}
+
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) { for_each(n, ToBf16{src, dst}, "f32_to_bf16"); }
 void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) { for_each(n, FromBf16{src, dst}, "bf16_to_f32"); }
 
 namespace {
 template <typename T>
 ElementwiseKernels<T> elementwise_table() {
-  return {&add_inplace<T>, &axpy<T>, &add<T>, &sub<T>, &mul<T>, &scale<T>, &reduce_leading<T>, &sum<T>, &sum_squares<T>};
+  return {&add_inplace<T>,    &axpy<T>, &add<T>,         &sub<T>,     &mul<T>, &scale<T>,
+          &reduce_leading<T>, &sum<T>,  &sum_squares<T>, &dropout<T>};
 }
 }  // namespace
 

@@ -151,6 +151,47 @@ __global__ void kl_backward_kernel(const T* student, const T* teacher, const T* 
   }
 }
 
+// One block per row: both logsumexps, then the divergence and Σ q·g (g = dD/dq) from one pass, then the gradient
+// q (g − Σ q·g) from another (see kernels/cpu/loss.cpp for the formulas).
+__device__ double divergence_term(double p, double q, bool tvd, double& g) {
+  if (tvd) {
+    g = p > q ? -0.5 : (p < q ? 0.5 : 0.0);
+    return 0.5 * fabs(p - q);
+  }
+  const double m = 0.5 * (p + q);
+  g = q > 0 ? 0.5 * log(q / m) : 0.0;
+  return (p > 0 ? 0.5 * p * log(p / m) : 0.0) + (q > 0 ? 0.5 * q * log(q / m) : 0.0);
+}
+
+template <typename T>
+__global__ void bounded_divergence_kernel(const T* draft, const T* target, int64_t v, bool tvd, T* grad,
+                                          double* row_value) {
+  const int64_t r = blockIdx.x;
+  const T *z = draft + r * v, *t = target + r * v;
+  OnlineSum<T> zs, ts;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+    zs.rescale_to(z[j]);
+    ts.rescale_to(t[j]);
+    zs.sum += exp(static_cast<double>(z[j] - zs.m));
+    ts.sum += exp(static_cast<double>(t[j] - ts.m));
+  }
+  const double lz = block_merge(zs).log_sum(), lt = block_merge(ts).log_sum();
+  double value = 0, qg = 0, g = 0;
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+    const double q = exp(static_cast<double>(z[j]) - lz), p = exp(static_cast<double>(t[j]) - lt);
+    value += divergence_term(p, q, tvd, g);
+    qg += q * g;
+  }
+  value = block_sum(value);
+  qg = block_sum(qg);
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+    const double q = exp(static_cast<double>(z[j]) - lz), p = exp(static_cast<double>(t[j]) - lt);
+    divergence_term(p, q, tvd, g);
+    grad[r * v + j] = static_cast<T>(q * (g - qg));
+  }
+  if (threadIdx.x == 0) row_value[r] = value;
+}
+
 // Grid for elementwise passes over [rows, v]: x = rows, y = column chunks.
 dim3 row_grid(int64_t n, int64_t v) {
   const int64_t chunks = std::clamp<int64_t>((v + kRowThreads * 4 - 1) / (kRowThreads * 4), 1, 65535);
@@ -237,10 +278,21 @@ void squared_error_backward(const T* a, const T* b, int64_t n, T coef, T* grad_a
   for_each(n, SquaredErrorGrad<T>{a, b, coef, grad_a, grad_b}, "squared_error_backward");
 }
 
+template <typename T>
+double bounded_divergence(const T* draft, const T* target, int64_t n, int64_t v, bool tvd, T* grad_rows) {
+  if (n <= 0) return 0;
+  Scratch<double> value(n);
+  bounded_divergence_kernel<<<static_cast<unsigned>(n), kRowThreads, 0, stream()>>>(draft, target, v, tvd, grad_rows,
+                                                                                  value.get());
+  check_launch("bounded_divergence");
+  return reduce_to_host(Read{value.get()}, n, "bounded_divergence (sum)");
+}
+
 namespace {
 template <typename T>
 LossKernels<T> loss_table() {
-  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>, &kl_backward<T>, &squared_error_sum<T>, &squared_error_backward<T>};
+  return {&cross_entropy_forward<T>, &cross_entropy_backward<T>, &kl_forward<T>,        &kl_backward<T>,
+          &squared_error_sum<T>,     &squared_error_backward<T>, &bounded_divergence<T>};
 }
 }  // namespace
 

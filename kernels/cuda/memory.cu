@@ -145,11 +145,22 @@ void convert(const void* src, DType st, void* dst, DType dt, int64_t n) {
 }
 
 void synchronize() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+void* alloc_pinned_host(size_t bytes) {
+  void* p = nullptr;
+  check(cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocDefault), "cudaHostAlloc");
+  return p;
+}
+void free_pinned_host(void* p) { check(cudaFreeHost(p), "cudaFreeHost"); }
+void copy_from_host_async(void* dst, const void* src, size_t bytes) {
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()), "async copy to cuda");
+}
 }  // namespace
 
 void fill_memory(Backend& b) {
-  b.memory = {&alloc, &release, &memset_zero, &copy_from_host, &copy_to_host, &copy_within,
-              &fill,  &gather_strided, &copy_2d, &convert, &synchronize};
+  b.memory = {&alloc,   &release,        &memset_zero, &copy_from_host, &copy_to_host, &copy_within,
+              &fill,    &gather_strided, &copy_2d,     &convert,        &synchronize,  &alloc_pinned_host,
+              &free_pinned_host, &copy_from_host_async};
 }
 
 }  // namespace linspec::kernels::cuda

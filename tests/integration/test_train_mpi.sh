@@ -7,7 +7,8 @@
 #  5. a flipped byte in the newest snapshot: detected, reported with the file and tensor, skipped; the rerun from the
 #     previous snapshot reproduces the same weights;
 #  6. ZeRO-1 on 2 ranks tracks the plain run, and a bad key is refused with exit 2 before any work;
-#  7. every shipped config (configs/*.yaml, configs/baselines/*.yaml) runs one step on the tiny model.
+#  7. every shipped config (configs/*.yaml, configs/baselines/*.yaml) runs one step on the tiny model;
+#  8. a rank killed (-9) mid-run under mpirun: the job exits non-zero within 30 s (no rank hangs in a collective).
 # Usage: test_train_mpi.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$@"
 
@@ -134,4 +135,28 @@ for f in $(ls "$SRC"/configs/*.yaml "$SRC"/configs/baselines/*.yaml | grep -v st
   [[ -f cfg/$n/snapshot-1.h5 ]] || fail "configs/$n.yaml wrote no snapshot"
 done
 echo "ok: every shipped config runs"
+
+# ---- 8. a rank that dies takes the job down, non-zero, within 30 s ----
+"${MPIRUN[@]}" "$LINSPEC" train exp.yaml --set checkpoint.dir=die --set train.steps=100000 \
+  --set checkpoint.every=100000 --set eval.batches=0 --set train.grad_accum=1 2>> die.log &
+job=$!
+for _ in $(seq 1200); do [[ $(grep -c '"loss"' die/metrics.jsonl 2>/dev/null || true) -ge 2 ]] && break; sleep 0.05; done
+[[ $(grep -c '"loss"' die/metrics.jsonl 2>/dev/null || true) -ge 2 ]] || { kill -KILL $job; fail "2-rank job made no steps"; }
+victim=""
+for p in $(pgrep -f "linspec train exp.yaml --set checkpoint.dir=die" || true); do
+  [[ $p -ne $job ]] && tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+done
+[[ -n $victim ]] || { kill -KILL $job; fail "rank 1 of the running job not found"; }
+kill -KILL "$victim"
+t0=$(date +%s)
+rc=0
+for _ in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+if kill -0 $job 2>/dev/null; then pkill -KILL -f "checkpoint.dir=die" || true; fail "job still running 60 s after rank 1 died"; fi
+wait $job || rc=$?
+elapsed=$(( $(date +%s) - t0 ))
+[[ $rc -ne 0 ]] || fail "job exited 0 after rank 1 was killed"
+[[ $elapsed -le 30 ]] || fail "job took $elapsed s to exit after rank 1 died"
+for _ in $(seq 50); do pgrep -f "checkpoint.dir=die" >/dev/null || break; sleep 0.1; done
+pgrep -f "checkpoint.dir=die" >/dev/null && fail "a rank survived the job: $(pgrep -af 'checkpoint.dir=die')"
+echo "ok: rank 1 killed, job exited $rc after ${elapsed} s"
 echo "PASS: test_train_mpi"

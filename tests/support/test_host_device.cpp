@@ -1,6 +1,8 @@
 #include "tests/support/test_host_device.h"
 
 #include <atomic>
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/backend.h"
@@ -21,12 +23,19 @@ void copy_from_host(void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
 }
 
+// Pinned host memory is ordinary memory here; the asynchronous upload is counted like any host -> device copy.
+void* alloc_pinned_host(size_t bytes) { return std::malloc(std::max<size_t>(bytes, 1)); }
+void free_pinned_host(void* p) { std::free(p); }
+
 const kernels::Backend& test_host_backend() {
   static const kernels::Backend b = [] {
     kernels::Backend t = kernels::cpu_backend();
     t.name = "test-host";
     t.memory.copy_to_host = &copy_to_host;
     t.memory.copy_from_host = &copy_from_host;
+    t.memory.alloc_pinned_host = &alloc_pinned_host;
+    t.memory.free_pinned_host = &free_pinned_host;
+    t.memory.copy_from_host_async = &copy_from_host;
     return t;
   }();
   return b;

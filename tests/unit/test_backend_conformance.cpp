@@ -91,6 +91,9 @@ std::vector<OpCase> cases() {
       {"sum_last", {{3, 4, 5}}, [](auto& x) { return ops::sum_last(x[0]); }},
       {"mse", {{4, 6}, {4, 6}}, [](auto& x) { return ops::mse(x[0], x[1]); }},
       {"kl_divergence", {{6, V}, {6, V}}, [](auto& x) { return ops::kl_divergence(x[0], x[1], 2.0); }},
+      {"jsd", {{6, V}, {6, V}}, [](auto& x) { return ops::bounded_divergence(x[0], x[1], false); }},
+      {"tvd", {{6, V}, {6, V}}, [](auto& x) { return ops::bounded_divergence(x[0], x[1], true); }},
+      {"dropout", {{5, 9}}, [](auto& x) { return ops::dropout(x[0], 0.3, 1234); }},
       {"cross_entropy",
        {{6, V}, {6}},
        [](auto& x) { return ops::cross_entropy(x[0], x[1]); },
@@ -102,6 +105,11 @@ std::vector<OpCase> cases() {
       {"causal_attention_gqa",
        {{1, 4, 7, 8}, {1, 2, 7, 8}, {1, 2, 7, 8}},
        [](auto& x) { return ops::causal_attention(x[0], x[1], x[2]); },
+       nullptr,
+       5e-5},
+      {"tree_attention_forward",  // q, committed k / v (3 keys), the 5 nodes' k / v; a tree with two roots
+       {{1, 4, 5, 8}, {1, 2, 3, 8}, {1, 2, 3, 8}, {1, 2, 5, 8}, {1, 2, 5, 8}},
+       [](auto& x) { return ops::tree_attention(x[0], x[1], x[2], x[3], x[4], {-1, 0, 0, 1, -1}); },
        nullptr,
        5e-5},
       {"aug_attention",
@@ -167,7 +175,8 @@ OpRun run_on(const OpCase& c, const std::vector<Tensor>& inputs, const Tensor& w
     TapeScope scope(tape);
     Tensor out = c.fn(leaves);
     r.out_device = out.device();
-    backward(ops::sum(ops::mul(out, weights.to(dtype).to(device).reshape(out.shape()))));
+    if (out.requires_grad())  // forward-only ops (tree verification) record nothing
+      backward(ops::sum(ops::mul(out, weights.to(dtype).to(device).reshape(out.shape()))));
     r.out = out.detach().to(Device::CPU).to(DType::F64);
   }
   for (const Tensor& l : leaves) {

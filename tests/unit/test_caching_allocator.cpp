@@ -60,6 +60,29 @@ TEST_F(CountingSource, RoundsAndReusesFreedBlocks) {
   EXPECT_EQ(g_frees, g_mallocs);
 }
 
+TEST_F(CountingSource, SizeClassesLoseAtMostAnEighthAboveOneMiB) {
+  EXPECT_EQ(caching_size_class(513), 1024u);
+  EXPECT_EQ(caching_size_class(1u << 20), 1u << 20);
+  EXPECT_EQ(caching_size_class((1u << 20) + 1), (1u << 20) + (128u << 10));  // 1/8 of 1 MiB steps
+  EXPECT_EQ(caching_size_class(2359296 + 1), 5u << 19);                     // just above 2.25 MiB -> 2.5 MiB
+  EXPECT_EQ(caching_size_class(100u << 20), 104u << 20);                    // 8 MiB steps up to 128 MiB
+  for (size_t bytes = (1u << 20) + 1; bytes < (size_t(1) << 34); bytes = bytes * 13 / 7 + 12345) {
+    const size_t c = caching_size_class(bytes);
+    EXPECT_GE(c, bytes);
+    EXPECT_LE(c - bytes, bytes / 8) << bytes;
+    EXPECT_EQ(caching_size_class(c), c) << bytes;  // a class is its own class
+  }
+  // The allocator files blocks under the source's classes.
+  CachingAllocator::Source classes{&counting_malloc, &counting_free, &throwing_fail, &caching_size_class};
+  CachingAllocator a(classes, true);
+  void* p = a.allocate(2359296);  // [4, 256, 576] f32: exactly 2.25 MiB, a class of its own
+  EXPECT_EQ(a.stats().in_use_bytes, int64_t(9u << 18));
+  a.release(p);
+  EXPECT_EQ(a.allocate(2359296 - 4096), p);
+  a.release(p);
+  a.empty();
+}
+
 TEST_F(CountingSource, CapSendsBlocksBackAndOutOfMemoryReleasesTheCache) {
   CachingAllocator capped(source, true, /*max_cached_bytes=*/4 << 20);
   void* a = capped.allocate(4u << 20);

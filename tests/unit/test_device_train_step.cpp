@@ -1,11 +1,12 @@
 // The training step (trainer/train_step.h) with the whole model on a second device: Device::TestHost, host memory
 // behind a distinct device whose every copy to or from the CPU is counted (tests/support/test_host_device.h).
-// A step with CE + kd + draft heads, LoRA, an aug model, gradient accumulation and clipping:
+// A step with CE + kd + draft heads, LoRA (with dropout), an aug model, gradient accumulation and clipping:
 //   - gives the CPU run's losses, gradient norms and parameters to within float rounding (the same kernels run; the
 //     one intended difference is where a loss's upstream gradient is applied: read on the host for CPU memory,
 //     multiplied on the device elsewhere, core/ops/loss.cpp — so a tensor that took a wrong path would show as a
 //     real difference, rounding does not);
-//   - copies nothing between the devices but the micro-batches (host → device) and the logged scalars
+//   - copies nothing between the devices but the micro-batches (host → device, through pinned buffers and the
+//     asynchronous upload, trainer/batch_stager.h) and the logged scalars
 //     (device → host), however many layers the model has (a per-layer or per-parameter copy would show);
 //   - leaves every trainable tensor, its gradient bucket and its AdamW moments on the device.
 // ZeRO-1 runs the sharded reduce and the parameter all-gather on the device too; DeviceTrainStepRanks repeats the
@@ -61,6 +62,7 @@ TrainSetup step_setup(Device device, int64_t layers) {
   LoraConfig lc;
   lc.rank = 2;
   lc.targets = {"q", "v", "up"};
+  lc.dropout = 0.1;  // masks drawn on the model's device (ops::dropout), no copy
   s.lora = std::make_unique<LoraSet>(c, lc, 7, DType::F32, device);
   DraftHeadsConfig hc;
   hc.count = 2;
@@ -99,6 +101,8 @@ StepsRun run_steps(Device device, int64_t layers, bool zero, int steps = 2, Comm
     out.params[name] = t.to_vector<float>();
   }
   for (const auto& b : step.sync().buckets()) EXPECT_EQ(b.grad.device(), device);
+  // Off the CPU every micro-batch went through the stager's pinned buffers and asynchronous upload.
+  EXPECT_EQ(step.stager().pinned_uploads(), device == Device::CPU ? 0 : int64_t(steps) * kMicro);
   return out;
 }
 

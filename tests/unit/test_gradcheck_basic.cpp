@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "kernels/philox.h"
 #include "tests/support/gradcheck.h"
 
 using namespace linspec;
@@ -78,6 +79,7 @@ std::vector<GradCase> cases() {
   add("sub_add_chain", {{3, 7}, {7}},
       [](const Inputs& x) { return ops::mul(ops::sub(x[0], x[1]), ops::add(x[0], x[1])); });
   add("scale", {{3, 5}}, [](const Inputs& x) { return ops::scale(x[0], -1.7); });
+  add("dropout", {{7, 9}}, [](const Inputs& x) { return ops::dropout(x[0], 0.4, 77); });
 
   add("reshape", {{3, 5, 7}}, [](const Inputs& x) { return ops::reshape(x[0], {15, 7}); });
   add("reshape_infer", {{3, 5, 7}}, [](const Inputs& x) { return ops::reshape(x[0], {7, -1}); });
@@ -275,6 +277,29 @@ TEST(ElementwiseForward, BroadcastSuffixAndReductions) {
   EXPECT_NEAR(ops::sum(a).item(), total, 1e-4);
   EXPECT_NEAR(ops::mean(a).item(), total / 105, 1e-6);
   EXPECT_THROW(ops::add(a, Tensor::zeros({3, 5})), std::logic_error);  // prefix, not suffix
+}
+
+// The mask is the keyed Philox stream of kernels/philox.h (whose block function test_tensor checks against the
+// Random123 known answers): element i is dropped iff its uniform in the dropout lane is below p; the others are
+// scaled by 1/(1-p). Drop rate within 5 sigma; another key draws another mask.
+TEST(DropoutForward, MaskIsTheKeyedPhiloxStream) {
+  const int64_t n = 20000;
+  const double p = 0.3;
+  Philox rng(4);
+  const Tensor x = random_normal({n}, DType::F32, rng);
+  const auto xs = x.to_vector<float>();
+  const auto a = ops::dropout(x, p, 99).to_vector<float>(), b = ops::dropout(x, p, 100).to_vector<float>();
+  int64_t dropped = 0, differ = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool drop = kernels::element_uniform(99, static_cast<uint64_t>(i), kernels::kDropoutLane) < p;
+    ASSERT_FLOAT_EQ(a[i], drop ? 0.f : xs[i] * static_cast<float>(1.0 / (1.0 - p))) << i;
+    dropped += drop;
+    differ += (a[i] == 0.f) != (b[i] == 0.f);
+  }
+  EXPECT_NEAR(static_cast<double>(dropped) / n, p, 5 * std::sqrt(p * (1 - p) / n));
+  EXPECT_GT(differ, n / 4);
+  EXPECT_EQ(ops::dropout(x, 0.0, 99).to_vector<float>(), xs);
+  EXPECT_THROW(ops::dropout(x, 1.0, 99), std::exception);
 }
 
 TEST(ShapeForward, ConcatSliceTranspose) {
