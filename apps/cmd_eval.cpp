@@ -19,7 +19,7 @@
 namespace linspec::apps {
 namespace {
 struct Args {
-  std::string checkpoint, data, json, speculative, device = "cpu";
+  std::string checkpoint, data, json, speculative, device = "cpu", weights = "f32";
   bool ppl = false, decode = false, diagnose = false;
   std::vector<int64_t> context_sweep;
   int64_t ctx = 1024, stride = 0, max_tokens = 0;
@@ -132,10 +132,12 @@ int run() {
   opt.precision = args.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
   opt.device = device_flag(args.device);
   LoadedModel m = load_model(args.checkpoint, opt);
+  m.model->set_inference_weights(weights_flag(args.weights));
   nlohmann::json report;
   report["checkpoint"] = args.checkpoint;
   report["hardware"] = hardware_description();
   report["precision"] = args.precision;
+  report["weights"] = args.weights;
   report["dtype"] = dtype_name(m.model->options().dtype);
   report["threads"] = report["hardware"]["threads"];
   report["attention"] = m.model->config().attention.is_null() ? nlohmann::json("softmax") : m.model->config().attention;
@@ -167,6 +169,7 @@ RegisterCommand reg(Command{
     "eval", "Evaluate a checkpoint: perplexity, decode speed, speculative speedup", [](CLI::App& s) {
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
       s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
+      add_weights_flag(s, args.weights);
       s.add_option("--data", args.data, "Text file (tokenized as one document) or token shards (.h5: val split)");
       s.add_flag("--ppl", args.ppl, "Perplexity");
       s.add_option("--ctx", args.ctx, "Window length in tokens")->capture_default_str();

@@ -14,7 +14,7 @@
 namespace linspec::apps {
 namespace {
 struct Args {
-  std::string checkpoint, prompt, speculative = "off", draft, device = "cpu";
+  std::string checkpoint, prompt, speculative = "off", draft, device = "cpu", weights = "f32";
   int64_t max_new = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
   uint64_t seed = 0;
@@ -31,6 +31,7 @@ int run() {
   LlamaOptions opt;
   opt.device = device_flag(args.device);
   LoadedModel m = load_model(args.checkpoint, opt);
+  m.model->set_inference_weights(weights_flag(args.weights));
   if (!args.ignore_eos && m.tokenizer->eos() >= 0) cfg.stop_ids.push_back(m.tokenizer->eos());
   std::vector<int32_t> prompt = m.tokenizer->encode(args.prompt);
   LoadedSpeculator spec;
@@ -58,6 +59,7 @@ int run() {
 RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::App& s) {
                               s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
                               s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
+                              add_weights_flag(s, args.weights);
                               s.add_option("--prompt", args.prompt, "Prompt text")->required();
                               s.add_option("--max-new", args.max_new, "New tokens at most")->capture_default_str();
                               s.add_option("--temperature", args.temperature, "0: greedy")->capture_default_str();

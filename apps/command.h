@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/dtype.h"
 
 namespace linspec::apps {
 
@@ -16,6 +17,17 @@ inline Device device_flag(const std::string& value) {
   if (d == Device::CUDA) select_local_gpu();
   return d;
 }
+
+// The `--weights f32|bf16` of a command that decodes: the inference weight format of the model's projections and
+// LM head (LlamaModel::set_inference_weights). CLI11 has checked the value.
+inline void add_weights_flag(CLI::App& sub, std::string& value) {
+  sub.add_option("--weights", value,
+                 "f32 | bf16: format of the projection and LM-head weights while decoding (bf16 reads half the bytes "
+                 "per token; greedy speculative output equals greedy AR at the same weights)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+}
+inline DType weights_flag(const std::string& value) { return value == "bf16" ? DType::BF16 : DType::F32; }
 
 struct Command {
   std::string name;

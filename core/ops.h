@@ -15,6 +15,8 @@ MatmulPrecision default_matmul_precision();
 // accumulates in f32 (oneDNN AMX/AVX-512-BF16 path); the output stays f32.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
               MatmulPrecision precision = MatmulPrecision::Auto);
+// A bf16 B (an inference weight, 2-D) with f32 A: A rounded to bf16, bf16 GEMM with f32 accumulation, f32 out;
+// forward only.
 // x [..., in] · Wᵀ with W [out, in] (+ bias [out]): the nn.Linear convention of HF checkpoints.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               MatmulPrecision precision = MatmulPrecision::Auto);

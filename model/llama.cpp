@@ -159,6 +159,27 @@ void LlamaModel::set_options(const LlamaOptions& o) {
   options_ = o;
 }
 
+void LlamaModel::set_inference_weights(DType format) {
+  LINSPEC_CHECK(format == DType::F32 || format == DType::BF16, "inference weights must be f32 or bf16, got ",
+                dtype_name(format));
+  LINSPEC_CHECK(!options_.requires_grad, "inference weights are for a model that does not train");
+  LINSPEC_CHECK(options_.dtype == DType::F32, "inference weights convert an f32 model, this one is ",
+                dtype_name(options_.dtype));
+  if (format == inference_weights_) return;
+  // From the f32 originals in the store (the layer handles alias them until converted).
+  auto as = [&](const std::string& name) { return params_.get(name).detach().to(format); };
+  for (int64_t i = 0; i < num_layers(); ++i) {
+    LlamaLayer& l = layers_[i];
+    const std::string p = layer_prefix(i);
+    l.q_proj = as(p + "self_attn.q_proj.weight"), l.k_proj = as(p + "self_attn.k_proj.weight");
+    l.v_proj = as(p + "self_attn.v_proj.weight"), l.o_proj = as(p + "self_attn.o_proj.weight");
+    l.gate_proj = as(p + "mlp.gate_proj.weight"), l.up_proj = as(p + "mlp.up_proj.weight");
+    l.down_proj = as(p + "mlp.down_proj.weight");
+  }
+  lm_head_ = as(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  inference_weights_ = format;
+}
+
 std::vector<std::pair<std::string, Tensor>> LlamaModel::named_parameters() const {
   std::vector<std::pair<std::string, Tensor>> out = params_.entries();
   for (int64_t i = 0; i < num_layers(); ++i)

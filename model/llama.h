@@ -67,6 +67,11 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   const LlamaOptions& options() const { return options_; }
   void set_options(const LlamaOptions& o);  // precision / recompute (dtype and requires_grad are fixed)
+  // Inference weights: the layers' projections and the LM head in `format` (F32, or BF16: half the bytes a decoded
+  // token reads; the embedding table, norms and the mixers' own parameters stay f32). Only for a model that does
+  // not train (requires_grad false); the checkpoint tensors and named_parameters() keep the f32 values.
+  void set_inference_weights(DType format);
+  DType inference_weights() const { return inference_weights_; }
   const ParameterStore& parameters() const { return params_; }
   // Every trainable tensor: the store plus the mixers' own parameters ("model.layers.i.self_attn.<name>").
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
@@ -131,6 +136,7 @@ class LlamaModel {
   Tensor embed_tokens_, final_norm_, lm_head_;  // lm_head_ aliases embed_tokens_ when tied
   std::vector<LlamaLayer> layers_;
   Tensor inv_freq_;
+  DType inference_weights_ = DType::F32;
 };
 
 }  // namespace linspec

@@ -21,6 +21,32 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
 }
 
 MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
+
+// f32 activations times a weight stored in bf16 (inference weights, LlamaModel::set_inference_weights): the
+// activations are rounded to bf16 (a few KB per decoded token) and the GEMM reads the weight's 2 bytes per element,
+// half of f32's — decode is bound by exactly those bytes. Forward only.
+Tensor matmul_bf16_weight(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
+  detail::check_float(a_in, "matmul", "a");
+  LINSPEC_CHECK(a_in.dtype() == DType::F32, "matmul: a bf16 weight needs f32 activations, got ",
+                dtype_name(a_in.dtype()));
+  LINSPEC_CHECK(!any_requires_grad({&a_in, &b_in}), "matmul: bf16 weights are inference-only (no gradient)");
+  detail::backend_of("matmul", {&a_in, &b_in});
+  LINSPEC_CHECK(!trans_a && b_in.dim() == 2 && a_in.dim() >= 2, "matmul: a bf16 weight must be a 2-D B operand, got ",
+                shape_str(b_in.shape()));
+  const Tensor a = a_in.contiguous().to(DType::BF16), b = b_in.contiguous();
+  const int64_t K = a.size(-1), M = a.numel() / std::max<int64_t>(K, 1);
+  const int64_t Kb = trans_b ? b.size(1) : b.size(0), N = trans_b ? b.size(0) : b.size(1);
+  LINSPEC_CHECK(K == Kb, "matmul: inner dims differ: ", shape_str(a_in.shape()), " x ", shape_str(b.shape()),
+                (trans_b ? "ᵀ" : ""));
+  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  out_shape.push_back(N);
+  Tensor c = Tensor::empty(out_shape, DType::F32, a.device());
+  detail::kernel(backend(a.device()).matmul.gemm_bf16, "gemm_bf16", a)({1, M, N, K, false, trans_b, false},
+                                                                       a.device_data<uint16_t>(),
+                                                                       b.device_data<uint16_t>(),
+                                                                       c.device_data<float>(), 0.f);
+  return c;
+}
 }  // namespace
 
 void set_default_matmul_precision(MatmulPrecision p) {
@@ -29,6 +55,7 @@ void set_default_matmul_precision(MatmulPrecision p) {
 MatmulPrecision default_matmul_precision() { return default_precision; }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b, MatmulPrecision precision) {
+  if (b_in.defined() && b_in.dtype() == DType::BF16) return matmul_bf16_weight(a_in, b_in, trans_a, trans_b);
   detail::check_float(a_in, "matmul", "a");
   detail::check_float(b_in, "matmul", "b");
   detail::check_same_dtype(a_in, b_in, "matmul");

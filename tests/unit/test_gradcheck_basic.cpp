@@ -192,6 +192,31 @@ TEST(MatmulForward, F32MatchesDoubleLoop) { check_forward(ops::MatmulPrecision::
 
 TEST(MatmulForward, Bf16MatchesDoubleLoopOnRoundedInputs) { check_forward(ops::MatmulPrecision::BF16, true, 1e-3); }
 
+// A weight stored in bf16 (inference weights): f32 activations rounded to bf16, f32 accumulation; decode shapes
+// (M = 1) and verification blocks, with the weight as given or transposed, against double loops on rounded inputs.
+TEST(MatmulForward, Bf16WeightMatchesDoubleLoopOnRoundedInputs) {
+  Philox rng(7);
+  for (const MatmulSpec& s : std::vector<MatmulSpec>{{"decode_nt", {1, 1, 576}, {193, 576}, false, true},
+                                                     {"block_nt", {2, 9, 53}, {29, 53}, false, true},
+                                                     {"block_nn", {37, 53}, {53, 29}, false, false}}) {
+    Tensor a = random_normal(s.a, DType::F32, rng), b = random_normal(s.b, DType::F32, rng);
+    auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+    for (auto& v : av) v = bf16_to_f32(f32_to_bf16(static_cast<float>(v)));
+    for (auto& v : bv) v = bf16_to_f32(f32_to_bf16(static_cast<float>(v)));
+    const Shape a2 = {shape_numel(s.a) / s.a.back(), s.a.back()};
+    const Reference ref = reference_matmul(av, a2, bv, s.b, false, s.tb);
+    const Tensor c = ops::matmul(a, b.to(DType::BF16), false, s.tb);
+    EXPECT_EQ(c.dtype(), DType::F32);
+    const auto cv = c.to_vector<double>();
+    ASSERT_EQ(cv.size(), ref.c.size()) << s.name;
+    for (size_t i = 0; i < cv.size(); ++i)
+      ASSERT_LT(std::fabs(cv[i] - ref.c[i]) / std::max(ref.scale[i], 1e-30), 1e-5) << s.name << " element " << i;
+  }
+  Tensor w = Tensor::zeros({3, 4}).to(DType::BF16), x = Tensor::zeros({2, 4});
+  x.set_requires_grad(true);
+  EXPECT_THROW(ops::linear(x, w), std::exception);  // inference only
+}
+
 TEST(MatmulForward, Bf16ActuallyRoundsInputs) {
   // Guards against the bf16 path silently running in f32: 1 + 2^-10 is not representable in bf16.
   Tensor a = Tensor::full({1, 1}, 1.0 + 1.0 / 1024), b = Tensor::full({1, 1}, 1.0);

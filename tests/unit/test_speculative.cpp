@@ -3,6 +3,8 @@
 // generations crossing many groups (G = 8); static batches match single runs; tree files are validated.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -82,6 +84,35 @@ TEST_P(GreedyLossless, HeadsTreeEqualsAutoregressive) {
   EXPECT_GT(stats.accepted_candidates, 0);
   EXPECT_GT(stats.accepted_histogram.size(), 2u);
   EXPECT_LT(stats.steps, stats.new_tokens);
+}
+
+// bf16 inference weights (LlamaModel::set_inference_weights): the speculative output equals AR at the same
+// weights, and those weights change the logits by bf16 rounding only.
+TEST_P(GreedyLossless, Bf16WeightsHeadsTreeEqualsAutoregressiveAtTheSameWeights) {
+  LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+  const std::vector<int32_t> probe{1, 5, 9, 2, 7, 7, 30, 4};
+  const Tensor ids = Tensor::from_vector(probe, {1, 8});
+  const std::vector<float> f32 = m.forward(ids).to_vector<float>();
+  const DraftHeads heads = random_heads(m, 12);
+  m.set_inference_weights(DType::BF16);
+  EXPECT_EQ(m.layer(0).q_proj.dtype(), DType::BF16);
+  const std::vector<float> bf16 = m.forward(ids).to_vector<float>();
+  double worst = 0, scale = 0, moved = 0;
+  for (size_t i = 0; i < f32.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(bf16[i] - f32[i])));
+    scale = std::max(scale, double(std::fabs(f32[i])));
+    moved += bf16[i] != f32[i];
+  }
+  EXPECT_LT(worst / scale, 0.05) << "bf16 weights changed the logits by more than rounding";
+  EXPECT_GT(moved, 0) << "the bf16 weights were not used";
+  const Speculator spec(m, heads, default_tree(heads.count(), 64));
+  const auto prompts = speculative_prompts(10, kVocab, 13);
+  const auto ar = ar_greedy(m, prompts, 40);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 40;
+  SpeculativeStats stats;
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i]) << i;
+  EXPECT_GT(stats.accepted_candidates, 0);
 }
 
 TEST_P(GreedyLossless, DraftModelChainEqualsAutoregressive) {
