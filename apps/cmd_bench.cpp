@@ -13,13 +13,14 @@
 #include "core/threads.h"
 #include "kernels/matmul.h"
 #include "trainer/comm.h"
+#include "trainer/stages.h"
 #include "trainer/train_bench.h"
 
 namespace linspec::apps {
 namespace {
 
 struct BenchArgs {
-  std::string what, config, precision = "fp32", json_out, device = "auto";
+  std::string what, config, stage, precision = "fp32", json_out, device = "auto";
   std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 2048;
   bool recompute = false;
@@ -79,6 +80,18 @@ int bench_gemm() {
   return 0;
 }
 
+// The stage --stage names (a file without stages: is its only stage).
+trainer::ExperimentConfig config_stage(const std::vector<trainer::TrainingStage>& stages) {
+  std::string names;
+  for (const auto& st : stages) {
+    if (st.name == args.stage) return st.config;
+    names += (names.empty() ? "" : ", ") + st.name;
+  }
+  if (args.stage.empty() && stages.size() == 1) return stages[0].config;
+  throw_input_error(args.config, ": --stage ", args.stage.empty() ? "is needed" : "'" + args.stage + "' is not a stage",
+                    " (its stages: ", names.empty() ? "none" : names, ")");
+}
+
 int bench_train() {
   if (args.steps <= 0 || args.warmup < 0) throw_input_error("bench train: --steps must be positive, --warmup >= 0");
   std::unique_ptr<trainer::Communicator> comm = trainer::make_communicator("mpi"), grads;
@@ -90,7 +103,7 @@ int bench_train() {
                         "the synthetic default only; change the config with --set (e.g. --set train.micro_batch=4)");
     std::vector<std::string> overrides = args.overrides;
     if (args.device != "auto") overrides.push_back("train.device=" + args.device);  // --device wins over the file
-    cfg = trainer::load_experiment(args.config, overrides);
+    cfg = config_stage(trainer::load_training_stages(args.config, overrides));
     if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
     const Device device = trainer::training_device(*cfg);
     grads = trainer::make_communicator(cfg->distributed.backend, device);
@@ -139,6 +152,7 @@ RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/
   s.add_option("config", args.config,
                "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
   s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");
+  s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
   s.add_option("--device", args.device, "train: auto | cpu | cuda (auto: CUDA when built and a GPU is visible)");
   auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
   shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));

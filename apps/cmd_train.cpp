@@ -21,10 +21,14 @@ std::string attention_keys_footer() {
 
 RegisterCommand reg(Command{
     "train", "Fine-tune from a YAML experiment (run under mpirun -np N for data parallel)", [](CLI::App& s) {
-      s.add_option("config", args.config_path, "Experiment YAML (keys: README, configs/*.yaml)")->required();
-      s.add_option("--set", args.overrides, "Override a config key: a.b=value (repeatable)");
+      s.add_option("config", args.config_path,
+                   "Experiment YAML (keys: README, configs/*.yaml); `stages:` chains several runs (trainer/stages.h)")
+          ->required();
+      s.add_option("--set", args.overrides,
+                   "Override a config key: a.b=value (repeatable; every stage), stages.<name>.a.b=value (one stage)");
       s.add_option("--resume", args.resume,
-                   "auto (newest valid snapshot in checkpoint.dir, else start fresh) or a snapshot path");
+                   "auto (newest valid snapshot in checkpoint.dir, else start fresh; a staged config skips finished "
+                   "stages and continues the first unfinished one) or a snapshot path");
       s.footer(attention_keys_footer());
       return [] { return trainer::run_training(args); };
     }});

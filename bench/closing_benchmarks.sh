@@ -39,12 +39,12 @@ if want train; then
         set_args=(--set model.init="$OUT/smollm2.h5" --set data.path="$OUT/corpus.h5" --set data.seq_len=$seq
                   --set train.steps=4 --set train.warmup_steps=0 --set train.precision=$prec --set "trainable=[all]"
                   --set checkpoint.dir="$run" --set checkpoint.every=1000 --set eval.every=1000 --set eval.batches=0
-                  --set log.every=1 --set objectives.draft_heads.weight=0)
+                  --set log.every=1)
         if [[ $layout == 1x2 ]]; then
-          OMP_NUM_THREADS=2 /usr/bin/time -f "%M" -o "$run.rss" "$LINSPEC" train "$ROOT/configs/quickstart.yaml" \
+          OMP_NUM_THREADS=2 /usr/bin/time -f "%M" -o "$run.rss" "$LINSPEC" train "$ROOT/configs/finetune-1m.yaml" \
             "${set_args[@]}" --set train.micro_batch=$batch >"$run.log" 2>&1
         else
-          /usr/bin/time -f "%M" -o "$run.rss" "${mpi[@]}" "$LINSPEC" train "$ROOT/configs/quickstart.yaml" \
+          /usr/bin/time -f "%M" -o "$run.rss" "${mpi[@]}" "$LINSPEC" train "$ROOT/configs/finetune-1m.yaml" \
             "${set_args[@]}" --set train.micro_batch=$((batch / 2)) >"$run.log" 2>&1
         fi
         python3 - "$run" "$prec" "$seq" "$batch" "$layout" <<'PY'

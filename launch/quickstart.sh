@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One command: install, build, and run the main job on the embedded default (SmolLM2-135M-Instruct + the Python 3.11
 # documentation sources from Debian's python3.11-doc as the corpus):
-#   convert -> prepare -> linearize to `aug` -> mpirun -np 2 fine-tune (CE + LoRA + draft heads) -> export ->
-#   eval report (perplexity before/after, AR vs speculative decoding) -> speculative generation -> summary.
-# Environment: LINSPEC_RANKS (2), LINSPEC_STEPS (configs/quickstart.yaml), LINSPEC_WORK (out/quickstart).
+#   convert -> prepare -> perplexity of the softmax teacher -> mpirun -np 2 staged training (configs/quickstart.yaml:
+#   attention transfer -> LoRA + KD + CE -> draft heads) -> export -> eval report (held-out perplexity, AR vs
+#   speculative decoding) -> speculative generation -> summary (teacher vs student perplexity, decode speed).
+# Environment: LINSPEC_RANKS (2), LINSPEC_WORK (out/quickstart), LINSPEC_TRAIN_SET (extra --set key=value words for
+# the training, e.g. "stages.finetune.train.steps=50"), LINSPEC_RESUME=1 (continue an interrupted training).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${LINSPEC_BUILD_DIR:-$ROOT/build}"
@@ -36,17 +38,19 @@ PPL_ARGS=(--data "$WORK/corpus_tokens.h5" --ppl --ctx 256 --max-tokens 8192)
 step "perplexity of the softmax model (validation split)"
 "$LINSPEC" eval --checkpoint "$WORK/smollm2.h5" "${PPL_ARGS[@]}" --json "$WORK/eval_softmax.json"
 
-step "linearize to aug (local + global + conv; fresh: conv 0, lambda_global 0)"
+step "perplexity of aug before any training (linearized, nothing learned yet)"
 "$LINSPEC" linearize --in "$WORK/smollm2.h5" --attention aug --out "$WORK/aug_init.h5" --force
 "$LINSPEC" eval --checkpoint "$WORK/aug_init.h5" "${PPL_ARGS[@]}" --json "$WORK/eval_aug_before.json"
 
-step "fine-tune under mpirun: $RANKS rank(s), CE + LoRA + draft heads (configs/quickstart.yaml)"
-rm -rf "$WORK/run"
-TRAIN_SET=()
-[[ -n "${LINSPEC_STEPS:-}" ]] && TRAIN_SET+=(--set "train.steps=$LINSPEC_STEPS")
-LINSPEC_BIN="$LINSPEC" bash "$ROOT/launch/train.sh" -n "$RANKS" configs/quickstart.yaml "${TRAIN_SET[@]}"
-SNAP="$WORK/run/$(cat "$WORK/run/latest")"
-python3 "$ROOT/launch/plot_metrics" "$WORK/run"
+step "staged training under mpirun, $RANKS rank(s): transfer -> finetune (LoRA + KD + CE) -> heads (configs/quickstart.yaml)"
+TRAIN_ARGS=()
+for kv in ${LINSPEC_TRAIN_SET:-}; do TRAIN_ARGS+=(--set "$kv"); done
+if [[ "${LINSPEC_RESUME:-0}" == 1 ]]; then TRAIN_ARGS+=(--resume auto); else rm -rf "$WORK/run"; fi
+train_started=$SECONDS
+LINSPEC_BIN="$LINSPEC" bash "$ROOT/launch/train.sh" -n "$RANKS" configs/quickstart.yaml "${TRAIN_ARGS[@]}"
+echo "$((SECONDS - train_started))" >"$WORK/train_seconds"
+SNAP="$WORK/run/heads/$(cat "$WORK/run/heads/latest")"
+for stage in transfer finetune heads; do python3 "$ROOT/launch/plot_metrics" "$WORK/run/$stage"; done
 
 step "export the last snapshot -> $WORK/serve.h5 (LoRA merged; heads kept; optimizer state dropped)"
 "$LINSPEC" export --checkpoint "$SNAP" --out "$WORK/serve.h5"
@@ -73,14 +77,17 @@ load = lambda n: json.load(open(os.path.join(w, n)))
 soft, before, after, ver = load("eval_softmax.json"), load("eval_aug_before.json"), load("eval_aug_after.json"), load("verify.json")
 s, d = after["speculative"], after["decode"]
 errs = {k: v for k, v in ver.items() if k.endswith("_err")}
-print(f"perplexity (validation, ctx {soft['ctx']}): softmax {soft['ppl']:.2f} | aug before fine-tuning {before['ppl']:.1f}"
-      f" | aug after {after['ppl']:.2f}")
+train_s = int(open(os.path.join(w, "train_seconds")).read())
+print(f"held-out perplexity (validation split, ctx {soft['ctx']}, {soft['tokens']} tokens): teacher (softmax) "
+      f"{soft['ppl']:.2f} | student (aug) {after['ppl']:.2f} | ratio {after['ppl'] / soft['ppl']:.2f}x "
+      f"(aug before training: {before['ppl']:.0f})")
+print(f"training: {train_s} s for the three stages ({train_s / 60:.1f} min, wall clock incl. evaluation and snapshots)")
 print(f"forms (verify, fp32): max relative logit error {max(errs.values()):.2e} -> {'PASS' if ver['passed'] else 'FAIL'}"
       f" (tolerance {ver['tolerance']:g})")
-print(f"decode, batch 1, {after['threads']} thread(s): AR {d['decode_tokens_per_s']:.1f} tokens/s, speculative (heads, "
-      f"{s['tree']['nodes']}-node tree) {s['decode_tokens_per_s']:.1f} tokens/s -> speedup {s['speedup_vs_ar']:.2f}x")
-print(f"mean accepted tokens per step {s['mean_accepted_tokens_per_step']:.2f} (bonus token counted: "
-      f"{s['bonus_token_counted']}); speculative output identical to AR greedy: {s['identical_to_ar']}")
-print(f"outputs: {w} (eval_*.json, run/metrics.jsonl, run/loss.png, run/val_ppl.png, serve.h5)")
+print(f"decode, batch 1, {after['threads']} thread(s): AR {d['decode_tokens_per_s']:.1f} tokens/s | speculative (heads, "
+      f"{s['tree']['nodes']}-node tree) {s['decode_tokens_per_s']:.1f} tokens/s -> {s['speedup_vs_ar']:.2f}x, "
+      f"{s['mean_accepted_tokens_per_step']:.2f} tokens/step (bonus token counted: {s['bonus_token_counted']}); "
+      f"identical to AR greedy: {s['identical_to_ar']}")
+print(f"outputs: {w}/smollm2.h5 (teacher), {w}/serve.h5 (serving checkpoint), eval_*.json, run/<stage>/metrics.jsonl")
 PY
 echo "quickstart finished in $((SECONDS - started))s (after setup and build)"

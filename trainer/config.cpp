@@ -1,6 +1,7 @@
 #include "trainer/config.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <algorithm>
 #include <functional>
@@ -66,6 +67,7 @@ bool is_attention_option_path(const std::string& path) {
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
       {"model.init", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.init, std::string), true},
+      {"model.teacher", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.teacher, std::string)},
       {"model.attention.preset", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.attention.preset, std::string)},
       {"model.keep_softmax_layers", Kind::IntList, 0, 1 << 16, {}, FIELD(model.keep_softmax_layers, std::vector<int>)},
       {"data.path", Kind::String, -INFINITY, INFINITY, {}, FIELD(data.path, std::string), true},
@@ -80,7 +82,7 @@ const std::vector<Key>& schema() {
       {"train.min_lr_ratio", Kind::Float, 0, 1, {}, FIELD(train.min_lr_ratio, double)},
       {"train.weight_decay", Kind::Float, 0, 10, {}, FIELD(train.weight_decay, double)},
       {"train.clip_grad_norm", Kind::Float, 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
-      {"train.precision", Kind::String, -INFINITY, INFINITY, {"fp32", "bf16"}, FIELD(train.precision, std::string)},
+      {"train.precision", Kind::String, -INFINITY, INFINITY, {"fp32", "bf16", "auto"}, FIELD(train.precision, std::string)},
       {"train.device", Kind::String, -INFINITY, INFINITY, {"auto", "cpu", "cuda"},
        FIELD(train.device, std::string)},
       {"train.recompute", Kind::Bool, -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
@@ -164,13 +166,17 @@ void check_known(const YAML::Node& node, const std::string& prefix, const std::s
   }
 }
 
+// Walks the tree without copying it (YAML::Clone drops the line marks error messages need); reset() rebinds the
+// handle where operator= would write into the node it refers to.
 YAML::Node lookup(const YAML::Node& root, const std::string& path) {
-  YAML::Node cur = YAML::Clone(root);
+  YAML::Node cur;
+  cur.reset(root);
   std::stringstream ss(path);
   std::string part;
   while (std::getline(ss, part, '.')) {
-    if (!cur.IsMap() || !cur[part]) return YAML::Node(YAML::NodeType::Undefined);
-    cur = cur[part];
+    const YAML::Node& here = cur;
+    if (!here.IsMap() || !here[part]) return YAML::Node(YAML::NodeType::Undefined);
+    cur.reset(here[part]);
   }
   return cur;
 }
@@ -278,8 +284,7 @@ std::string ExperimentConfig::resolved_yaml() const {
   return out.c_str();
 }
 
-ExperimentConfig parse_experiment(const std::string& text, const std::string& source,
-                                  const std::vector<std::string>& overrides) {
+YAML::Node load_yaml_text(const std::string& text, const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -288,6 +293,44 @@ ExperimentConfig parse_experiment(const std::string& text, const std::string& so
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw_input_error(source, ": the top level must be a mapping of keys");
+  return root;
+}
+
+ExperimentConfig parse_experiment(const std::string& text, const std::string& source,
+                                  const std::vector<std::string>& overrides) {
+  return parse_experiment_root(load_yaml_text(text, source), source, overrides);
+}
+
+YAML::Node merged_yaml(const YAML::Node& base, const YAML::Node& over) {
+  YAML::Node out(YAML::NodeType::Map);
+  auto put = [&out](const YAML::Node& key, const YAML::Node& value) {
+    YAML::Node v;
+    if (value.IsMap()) v.reset(merged_yaml(value, YAML::Node(YAML::NodeType::Map)));
+    else v.reset(value);
+    out.force_insert(key, v);  // the key node itself, so its line mark stays
+  };
+  for (auto it = base.begin(); it != base.end(); ++it) {
+    const YAML::Node& o = over;
+    const YAML::Node replacement = over.IsMap() ? o[it->first.Scalar()] : YAML::Node();
+    if (replacement && replacement.IsMap() && it->second.IsMap())
+      out.force_insert(it->first, merged_yaml(it->second, replacement));
+    else if (!replacement)
+      put(it->first, it->second);
+  }
+  if (over.IsMap())
+    for (auto it = over.begin(); it != over.end(); ++it) {
+      const YAML::Node& b = base;
+      const YAML::Node original = b[it->first.Scalar()];
+      if (original && original.IsMap() && it->second.IsMap()) continue;  // merged above
+      put(it->first, it->second);
+    }
+  return out;
+}
+
+ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::string& source,
+                                       const std::vector<std::string>& overrides) {
+  // A copy of the mappings (overrides are written into it) sharing the keys and values, which carry the line marks.
+  YAML::Node root = merged_yaml(given, YAML::Node(YAML::NodeType::Map));
   check_known(root, "", source);
 
   // Provenance for error messages: keys set by --set are reported as such.
@@ -348,12 +391,17 @@ ExperimentConfig parse_experiment(const std::string& text, const std::string& so
   return cfg;
 }
 
-ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+std::string read_config_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw_input_error(path, ": is a directory, not an experiment config");
   std::ifstream in(path);
   if (!in) throw_input_error(path, ": cannot open the experiment config");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_experiment(ss.str(), path, overrides);
+  return ss.str();
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_experiment(read_config_file(path), path, overrides);
 }
 
 }  // namespace linspec::trainer

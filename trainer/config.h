@@ -22,6 +22,7 @@ struct AttentionKeys {
 struct ExperimentConfig {
   struct {
     std::string init;
+    std::string teacher;  // the softmax model kd distils from; "" = model.init
     AttentionKeys attention;
     std::vector<int> keep_softmax_layers;
   } model;
@@ -78,5 +79,22 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
 // Same, from YAML text (for tests and for configs stored in snapshots); `source` names it in errors.
 ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& source,
                                   const std::vector<std::string>& overrides = {});
+// Same, from a parsed top-level mapping (trainer/stages.cpp builds one per stage); `root` is not modified.
+ExperimentConfig parse_experiment_root(const YAML::Node& root, const std::string& source,
+                                       const std::vector<std::string>& overrides = {});
+
+// The text of an experiment file (InputError naming it when it is missing or a directory) and its parse as a
+// top-level mapping (InputError with file:line for a syntax error).
+std::string read_config_file(const std::string& path);
+YAML::Node load_yaml_text(const std::string& text, const std::string& source);
+
+// `base` with `over` merged in: mappings merge key by key, anything else in `over` replaces. New mappings; keys and
+// values are shared with the inputs (not copied), so they keep their line marks for error messages.
+YAML::Node merged_yaml(const YAML::Node& base, const YAML::Node& over);
+
+// The teacher kd distils from: model.teacher, else model.init.
+inline const std::string& kd_teacher_path(const ExperimentConfig& cfg) {
+  return cfg.model.teacher.empty() ? cfg.model.init : cfg.model.teacher;
+}
 
 }  // namespace linspec::trainer

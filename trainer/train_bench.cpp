@@ -68,7 +68,7 @@ TrainSetup synthetic_training_setup(const SyntheticTrainShape& s, Device device)
 TrainBenchResult run_train_bench(const ExperimentConfig& cfg, TrainSetup& setup, Communicator& comm,
                                  Communicator& grad_comm, int64_t steps, int64_t warmup) {
   TrainBenchResult r;
-  r.steps = steps, r.warmup = warmup, r.threads = num_threads(), r.precision = cfg.train.precision;
+  r.steps = steps, r.warmup = warmup, r.threads = num_threads(), r.precision = training_precision(cfg, setup.model->options().device);
   r.params = setup.model->parameters().numel();
   TrainStep step(cfg, comm, grad_comm, setup);
   for (const auto& s : step.sync().slots()) r.trainable += s.param.numel();

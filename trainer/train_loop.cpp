@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <iostream>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "trainer/schedule.h"
 #include "trainer/signals.h"
 #include "trainer/snapshot.h"
+#include "trainer/stages.h"
 #include "trainer/train_step.h"
 #include "trainer/train_setup.h"
 
@@ -193,30 +195,24 @@ class Trainer {
   std::unique_ptr<ProgressLine> progress_;
 };
 
-}  // namespace
-
-int run_training(const TrainRequest& request) {
-  // Setup errors (config, files, snapshots) are found by every rank alike: agree on the outcome, report it once.
-  std::unique_ptr<Communicator> world = make_communicator("mpi");
-  const int rank = world->rank();
-  NullStream quiet;
-  std::ostream& log = rank == 0 ? std::cerr : quiet;
-
-  std::optional<ExperimentConfig> cfg;
+// One stage (or a whole file without stages:) on every rank. Returns 2 for bad input found before training, 0 when
+// the run finished, 1 when a stop signal ended it early (a snapshot was written: continue with --resume auto).
+int run_stage(const ExperimentConfig& stage_cfg, const std::string& resume, Communicator& world, std::ostream& log) {
+  const int rank = world.rank();
+  const ExperimentConfig* cfg = &stage_cfg;
   std::unique_ptr<Communicator> grads;  // the gradient buckets' communicator (host scalars go through `world`)
   std::optional<LoadedSnapshot> snap;
   std::optional<TrainSetup> setup;
   std::string error;
   try {
-    cfg = load_experiment(request.config_path, request.overrides);
     const Device device = training_device(*cfg);
     // "auto" follows the gradients: NCCL for a CUDA model, MPI otherwise.
     grads = make_communicator(cfg->distributed.backend, device);
     if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
     log << "train: device " << device_name(device) << ", gradients reduced by " << grads->backend() << "\n";
     log << "train: resolved config (" << cfg->source << ")\n" << cfg->resolved_yaml() << "\n";
-    if (!request.resume.empty()) {
-      snap = find_resume_collective(*world, cfg->checkpoint.dir, request.resume, log);
+    if (!resume.empty()) {
+      snap = find_resume_collective(world, cfg->checkpoint.dir, resume, log);
       if (!snap) log << "train: no snapshot in " << cfg->checkpoint.dir << ", starting fresh\n";
       else log << "train: resuming from " << snap->path << " (step " << snap->trainer.step << ")\n";
     }
@@ -225,24 +221,73 @@ int run_training(const TrainRequest& request) {
     error = e.what();
   }
   double flags[2] = {error.empty() ? 0.0 : 1.0, rank == 0 && !error.empty() ? 1.0 : 0.0};
-  world->allreduce_sum(flags, 2);
+  world.allreduce_sum(flags, 2);
   if (flags[0] > 0) {
     if (!error.empty() && (rank == 0 || flags[1] == 0)) std::cerr << "linspec: error: " << error << "\n";
     return 2;
   }
 
+  bool stopped = false;
   install_stop_handlers();
   try {
-    Trainer trainer(*cfg, *world, *grads, *setup, snap ? &*snap : nullptr, log);
+    Trainer trainer(*cfg, world, *grads, *setup, snap ? &*snap : nullptr, log);
     snap.reset();  // the model shares its tensors; the optimizer copied its state
-    trainer.run();
+    stopped = trainer.run();
   } catch (const std::exception& e) {
-    if (world->world() == 1) throw;
+    if (world.world() == 1) throw;
     const bool input = dynamic_cast<const InputError*>(&e) != nullptr;
     std::cerr << "linspec: " << (input ? "error" : "internal error") << " on rank " << rank << ": " << e.what() << "\n";
     MPI_Abort(MPI_COMM_WORLD, input ? 2 : 3);
   }
   uninstall_stop_handlers();
+  return stopped ? 1 : 0;
+}
+
+// A stage whose final snapshot is in place finished in an earlier run (resume skips it).
+bool stage_finished(const ExperimentConfig& cfg) {
+  const std::vector<std::string> done = list_snapshots(cfg.checkpoint.dir);
+  if (done.empty()) return false;
+  const auto step = snapshot_step_from_name(std::filesystem::path(done.back()).filename().string());
+  return step && *step >= cfg.train.steps;
+}
+
+}  // namespace
+
+int run_training(const TrainRequest& request) {
+  // Setup errors (config, files, snapshots) are found by every rank alike: agree on the outcome, report it once.
+  std::unique_ptr<Communicator> world = make_communicator("mpi");
+  NullStream quiet;
+  std::ostream& log = world->rank() == 0 ? std::cerr : quiet;
+
+  std::vector<TrainingStage> stages;
+  std::string error;
+  try {
+    stages = load_training_stages(request.config_path, request.overrides);  // every stage checked before any work
+    if (stages.size() > 1 && !request.resume.empty() && request.resume != "auto")
+      throw_input_error(request.config_path, ": --resume ", request.resume, ": a staged config resumes with --resume "
+                        "auto (each stage continues from its own directory)");
+  } catch (const InputError& e) {
+    error = e.what();
+  }
+  if (!error.empty()) {
+    if (world->rank() == 0) std::cerr << "linspec: error: " << error << "\n";
+    return 2;
+  }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const TrainingStage& st = stages[i];
+    if (!st.name.empty()) {
+      if (request.resume == "auto" && stage_finished(st.config)) {
+        log << "train: stage " << i + 1 << "/" << stages.size() << " '" << st.name << "' finished earlier ("
+            << final_snapshot_path(st.config) << ")\n";
+        continue;
+      }
+      log << "train: == stage " << i + 1 << "/" << stages.size() << " '" << st.name << "': " << st.config.train.steps
+          << " steps in " << st.config.checkpoint.dir << " ==\n";
+    }
+    const int rc = run_stage(st.config, request.resume, *world, log);
+    if (rc == 2) return 2;
+    if (rc == 1) return 0;  // stopped by a signal after its snapshot; the next stages wait for --resume auto
+  }
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "attention/linear_mixers.h"
@@ -29,6 +30,32 @@ std::map<std::string, Tensor> cloned(const std::map<std::string, Tensor>& tensor
   return out;
 }
 
+// The softmax model kd distils from (kd_teacher_path: model.teacher, else model.init), without gradients. It shares
+// nothing with the student: model.init's tensors are cloned when it is the teacher.
+std::unique_ptr<LlamaModel> load_kd_teacher(const ExperimentConfig& cfg, const Checkpoint& init, bool resumed,
+                                            LlamaOptions opts, std::ostream& log) {
+  const std::string& path = kd_teacher_path(cfg);
+  const std::string key = cfg.model.teacher.empty() ? "model.init" : "model.teacher";
+  Checkpoint loaded;
+  const bool is_init = path == cfg.model.init && !resumed;
+  if (!is_init) {
+    if (!std::filesystem::is_regular_file(path))
+      throw_input_error(cfg.source, ": key '", key, "': file '", path, "' does not exist");
+    loaded = load_checkpoint(path);
+    merge_lora_tensors(loaded.tensors, attrs_value(loaded.extra_attrs, "lora"), path);
+  }
+  const Checkpoint& t = is_init ? init : loaded;
+  if (!t.config.attention.is_null())
+    throw_input_error(cfg.source, ": objectives.kd needs a softmax teacher, but key '", key, "' names ", path,
+                      ", which is linearized (set model.teacher to the original model)");
+  if (tokenizer_fingerprint(t.tokenizer) != tokenizer_fingerprint(init.tokenizer))
+    throw_input_error(path, ": the kd teacher's tokenizer differs from the student's (", cfg.model.init, "); key '", key, "'");
+  opts.requires_grad = false;
+  log << "train: kd teacher " << path << "\n";
+  return std::make_unique<LlamaModel>(
+      LlamaModel::from_tensors(t.config, is_init ? cloned(t.tensors) : std::move(loaded.tensors), opts, path));
+}
+
 }  // namespace
 
 linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cfg) {
@@ -38,6 +65,11 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
   spec.keep_softmax_layers.assign(cfg.model.keep_softmax_layers.begin(), cfg.model.keep_softmax_layers.end());
   spec.options = a.options;  // the model resolves them against the preset table
   return spec;
+}
+
+std::string training_precision(const ExperimentConfig& cfg, Device device) {
+  if (cfg.train.precision != "auto") return cfg.train.precision;
+  return device != Device::CPU || cpu_has_native_bf16() ? "bf16" : "fp32";
 }
 
 Device training_device(const ExperimentConfig& cfg) {
@@ -59,8 +91,8 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
                       "draft_heads.weight, draft_model.weight) is 0");
 
   const bool kd = s.objectives.kd > 0;
-  // A resumed run without kd needs nothing from model.init but what the snapshot already carries.
-  if (resume && !kd) {
+  // A resumed run needs nothing from model.init but what the snapshot already carries.
+  if (resume) {
     s.init.config = resume->model.config;
     s.init.tokenizer = resume->model.tokenizer;
     s.init.extra_attrs = resume->model.extra_attrs;
@@ -80,20 +112,16 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
                       cfg.model.init, "` again");
 
   LlamaOptions opts;
-  opts.precision = cfg.train.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
+  const std::string precision = training_precision(cfg, device);
+  opts.precision = precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
+  if (cfg.train.precision == "auto")
+    log << "train: precision auto -> " << precision << (device == Device::CPU ? (precision == "bf16" ? " (native bf16 dot products)" : " (no native bf16 on this CPU)") : "") << "\n";
   opts.requires_grad = true;  // mixers create their learnable tensors as leaves; the Student decides what trains
   opts.device = device;
   const linspec::AttentionSpec wanted = attention_spec_from_experiment(cfg);
   const bool init_linear = !s.init.config.attention.is_null();
 
-  if (kd) {
-    if (init_linear)
-      throw_input_error(cfg.source, ": objectives.kd needs the original softmax model as model.init, but ",
-                        cfg.model.init, " is already linearized");
-    LlamaOptions t = opts;
-    t.requires_grad = false;
-    s.teacher = std::make_unique<LlamaModel>(LlamaModel::from_tensors(s.init.config, cloned(s.init.tensors), t, cfg.model.init));
-  }
+  if (kd) s.teacher = load_kd_teacher(cfg, s.init, resume != nullptr, opts, log);
 
   if (resume) {
     s.model = std::make_unique<LlamaModel>(

@@ -42,6 +42,10 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
 // takes GPU local_rank mod visible GPUs. InputError naming the key for cuda without a CUDA build or a GPU.
 Device training_device(const ExperimentConfig& cfg);
 
+// The GEMM precision train.precision asks for on `device`: "auto" is bf16 on CUDA and on CPUs with native bf16
+// dot products (core/cpu_features.h), fp32 elsewhere (emulated bf16 is slower than fp32).
+std::string training_precision(const ExperimentConfig& cfg, Device device);
+
 // Checks files (model.init, data.path, tokenizer fingerprint) and builds the setup with every tensor (model, kd
 // teacher, LoRA, drafts) on `device`; InputError naming the config key or file at fault. `resume`: the snapshot to
 // continue from, or null.
