@@ -1,6 +1,5 @@
 // linspec convert --from <hf-dir|file.gguf> --out model.h5: load, validate, write the native checkpoint atomically.
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 
 #include "apps/command.h"
@@ -14,10 +13,7 @@ std::string from, out, dtype_name_opt = "f32";
 bool force = false;
 
 int run_convert() {
-  namespace fs = std::filesystem;
-  if (fs::exists(out) && !force) throw_input_error(out, ": already exists (pass --force to overwrite it)");
-  if (fs::exists(out) && fs::exists(from) && fs::equivalent(out, from))
-    throw_input_error(out, ": --out is the --from file");
+  check_output_path(out, force, from, "--from");
   const DType dtype = dtype_from_name(dtype_name_opt);
   if (dtype != DType::F32 && dtype != DType::BF16) throw_input_error("--dtype ", dtype_name_opt, ": expected f32 or bf16");
   const auto t0 = std::chrono::steady_clock::now();

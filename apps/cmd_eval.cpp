@@ -46,6 +46,7 @@ std::vector<int32_t> evaluation_ids(const LoadedModel& m, const std::string& pat
     TokenShards s = load_token_shards(path);
     if (s.tokenizer_fingerprint != m.tokenizer->fingerprint())
       throw_input_error(path, ": token shards were made with a different tokenizer than ", args.checkpoint);
+    check_token_ids(s, m.checkpoint.config.vocab_size, path);
     const auto& src = s.val.tokens.empty() ? s.train.tokens : s.val.tokens;
     return std::vector<int32_t>(src.begin(), src.end());
   }

@@ -25,12 +25,8 @@ int run_export() {
   if (fs::is_directory(checkpoint))
     throw_input_error(checkpoint, ": is a directory; export reads a native checkpoint or snapshot (.h5): "
                       "`linspec convert` an HF directory first");
-  if (!out.empty()) {
-    if (fs::exists(out) && !force) throw_input_error(out, ": already exists (pass --force to overwrite it)");
-    if (fs::exists(out) && fs::equivalent(out, checkpoint)) throw_input_error(out, ": --out is the --checkpoint file");
-  }
-  if (!hf_dir.empty() && fs::exists(hf_dir) && !force)
-    throw_input_error(hf_dir, ": already exists (pass --force to replace it)");
+  if (!out.empty()) check_output_path(out, force, checkpoint, "--checkpoint");
+  if (!hf_dir.empty()) check_output_path(hf_dir, force);
   const DType dtype = dtype_from_name(dtype_name_opt);
   if (dtype != DType::F32 && dtype != DType::BF16) throw_input_error("--dtype ", dtype_name_opt, ": expected f32 or bf16");
 

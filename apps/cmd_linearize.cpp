@@ -23,9 +23,7 @@ struct Args {
 bool is_mixer_tensor(const std::string& name) { return name.find(".self_attn.la.") != std::string::npos; }
 
 int run() {
-  namespace fs = std::filesystem;
-  if (fs::exists(args.out) && !args.force)
-    throw_input_error(args.out, ": already exists (pass --force to overwrite it)");
+  check_output_path(args.out, args.force, args.in, "--in");
 
   AttentionSpec spec;
   spec.preset = args.preset;

@@ -18,8 +18,7 @@ struct Args {
 } args;
 
 int run() {
-  if (std::filesystem::exists(args.out) && !args.force)
-    throw_input_error(args.out, ": output exists (pass --force to replace it)");
+  check_output_path(args.out, args.force, args.tokenizer, "--tokenizer");
   const Checkpoint ckpt = load_checkpoint(args.tokenizer, /*verify_checksums=*/false);
   auto tok = make_tokenizer(ckpt.tokenizer, args.tokenizer);
   TokenShards shards = prepare_tokens(*tok, args.inputs, {args.val_fraction, args.seed});

@@ -1,12 +1,14 @@
 // Each subcommand lives in its own apps/cmd_<name>.cpp and registers itself through this table.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "core/device.h"
 #include "core/dtype.h"
+#include "core/error.h"
 
 namespace linspec::apps {
 
@@ -28,6 +30,20 @@ inline void add_weights_flag(CLI::App& sub, std::string& value) {
       ->capture_default_str();
 }
 inline DType weights_flag(const std::string& value) { return value == "bf16" ? DType::BF16 : DType::F32; }
+
+// The output check of every command that writes a file (convert, linearize, prepare, export): an existing output is
+// refused without --force, and a dangling symlink counts as existing (the atomic rename would replace the link
+// itself); the output may never be the input file (`input_flag` names its flag in the message).
+inline void check_output_path(const std::string& out, bool force, const std::string& input = "",
+                              const char* input_flag = "") {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out, ec)) && !force)
+    throw_input_error(out, ": already exists", fs::is_symlink(fs::symlink_status(out, ec)) ? " (a symlink)" : "",
+                      " (pass --force to replace it)");
+  if (!input.empty() && fs::exists(out, ec) && fs::exists(input, ec) && fs::equivalent(out, input, ec))
+    throw_input_error(out, ": the output is the ", input_flag, " file");
+}
 
 struct Command {
   std::string name;

@@ -13,8 +13,9 @@ WindowLoader::WindowLoader(const TokenSplit& split, int seq_len, int rank, int w
   const int64_t windows = n > seq_len ? (n - 1) / seq_len : 0;
   per_rank_ = windows / world;
   if (per_rank_ == 0)
-    throw_input_error("data: ", n, " tokens give ", windows, " windows of seq_len ", seq_len, " + 1, fewer than the ",
-                      world, " rank(s) need; use a smaller data.seq_len or more data");
+    throw_input_error(split.source.empty() ? std::string("data") : split.source, ": ", n, " tokens give ", windows,
+                      " windows of seq_len ", seq_len, " + 1, fewer than the ", world,
+                      " rank(s) need; use a smaller data.seq_len or more data");
   build_epoch();
 }
 

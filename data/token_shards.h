@@ -10,6 +10,7 @@
 namespace linspec {
 
 struct TokenSplit {
+  std::string source;  // "<file> (/train/tokens)" when loaded from a file, for messages
   std::vector<uint32_t> tokens;
   std::vector<uint64_t> doc_offsets;
 };
@@ -21,7 +22,13 @@ struct TokenShards {
 };
 
 void save_token_shards(const std::string& path, const TokenShards& shards);
-// InputError naming the file and dataset when it is not a token shard file or is inconsistent.
+// InputError naming the file and dataset when it is not a token shard file, has an unknown format_version, stores
+// tokens as anything but unsigned integers, declares more data than the file holds, or is inconsistent.
 TokenShards load_token_shards(const std::string& path);
+// The same, then every token id checked against the model's vocabulary (check_token_ids).
+TokenShards load_token_shards(const std::string& path, int64_t vocab_size);
+// InputError naming the file, the dataset and the first token whose id is >= vocab_size: checked once at load so
+// a shard of another tokenizer stops before training instead of inside the embedding op.
+void check_token_ids(const TokenShards& shards, int64_t vocab_size, const std::string& path);
 
 }  // namespace linspec

@@ -3,9 +3,10 @@
 #include "model/config.h"
 
 #include <cmath>
-#include <fstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/size_limits.h"
 #include "model/json_fields.h"
 
 namespace linspec {
@@ -13,18 +14,48 @@ namespace linspec {
 using nlohmann::json;
 namespace jf = json_fields;
 
-void ModelConfig::validate(const std::string& where) const {
+namespace {
+// Every size of the config, its limit and its key in each source format (GGUF keys take the "<arch>." prefix).
+struct SizeField {
+  int64_t ModelConfig::*field;
+  size_limits::Dim dim;
+  const char* native_key;
+  const char* hf_key;
+  const char* gguf_key;
+};
+constexpr SizeField kSizeFields[] = {
+    {&ModelConfig::vocab_size, size_limits::Dim::Vocab, "vocab_size", "vocab_size", "vocab_size"},
+    {&ModelConfig::hidden_size, size_limits::Dim::Hidden, "hidden_size", "hidden_size", "embedding_length"},
+    {&ModelConfig::intermediate_size, size_limits::Dim::Ffn, "intermediate_size", "intermediate_size",
+     "feed_forward_length"},
+    {&ModelConfig::num_layers, size_limits::Dim::Layers, "num_layers", "num_hidden_layers", "block_count"},
+    {&ModelConfig::num_heads, size_limits::Dim::Heads, "num_heads", "num_attention_heads", "attention.head_count"},
+    {&ModelConfig::num_kv_heads, size_limits::Dim::Heads, "num_kv_heads", "num_key_value_heads",
+     "attention.head_count_kv"},
+    {&ModelConfig::head_dim, size_limits::Dim::HeadDim, "head_dim", "head_dim", "attention.key_length"},
+    {&ModelConfig::max_position_embeddings, size_limits::Dim::Context, "max_position_embeddings",
+     "max_position_embeddings", "context_length"},
+};
+
+std::string key_name(const SizeField& f, ModelConfig::Keys keys, const std::string& arch) {
+  switch (keys) {
+    case ModelConfig::Keys::Hf:
+      return f.hf_key;
+    case ModelConfig::Keys::Gguf:
+      return arch + "." + f.gguf_key;
+    case ModelConfig::Keys::Native:
+      break;
+  }
+  return f.native_key;
+}
+}  // namespace
+
+void ModelConfig::validate(const std::string& where, Keys keys) const {
+  for (const SizeField& f : kSizeFields)
+    size_limits::check_dim(this->*f.field, f.dim, where, key_name(f, keys, architecture));
   auto positive = [&](const char* key, int64_t v) {
     if (v <= 0) throw_input_error(where, ": '", key, "' must be positive, got ", v);
   };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", hidden_size);
-  positive("intermediate_size", intermediate_size);
-  positive("num_layers", num_layers);
-  positive("num_heads", num_heads);
-  positive("num_kv_heads", num_kv_heads);
-  positive("head_dim", head_dim);
-  positive("max_position_embeddings", max_position_embeddings);
   if (num_heads % num_kv_heads != 0)
     throw_input_error(where, ": num_heads (", num_heads, ") is not a multiple of num_kv_heads (", num_kv_heads, ")");
   if (head_dim % 2 != 0) throw_input_error(where, ": head_dim must be even for RoPE, got ", head_dim);
@@ -171,7 +202,7 @@ ModelConfig model_config_from_hf_json(const json& j, const std::string& path) {
   c.num_layers = jf::get<int64_t>(j, "num_hidden_layers", path);
   c.num_heads = jf::get<int64_t>(j, "num_attention_heads", path);
   c.num_kv_heads = jf::get_or<int64_t>(j, "num_key_value_heads", c.num_heads, path);
-  if (c.num_heads <= 0) throw_input_error(path, ": 'num_attention_heads' must be positive");
+  size_limits::check_dim(c.num_heads, size_limits::Dim::Heads, path, "num_attention_heads");  // divides below
   if (jf::has(j, "head_dim")) {
     c.head_dim = jf::get<int64_t>(j, "head_dim", path);
   } else {
@@ -198,14 +229,13 @@ ModelConfig model_config_from_hf_json(const json& j, const std::string& path) {
   auto bos = read_token_ids(j, "bos_token_id", path);
   c.bos_token_id = bos.empty() ? -1 : bos[0];
   c.eos_token_ids = read_token_ids(j, "eos_token_id", path);
-  c.validate(path);
+  c.validate(path, ModelConfig::Keys::Hf);
   return c;
 }
 
 ModelConfig model_config_from_hf_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw_input_error(path, ": cannot open (an HF model directory needs config.json)");
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  json j = json::parse(read_input_file(path, "an HF model directory needs config.json"), nullptr,
+                       /*allow_exceptions=*/false);
   if (j.is_discarded()) throw_input_error(path, ": not valid JSON");
   return model_config_from_hf_json(j, path);
 }

@@ -39,8 +39,11 @@ struct ModelConfig {
   // every layer keeps the pretrained softmax attention. Parsed and validated by the model, not here.
   nlohmann::json attention;
 
-  // Throws InputError("<where>: ...") on inconsistent values (heads not dividing, odd head_dim, ...).
-  void validate(const std::string& where) const;
+  // Which file format's key names validate() uses in its messages (the config was read from that format).
+  enum class Keys { Native, Hf, Gguf };
+  // Throws InputError("<where>: ...") on inconsistent values (heads not dividing, odd head_dim, ...) and on sizes
+  // outside the architecture limits (core/size_limits.h), naming the key as the source file spells it.
+  void validate(const std::string& where, Keys keys = Keys::Native) const;
 };
 
 void to_json(nlohmann::json& j, const ModelConfig& c);

@@ -152,7 +152,7 @@ void write_draft_heads(H5Handle file, const DraftHeads& heads) {
   for (const auto& [name, t] : heads.tensors()) out[name] = t.detach();
   write_tensor_group(file, kGroup, out);
   h5::Handle g = h5::open_group(file, kGroup);
-  h5::write_string_attr(g.get(), "config", draft_heads_config_to_json(heads.config()).dump());
+  h5::write_checked_string_attr(g.get(), "config", draft_heads_config_to_json(heads.config()).dump());
 }
 
 bool has_draft_heads(const std::string& path) {
@@ -169,7 +169,8 @@ DraftHeads load_draft_heads(const std::string& path, const LlamaModel& target, b
       throw_input_error(path, ": no draft heads (/", kGroup, "); train them with objectives.draft_heads");
     h5::Handle g = h5::open_group(file, kGroup);
     if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
-    const auto j = nlohmann::json::parse(h5::read_string_attr(g.get(), "config"), nullptr, false);
+    const auto j =
+        nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr, false);
     if (j.is_discarded()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not valid JSON");
     cfg = draft_heads_config_from_json(j, path + " (/" + kGroup + " config)");
     tensors = read_tensor_group(file, kGroup, path, true);

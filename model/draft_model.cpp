@@ -38,7 +38,7 @@ LlamaModel make_draft_model(const LlamaModel& target, int64_t layers, const Llam
 void write_draft_model(H5Handle file, const LlamaModel& draft) {
   write_tensor_group(file, kGroup, draft.checkpoint_tensors());
   h5::Handle g = h5::open_group(file, kGroup);
-  h5::write_string_attr(g.get(), "config", nlohmann::json(draft.config()).dump());
+  h5::write_checked_string_attr(g.get(), "config", nlohmann::json(draft.config()).dump());
 }
 
 bool has_draft_model(const std::string& path) {
@@ -56,7 +56,8 @@ LlamaModel load_draft_model(const std::string& path, const LlamaOptions& options
     embedded = true;
     h5::Handle g = h5::open_group(file, kGroup);
     if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
-    const auto j = nlohmann::json::parse(h5::read_string_attr(g.get(), "config"), nullptr, false);
+    const auto j =
+        nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr, false);
     if (j.is_discarded()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not valid JSON");
     cfg = model_config_from_json(j, path + " (/" + kGroup + " config)");
     tensors = read_tensor_group(file, kGroup, path, true);

@@ -45,6 +45,18 @@ std::string hf_tensor_name(const std::string& linspec_name) {
   return linspec_name.rfind("lm_head.", 0) == 0 ? linspec_name : "model." + linspec_name;
 }
 
+void check_llama_tensor_shape(const std::map<std::string, Shape>& expected, const ModelConfig& c,
+                              const std::string& name, const Shape& shape, const std::string& file,
+                              const std::string& source_name) {
+  auto it = expected.find(name);
+  if (it == expected.end())
+    throw_input_error(file, ": tensor '", source_name, "' is not part of a ", c.architecture,
+                      " model with this config");
+  if (shape != it->second)
+    throw_input_error(file, ": tensor '", source_name, "' has shape ", shape_str(shape), ", expected ",
+                      shape_str(it->second), " from the model config");
+}
+
 void check_llama_tensors(const ModelConfig& c, const std::map<std::string, Tensor>& tensors,
                          const std::string& source) {
   const auto expected = llama_tensor_shapes(c);

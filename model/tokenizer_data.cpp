@@ -8,6 +8,45 @@ namespace linspec {
 using nlohmann::json;
 namespace jf = json_fields;
 
+namespace {
+// Length of the UTF-8 sequence starting at s[i], or 0 when it is invalid (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF).
+size_t utf8_length(const std::string& s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  uint32_t cp = 0, min = 0;
+  if ((c & 0xE0) == 0xC0)
+    n = 2, cp = c & 0x1F, min = 0x80;
+  else if ((c & 0xF0) == 0xE0)
+    n = 3, cp = c & 0x0F, min = 0x800;
+  else if ((c & 0xF8) == 0xF0)
+    n = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+}  // namespace
+
+int64_t first_invalid_utf8(const std::vector<std::string>& strings) {
+  for (size_t k = 0; k < strings.size(); ++k)
+    for (size_t i = 0, n = 0; i < strings[k].size(); i += n)
+      if ((n = utf8_length(strings[k], i)) == 0) return static_cast<int64_t>(k);
+  return -1;
+}
+
+void check_utf8(const std::vector<std::string>& strings, const std::string& where, const std::string& key) {
+  if (const int64_t bad = first_invalid_utf8(strings); bad >= 0)
+    throw_input_error(where, ": key '", key, "': entry ", bad, " is not valid UTF-8");
+}
+
 void TokenizerData::validate(const std::string& where) const {
   if (type != "bpe" && type != "spm") throw_input_error(where, ": tokenizer type '", type, "' (expected bpe or spm)");
   if (type == "bpe" && vocab.empty()) throw_input_error(where, ": BPE tokenizer with an empty vocabulary");
@@ -17,6 +56,8 @@ void TokenizerData::validate(const std::string& where) const {
     throw_input_error(where, ": ", token_types.size(), " token types for ", vocab.size(), " tokens");
   if (!scores.empty() && scores.size() != vocab.size())
     throw_input_error(where, ": ", scores.size(), " scores for ", vocab.size(), " tokens");
+  check_utf8(vocab, where, "vocab");
+  check_utf8(merges, where, "merges");
   const int64_t n = static_cast<int64_t>(vocab.size());
   auto check_id = [&](const char* what, int64_t id) {
     if (id < -1 || (n > 0 && id >= n)) throw_input_error(where, ": ", what, " id ", id, " outside the vocabulary");

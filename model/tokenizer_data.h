@@ -41,6 +41,12 @@ struct TokenizerData {
   void validate(const std::string& where) const;
 };
 
+// Index of the first string that is not valid UTF-8 (overlong forms and surrogates included, as the JSON stored in
+// checkpoints requires), or -1 when all are valid.
+int64_t first_invalid_utf8(const std::vector<std::string>& strings);
+// InputError "<where>: key '<key>': entry <i> is not valid UTF-8" for the first invalid entry.
+void check_utf8(const std::vector<std::string>& strings, const std::string& where, const std::string& key);
+
 // Everything except spm_model (see above).
 void to_json(nlohmann::json& j, const TokenizerData& t);
 // Throws InputError naming `where` and the key.

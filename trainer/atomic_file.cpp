@@ -20,7 +20,8 @@ void fsync_directory(const std::string& dir) {
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  remove_stale_temporaries(path);
+  const std::string tmp = temporary_path(path);
   auto fail = [&](const char* what) {
     const std::string reason = std::strerror(errno);
     std::remove(tmp.c_str());
@@ -44,14 +45,6 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename the temporary file into place");
   fsync_directory(std::filesystem::path(path).parent_path().string());
-}
-
-bool is_temporary_name(const std::string& file_name) {
-  const size_t at = file_name.rfind(".tmp.");
-  if (at == std::string::npos || at == 0 || at + 5 == file_name.size()) return false;
-  for (size_t i = at + 5; i < file_name.size(); ++i)
-    if (file_name[i] < '0' || file_name[i] > '9') return false;
-  return true;
 }
 
 }  // namespace linspec::trainer

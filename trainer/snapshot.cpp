@@ -1,7 +1,5 @@
 #include "trainer/snapshot.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -53,15 +51,12 @@ void write_trainer_group(H5Handle file, const TrainerState& st) {
   const nlohmann::json j = {{"step", st.step}, {"tokens", st.tokens}, {"world", st.world()}, {"extra", st.extra}};
   const std::string text = j.dump();
   h5::Handle g = h5::open_group(file, "trainer");
-  h5::write_string_attr(g.get(), "state", text);
-  h5::write_u64_attr(g.get(), "state_xxh64", XXH64(text.data(), text.size(), 0));
+  h5::write_checked_string_attr(g.get(), "state", text);
 }
 
 TrainerState read_trainer_group(H5Handle file, const std::string& path) {
   h5::Handle g = h5::open_group(file, "trainer");
-  const std::string text = h5::read_string_attr(g.get(), "state");
-  if (h5::read_u64_attr(g.get(), "state_xxh64") != XXH64(text.data(), text.size(), 0))
-    throw_input_error(path, ": attribute '/trainer state': checksum mismatch: the file is corrupt");
+  const std::string text = h5::read_checked_string_attr(g.get(), "state", h5::Checksum::Required);
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   auto int_field = [&](const char* key) -> int64_t {
     if (j.is_discarded() || !j.contains(key) || !j.at(key).is_number_integer())

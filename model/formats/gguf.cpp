@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/size_limits.h"
 
 namespace linspec {
 
@@ -114,8 +115,7 @@ GgufValue read_value(Cursor& c, GgufValueType type, int depth, const std::string
       if (n > GgufLimits::kMaxArrayElements)
         throw_input_error(path, ": ", what, ": array length ", n, " exceeds the limit of ",
                           GgufLimits::kMaxArrayElements);
-      if (n * min_encoded_size(v.elem_type) > c.remaining())
-        throw_input_error(path, ": truncated: ", what, ": array of ", n, " elements does not fit in the file");
+      size_limits::check_in_file(n, min_encoded_size(v.elem_type), c.remaining(), path, what + " (array length)");
       std::vector<GgufValue> items;
       items.reserve(n);
       for (uint64_t i = 0; i < n; ++i) items.push_back(read_value(c, v.elem_type, depth + 1, what, path));

@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/size_limits.h"
 #include "model/llama_tensors.h"
 
 namespace linspec {
@@ -24,7 +25,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   c.intermediate_size = f.get_int(p + "feed_forward_length");
   c.num_heads = f.get_int(p + "attention.head_count");
   c.num_kv_heads = f.get_int(p + "attention.head_count_kv", c.num_heads);
-  if (c.num_heads <= 0) throw_input_error(f.path(), ": metadata key '", p, "attention.head_count' must be positive");
+  size_limits::check_dim(c.num_heads, size_limits::Dim::Heads, f.path(), p + "attention.head_count");  // divides below
   c.head_dim = f.get_int(p + "attention.key_length", c.hidden_size / c.num_heads);
   if (f.has(p + "attention.value_length") && f.get_int(p + "attention.value_length") != c.head_dim)
     throw_input_error(f.path(), ": metadata key '", p, "attention.value_length' differs from the key length");
@@ -59,7 +60,7 @@ ModelConfig gguf_model_config(const GgufFile& f) {
   c.attention_out_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
   c.bos_token_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
   if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_ids = {f.get_int("tokenizer.ggml.eos_token_id")};
-  c.validate(f.path());
+  c.validate(f.path(), ModelConfig::Keys::Gguf);
   return c;
 }
 
@@ -74,9 +75,12 @@ TokenizerData gguf_tokenizer(const GgufFile& f) {
     throw_input_error(f.path(), ": metadata key 'tokenizer.ggml.model': tokenizer '", model,
                       "' is not supported (gpt2 byte-level BPE or llama SentencePiece)");
   t.vocab = f.get_string_array("tokenizer.ggml.tokens");
+  // Checked here so a bad token is reported against this file and key, not later against the output file.
+  check_utf8(t.vocab, f.path(), "tokenizer.ggml.tokens");
   if (f.has("tokenizer.ggml.token_type")) t.token_types = f.get_int_array("tokenizer.ggml.token_type");
   if (f.has("tokenizer.ggml.scores")) t.scores = f.get_float_array("tokenizer.ggml.scores");
   if (f.has("tokenizer.ggml.merges")) t.merges = f.get_string_array("tokenizer.ggml.merges");
+  check_utf8(t.merges, f.path(), "tokenizer.ggml.merges");
   if (t.type == "bpe" && t.merges.empty())
     throw_input_error(f.path(), ": metadata key 'tokenizer.ggml.merges': a BPE tokenizer needs merges");
   t.bos_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
@@ -132,6 +136,22 @@ Tensor unpermute_rope_rows(const Tensor& w, int64_t head_dim) {
   return out;
 }
 
+namespace {
+// Every tensor's shape is checked against the config before anything is dequantised, so a forged or inconsistent
+// header (key_length vs q rows, embedding_length vs the embedding) is reported by name instead of tripping an
+// internal check, and the whole load's bytes are checked against memory first.
+void check_gguf_tensors(const GgufFile& f, const ModelConfig& c, DType dtype) {
+  const auto expected = llama_tensor_shapes(c);
+  size_limits::LoadBudget budget(f.path());
+  for (const auto& info : f.tensors()) {
+    const std::string name = gguf_to_linspec_name(info.name);
+    if (name.empty()) throw_input_error(f.path(), ": tensor '", info.name, "' is not part of a LLaMA-family model");
+    check_llama_tensor_shape(expected, c, name, info.shape(), f.path(), info.name);
+    budget.reserve(static_cast<uint64_t>(info.numel) * dtype_size(dtype), "tensor '" + info.name + "'");
+  }
+}
+}  // namespace
+
 Checkpoint load_gguf_model(const std::string& path, DType dtype) {
   LINSPEC_CHECK(dtype == DType::F32 || dtype == DType::BF16, "load_gguf_model: f32 or bf16");
   GgufFile f(path);
@@ -141,15 +161,15 @@ Checkpoint load_gguf_model(const std::string& path, DType dtype) {
   if (static_cast<int64_t>(ck.tokenizer.vocab.size()) > ck.config.vocab_size)
     throw_input_error(path, ": tokenizer has ", ck.tokenizer.vocab.size(), " tokens but the model vocabulary is ",
                       ck.config.vocab_size);
+  check_gguf_tensors(f, ck.config, dtype);
   // llama.cpp permutes Q/K only for its "llama" architecture (interleaved RoPE); qwen2 is stored as in HF.
   const bool permuted = ck.config.architecture == "llama";
   for (const auto& info : f.tensors()) {
     const std::string name = gguf_to_linspec_name(info.name);
-    if (name.empty())
-      throw_input_error(path, ": tensor '", info.name, "' is not part of a LLaMA-family model");
     Tensor t = f.dequantize(info);
-    if (permuted && name.find("self_attn.q_proj") != std::string::npos) t = unpermute_rope_rows(t, ck.config.head_dim);
-    if (permuted && name.find("self_attn.k_proj") != std::string::npos) t = unpermute_rope_rows(t, ck.config.head_dim);
+    const bool rope_rows =
+        name.find("self_attn.q_proj") != std::string::npos || name.find("self_attn.k_proj") != std::string::npos;
+    if (permuted && rope_rows) t = unpermute_rope_rows(t, ck.config.head_dim);
     ck.tensors[name] = dtype == DType::F32 ? t : t.to(dtype);
   }
   check_llama_tensors(ck.config, ck.tensors, path);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "model/formats/sentencepiece_model.h"
 #include "model/json_fields.h"
 
@@ -31,20 +32,12 @@ bool byte_level(const json& j, bool use_regex) {
 }
 
 json read_json_file(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw_input_error(p.string(), ": cannot open");
-  json j = json::parse(in, nullptr, false);
+  json j = json::parse(read_input_file(p.string(), "a tokenizer file"), nullptr, false);
   if (j.is_discarded()) throw_input_error(p.string(), ": not valid JSON");
   return j;
 }
 
-std::string read_binary_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw_input_error(p.string(), ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_binary_file(const fs::path& p) { return read_input_file(p.string(), "a tokenizer file"); }
 
 // tokenizer_config.json writes special tokens as strings or as {"content": ...} objects.
 std::string special_token_text(const json& cfg, const std::string& key) {

@@ -76,6 +76,7 @@ json describe_gguf(const std::string& path) {
     d["tokenizer"] = tokenizer_summary(gguf_tokenizer(f));
   } catch (const InputError& e) {
     d["tokenizer"] = nullptr;
+    d["tokenizer_error"] = e.what();
   }
   json meta = json::object();
   for (const auto& [k, v] : f.metadata()) {
@@ -115,9 +116,9 @@ json describe_checkpoint(const std::string& path) {
   with_hdf5_file(path, [&](H5Handle file) {
     if (!h5::has_attr(file, "format") || h5::read_string_attr(file, "format") != "linspec")
       throw_input_error(path, ": an HDF5 file but not a linspec checkpoint (root attribute 'format')");
-    d["format_version"] = h5::read_int_attr(file, "format_version");
+    d["format_version"] = h5::read_format_version(file, kCheckpointFormatVersion, "checkpoint");
     h5::Handle config = h5::open_group(file, "config");
-    json cj = json::parse(h5::read_string_attr(config.get(), "model"), nullptr, false);
+    json cj = json::parse(h5::read_checked_string_attr(config.get(), "model", h5::Checksum::IfPresent), nullptr, false);
     if (cj.is_discarded()) throw_input_error(path, ": /config attribute 'model' is not valid JSON");
     d["config"] = model_config_from_json(cj, path + " (/config model)");
     json tensors = json::array();
@@ -139,7 +140,7 @@ json describe_checkpoint(const std::string& path) {
     d["groups"] = groups;
     if (h5::has_link(file, "tokenizer")) {
       h5::Handle tok = h5::open_group(file, "tokenizer");
-      json tj = json::parse(h5::read_string_attr(tok.get(), "json"), nullptr, false);
+      json tj = json::parse(h5::read_checked_string_attr(tok.get(), "json", h5::Checksum::IfPresent), nullptr, false);
       if (tj.is_discarded()) throw_input_error(path, ": /tokenizer attribute 'json' is not valid JSON");
       TokenizerData t = tokenizer_data_from_json(tj, path + " (/tokenizer)");
       if (h5::has_link(tok.get(), "spm_model")) t.spm_model = "x";  // presence only
@@ -203,6 +204,8 @@ std::string summarize_model_description(const json& d) {
     if (t["merges"].get<size_t>() > 0) os << ", " << t["merges"] << " merges";
     os << ", pre " << t["pre"].get<std::string>() << ", bos " << t["bos_id"] << ", eos " << t["eos_id"]
        << (t["add_bos"].get<bool>() ? ", adds BOS" : "") << "\n";
+  } else if (d.contains("tokenizer_error")) {
+    os << "tokenizer:  not loadable: " << d["tokenizer_error"].get<std::string>() << "\n";
   }
   return os.str();
 }

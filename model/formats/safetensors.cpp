@@ -7,6 +7,8 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/size_limits.h"
 #include "model/config.h"
 #include "model/formats/hf_tokenizer.h"
 #include "model/llama_tensors.h"
@@ -146,9 +148,8 @@ HfWeights open_hf_weights(const std::string& dir) {
   const fs::path index_path = root / "model.safetensors.index.json";
   std::map<std::string, std::string> weight_map;  // tensor -> shard file
   if (fs::exists(index_path)) {
-    std::ifstream in(index_path);
-    json index = json::parse(in, nullptr, false);
     const std::string ip = index_path.string();
+    json index = json::parse(read_input_file(ip, "the safetensors index"), nullptr, false);
     if (index.is_discarded() || !index.is_object()) throw_input_error(ip, ": not valid JSON");
     if (!index.contains("weight_map") || !index["weight_map"].is_object()) throw_input_error(ip, ": missing key 'weight_map'");
     for (auto& [name, file] : index["weight_map"].items()) {
@@ -187,16 +188,37 @@ HfWeights open_hf_weights(const std::string& dir) {
   return w;
 }
 
+namespace {
+// Tensors of the HF directory that are not model parameters.
+bool skipped_hf_tensor(const std::string& name, const ModelConfig& c) {
+  return name.find("rotary_emb.inv_freq") != std::string::npos ||  // a buffer older HF versions saved
+         (name == "lm_head.weight" && c.tie_word_embeddings);      // HF ties it to the embedding anyway
+}
+
+// Every shape against the config and the whole load against memory, before the first tensor is converted.
+void check_hf_tensors(const HfWeights& weights, const ModelConfig& c, DType dtype, const std::string& dir) {
+  const auto expected = llama_tensor_shapes(c);
+  size_limits::LoadBudget budget(dir);
+  for (const auto& [hf_name, loc] : weights.tensors) {
+    const std::string name = linspec_tensor_name(hf_name);
+    if (skipped_hf_tensor(name, c)) continue;
+    check_llama_tensor_shape(expected, c, name, loc.second->shape, loc.first->path(), hf_name);
+    budget.reserve(static_cast<uint64_t>(shape_numel(loc.second->shape)) * dtype_size(dtype),
+                   "tensor '" + hf_name + "'");
+  }
+}
+}  // namespace
+
 Checkpoint load_hf_model(const std::string& dir, DType dtype) {
   LINSPEC_CHECK(dtype == DType::F32 || dtype == DType::BF16, "load_hf_model: f32 or bf16");
   if (!fs::is_directory(dir)) throw_input_error(dir, ": not a directory");
   Checkpoint ck;
   ck.config = model_config_from_hf_file((fs::path(dir) / "config.json").string());
   HfWeights weights = open_hf_weights(dir);
+  check_hf_tensors(weights, ck.config, dtype, dir);
   for (const auto& [hf_name, loc] : weights.tensors) {
     const std::string name = linspec_tensor_name(hf_name);
-    if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // a buffer older HF versions saved
-    if (name == "lm_head.weight" && ck.config.tie_word_embeddings) continue;  // HF ties it to the embedding anyway
+    if (skipped_hf_tensor(name, ck.config)) continue;
     Tensor t = loc.first->load(*loc.second, dtype);
     if (!ck.tensors.emplace(name, std::move(t)).second)
       throw_input_error(loc.first->path(), ": tensor '", hf_name, "' maps onto an already loaded name '", name, "'");

@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <random>
 
 #include "core/error.h"
 #include "model/formats/gguf.h"
 #include "model/formats/gguf_model.h"
+#include "model/formats/pretrained.h"
 #include "tests/unit/format_test_util.h"
 
 namespace linspec {
@@ -307,15 +310,25 @@ TEST(GgufModel, NameMapping) {
 struct TinyGguf {
   GgufBuilder b;
   std::vector<float> q_gguf;
-  TinyGguf(bool tied = true, const std::string& arch = "llama") {
+  // `sizes` replaces size keys (without the "<arch>." prefix) by uint64 values, e.g. a forged block_count.
+  TinyGguf(bool tied = true, const std::string& arch = "llama", const std::map<std::string, uint64_t>& sizes = {}) {
     b.str("general.architecture", arch);
     const std::string p = arch + ".";
-    b.u32(p + "block_count", 2);
-    b.u32(p + "embedding_length", 8);
-    b.u32(p + "feed_forward_length", 12);
-    b.u32(p + "attention.head_count", 2);
-    b.u32(p + "attention.head_count_kv", 1);
-    b.u32(p + "context_length", 64);
+    auto size = [&](const std::string& key, uint32_t v) {
+      auto it = sizes.find(key);
+      if (it == sizes.end()) return b.u32(p + key, v);
+      std::string bytes;
+      put(bytes, it->second);
+      b.raw_kv(p + key, 10, bytes);
+    };
+    size("block_count", 2);
+    size("embedding_length", 8);
+    size("feed_forward_length", 12);
+    size("attention.head_count", 2);
+    size("attention.head_count_kv", 1);
+    size("context_length", 64);
+    for (const char* key : {"attention.key_length", "vocab_size"})
+      if (sizes.count(key)) size(key, 0);
     b.f32(p + "rope.freq_base", 5000.0f);
     b.f32(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     b.str("tokenizer.ggml.model", "gpt2");
@@ -452,6 +465,83 @@ TEST(GgufModel, RefusalsNameFileAndCulprit) {
     t.b.tensors[0].data.resize(8 * 5 * 4);
     EXPECT_CONTAINS(error_of(t, "vocab.gguf"), "tokens");
   }
+}
+
+// Issue 15: sizes in the metadata are bounded before anything is built from them (a 2^40 block_count allocated
+// ~18 GB), and shape disagreements between the metadata and the tensors are input errors naming the file and the
+// key or tensor (exit 2), not internal errors.
+TEST(GgufModel, ForgedSizesAndShapesNameFileAndKey) {
+  struct Case {
+    const char* file;
+    std::map<std::string, uint64_t> sizes;
+    const char* needle;
+  };
+  const std::vector<Case> cases = {
+      {"layers.gguf", {{"block_count", 1ull << 40}}, "llama.block_count"},
+      {"hidden.gguf", {{"embedding_length", 1ull << 62}}, "llama.embedding_length"},
+      {"ffn.gguf", {{"feed_forward_length", 1ull << 40}}, "llama.feed_forward_length"},
+      {"heads.gguf", {{"attention.head_count", 1ull << 20}}, "llama.attention.head_count"},
+      {"context.gguf", {{"context_length", 1ull << 40}}, "llama.context_length"},
+      {"vocab.gguf", {{"vocab_size", 1ull << 40}}, "llama.vocab_size"},
+      // key_length 6 is even and passes the config checks, but q has 8 rows for 2 heads: named by tensor.
+      {"key_length.gguf", {{"attention.key_length", 6}}, "blk.0.attn_q.weight"},
+      {"layers_3.gguf", {{"block_count", 3}}, "layers.2."},  // a layer the file lacks
+  };
+  for (const Case& c : cases) {
+    const std::string path = TinyGguf(true, "llama", c.sizes).write(c.file);
+    try {
+      load_gguf_model(path);
+      ADD_FAILURE() << c.file << ": accepted";
+    } catch (const InputError& e) {
+      EXPECT_CONTAINS(e.what(), path);
+      EXPECT_CONTAINS(e.what(), c.needle);
+    }
+  }
+}
+
+TEST(GgufModel, NonUtf8TokenIsReportedAgainstTheInputKey) {
+  // The last token, "c", becomes a lone UTF-8 continuation byte.
+  std::string bytes = TinyGguf().b.build();
+  const std::string token = std::string("\x01\x00\x00\x00\x00\x00\x00\x00", 8) + "c";
+  const size_t at = bytes.find(token);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 8] = static_cast<char>(0x80);
+  const std::string path = temp_path("bad_utf8.gguf");
+  write_file(path, bytes);
+  try {
+    load_gguf_model(path);
+    FAIL() << "a non-UTF-8 token was accepted";
+  } catch (const InputError& e) {
+    EXPECT_CONTAINS(e.what(), path);
+    EXPECT_CONTAINS(e.what(), "tokenizer.ggml.tokens");
+    EXPECT_CONTAINS(e.what(), "entry 5");
+    EXPECT_EQ(std::string(e.what()).find(".tmp."), std::string::npos);
+  }
+  // `info` keeps describing the file but reports the tokenizer error instead of dropping it.
+  const nlohmann::json d = describe_model_file(path);
+  EXPECT_TRUE(d["tokenizer"].is_null());
+  EXPECT_CONTAINS(d.value("tokenizer_error", ""), "tokenizer.ggml.tokens");
+  EXPECT_CONTAINS(summarize_model_description(d), "tokenizer:  not loadable");
+}
+
+TEST(GgufModel, LoadBeyondTheMemoryLimitIsRefusedByName) {
+  const std::string path = TinyGguf().write("budget.gguf");
+  ::setenv("LINSPEC_MEMORY_LIMIT_MB", "1", 1);
+  EXPECT_NO_THROW(load_gguf_model(path));  // a few KiB fit in 1 MiB
+  // A model over 1 MiB in f32 does not.
+  TinyGguf big(true, "llama", {{"vocab_size", 40000}});
+  big.b.tensors[0] = {"token_embd.weight", {8, 40000}, 0, std::string(8 * 40000 * 4, '\0'), std::nullopt};
+  const std::string big_path = big.write("budget_big.gguf");
+  try {
+    load_gguf_model(big_path);
+    ADD_FAILURE() << "a load over the memory limit was accepted";
+  } catch (const InputError& e) {
+    EXPECT_CONTAINS(e.what(), big_path);
+    EXPECT_CONTAINS(e.what(), "token_embd.weight");
+    EXPECT_CONTAINS(e.what(), "memory");
+  }
+  ::unsetenv("LINSPEC_MEMORY_LIMIT_MB");
+  EXPECT_NO_THROW(load_gguf_model(big_path));
 }
 
 }  // namespace
