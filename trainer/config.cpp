@@ -1,8 +1,6 @@
 #include "trainer/config.h"
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -10,6 +8,7 @@
 
 #include "attention/registry.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/option_parse.h"
 
 namespace linspec::trainer {
@@ -391,14 +390,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
   return cfg;
 }
 
-std::string read_config_file(const std::string& path) {
-  if (std::filesystem::is_directory(path)) throw_input_error(path, ": is a directory, not an experiment config");
-  std::ifstream in(path);
-  if (!in) throw_input_error(path, ": cannot open the experiment config");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_config_file(const std::string& path) { return read_input_file(path, "the experiment config"); }
 
 ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
   return parse_experiment(read_config_file(path), path, overrides);

@@ -104,7 +104,7 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
     s.init.extra_attrs.erase("lora");
   }
 
-  s.data = load_token_shards(cfg.data.path);
+  s.data = load_token_shards(cfg.data.path, s.init.config.vocab_size);  // ids checked once, here (exit 2 naming the shard)
   const uint64_t fp = tokenizer_fingerprint(s.init.tokenizer);
   if (s.data.tokenizer_fingerprint != fp)
     throw_input_error(cfg.data.path, ": tokenizer fingerprint ", xxh64_hex(s.data.tokenizer_fingerprint),
