@@ -20,7 +20,7 @@ namespace linspec::apps {
 namespace {
 struct Args {
   std::string checkpoint, data, json, speculative, device = "cpu", weights = "f32";
-  bool ppl = false, decode = false, diagnose = false;
+  bool ppl = false, decode = false;
   std::vector<int64_t> context_sweep;
   int64_t ctx = 1024, stride = 0, max_tokens = 0;
   std::string precision = "fp32";
@@ -197,7 +197,6 @@ RegisterCommand reg(Command{
       s.add_option("--sweep-decode-tokens", args.sweep_decode_tokens, "Tokens decoded at each swept context")
           ->capture_default_str();
       s.add_option("--plot", args.plot, "Context-sweep PNG (default: <json>_context.png)");
-      s.add_flag("--diagnose", args.diagnose, "Per-branch diagnostics of linear attention");
       s.add_option("--json", args.json, "Write the report here (default: stdout)");
       return run;
     }});

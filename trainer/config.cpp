@@ -10,18 +10,35 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/option_parse.h"
+#include "trainer/yaml_scalar.h"
 
 namespace linspec::trainer {
 namespace {
 
 enum class Kind { Int, Float, Bool, String, IntList, StringList };
 
+// A key's value as validated, which is also the value assigned (trainer/yaml_scalar.h).
+struct Value {
+  long long integer = 0;
+  double number = 0;
+  bool flag = false;
+  std::string text;
+  std::vector<long long> integers;
+  std::vector<std::string> texts;
+};
+void set(int& field, const Value& v) { field = static_cast<int>(v.integer); }
+void set(double& field, const Value& v) { field = v.number; }
+void set(bool& field, const Value& v) { field = v.flag; }
+void set(std::string& field, const Value& v) { field = v.text; }
+void set(std::vector<int>& field, const Value& v) { field.assign(v.integers.begin(), v.integers.end()); }
+void set(std::vector<std::string>& field, const Value& v) { field = v.texts; }
+
 struct Key {
   std::string path;
   Kind kind;
   double lo = -INFINITY, hi = INFINITY;
   std::vector<std::string> choices;  // for String / StringList items
-  std::function<void(ExperimentConfig&, const YAML::Node&)> assign;
+  std::function<void(ExperimentConfig&, const Value&)> assign;
   std::function<YAML::Node(const ExperimentConfig&)> get;  // the default is get(ExperimentConfig{}) (config.h)
   bool required = false;  // must be given (no default)
 };
@@ -52,8 +69,8 @@ YAML::Node to_node(const std::vector<T>& xs) {
   return n;
 }
 
-#define FIELD(expr, type)                                                      \
-  [](ExperimentConfig& c, const YAML::Node& n) { c.expr = n.as<type>(); },     \
+#define FIELD(expr)                                                      \
+  [](ExperimentConfig& c, const Value& v) { set(c.expr, v); },                 \
       [](const ExperimentConfig& c) { return to_node(c.expr); }
 
 // Every key under model.attention but `preset` is an option of the chosen preset, checked by the preset table.
@@ -65,64 +82,64 @@ bool is_attention_option_path(const std::string& path) {
 
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
-      {"model.init", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.init, std::string), true},
-      {"model.teacher", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.teacher, std::string)},
-      {"model.attention.preset", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.attention.preset, std::string)},
-      {"model.keep_softmax_layers", Kind::IntList, 0, 1 << 16, {}, FIELD(model.keep_softmax_layers, std::vector<int>)},
-      {"data.path", Kind::String, -INFINITY, INFINITY, {}, FIELD(data.path, std::string), true},
-      {"data.seq_len", Kind::Int, 2, 1 << 22, {}, FIELD(data.seq_len, int)},
-      {"train.steps", Kind::Int, 1, 1e9, {}, FIELD(train.steps, int)},
-      {"train.micro_batch", Kind::Int, 1, 1 << 16, {}, FIELD(train.micro_batch, int)},
-      {"train.grad_accum", Kind::Int, 1, 1 << 16, {}, FIELD(train.grad_accum, int)},
-      {"train.lr", Kind::Float, 0, 10, {}, FIELD(train.lr, double)},
+      {"model.init", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.init), true},
+      {"model.teacher", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.teacher)},
+      {"model.attention.preset", Kind::String, -INFINITY, INFINITY, {}, FIELD(model.attention.preset)},
+      {"model.keep_softmax_layers", Kind::IntList, 0, 1 << 16, {}, FIELD(model.keep_softmax_layers)},
+      {"data.path", Kind::String, -INFINITY, INFINITY, {}, FIELD(data.path), true},
+      {"data.seq_len", Kind::Int, 2, 1 << 22, {}, FIELD(data.seq_len)},
+      {"train.steps", Kind::Int, 1, 1e9, {}, FIELD(train.steps)},
+      {"train.micro_batch", Kind::Int, 1, 1 << 16, {}, FIELD(train.micro_batch)},
+      {"train.grad_accum", Kind::Int, 1, 1 << 16, {}, FIELD(train.grad_accum)},
+      {"train.lr", Kind::Float, 0, 10, {}, FIELD(train.lr)},
       {"train.schedule", Kind::String, -INFINITY, INFINITY,
-       {"constant_with_warmup", "cosine", "linear", "constant"}, FIELD(train.schedule, std::string)},
-      {"train.warmup_steps", Kind::Int, 0, 1e9, {}, FIELD(train.warmup_steps, int)},
-      {"train.min_lr_ratio", Kind::Float, 0, 1, {}, FIELD(train.min_lr_ratio, double)},
-      {"train.weight_decay", Kind::Float, 0, 10, {}, FIELD(train.weight_decay, double)},
-      {"train.clip_grad_norm", Kind::Float, 0, 1e9, {}, FIELD(train.clip_grad_norm, double)},
-      {"train.precision", Kind::String, -INFINITY, INFINITY, {"fp32", "bf16", "auto"}, FIELD(train.precision, std::string)},
+       {"constant_with_warmup", "cosine", "linear", "constant"}, FIELD(train.schedule)},
+      {"train.warmup_steps", Kind::Int, 0, 1e9, {}, FIELD(train.warmup_steps)},
+      {"train.min_lr_ratio", Kind::Float, 0, 1, {}, FIELD(train.min_lr_ratio)},
+      {"train.weight_decay", Kind::Float, 0, 10, {}, FIELD(train.weight_decay)},
+      {"train.clip_grad_norm", Kind::Float, 0, 1e9, {}, FIELD(train.clip_grad_norm)},
+      {"train.precision", Kind::String, -INFINITY, INFINITY, {"fp32", "bf16", "auto"}, FIELD(train.precision)},
       {"train.device", Kind::String, -INFINITY, INFINITY, {"auto", "cpu", "cuda"},
-       FIELD(train.device, std::string)},
-      {"train.recompute", Kind::Bool, -INFINITY, INFINITY, {}, FIELD(train.recompute, bool)},
-      {"train.seed", Kind::Int, 0, 2147483647.0, {}, FIELD(train.seed, int)},
-      {"train.threads", Kind::Int, 0, 4096, {}, FIELD(train.threads, int)},
-      {"objectives.ce", Kind::Float, 0, 1e6, {}, FIELD(objectives.ce, double)},
-      {"objectives.attention_transfer", Kind::Float, 0, 1e6, {}, FIELD(objectives.attention_transfer, double)},
-      {"objectives.kd.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.kd_weight, double)},
-      {"objectives.kd.temperature", Kind::Float, 1e-3, 1e3, {}, FIELD(objectives.kd_temperature, double)},
-      {"objectives.draft_heads.count", Kind::Int, 0, 64, {}, FIELD(objectives.draft_heads_count, int)},
-      {"objectives.draft_heads.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_heads_weight, double)},
-      {"objectives.draft_heads.decay", Kind::Float, 0, 1, {}, FIELD(objectives.draft_heads_decay, double)},
+       FIELD(train.device)},
+      {"train.recompute", Kind::Bool, -INFINITY, INFINITY, {}, FIELD(train.recompute)},
+      {"train.seed", Kind::Int, 0, 2147483647.0, {}, FIELD(train.seed)},
+      {"train.threads", Kind::Int, 0, 4096, {}, FIELD(train.threads)},
+      {"objectives.ce", Kind::Float, 0, 1e6, {}, FIELD(objectives.ce)},
+      {"objectives.attention_transfer", Kind::Float, 0, 1e6, {}, FIELD(objectives.attention_transfer)},
+      {"objectives.kd.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.kd_weight)},
+      {"objectives.kd.temperature", Kind::Float, 1e-3, 1e3, {}, FIELD(objectives.kd_temperature)},
+      {"objectives.draft_heads.count", Kind::Int, 0, 64, {}, FIELD(objectives.draft_heads_count)},
+      {"objectives.draft_heads.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_heads_weight)},
+      {"objectives.draft_heads.decay", Kind::Float, 0, 1, {}, FIELD(objectives.draft_heads_decay)},
       {"objectives.draft_heads.target", Kind::String, -INFINITY, INFINITY, {"self", "data"},
-       FIELD(objectives.draft_heads_target, std::string)},
+       FIELD(objectives.draft_heads_target)},
       {"objectives.draft_heads.shared_projection", Kind::Bool, -INFINITY, INFINITY, {},
-       FIELD(objectives.draft_heads_shared_projection, bool)},
-      {"objectives.draft_model.layers", Kind::Int, 0, 1024, {}, FIELD(objectives.draft_model_layers, int)},
+       FIELD(objectives.draft_heads_shared_projection)},
+      {"objectives.draft_model.layers", Kind::Int, 0, 1024, {}, FIELD(objectives.draft_model_layers)},
       {"objectives.draft_model.init", Kind::String, -INFINITY, INFINITY, {},
-       FIELD(objectives.draft_model_init, std::string)},
+       FIELD(objectives.draft_model_init)},
       {"objectives.draft_model.divergence", Kind::String, -INFINITY, INFINITY, {"fkl", "rkl", "jsd", "tvd"},
-       FIELD(objectives.draft_model_divergence, std::string)},
+       FIELD(objectives.draft_model_divergence)},
       {"objectives.draft_model.on_policy", Kind::Bool, -INFINITY, INFINITY, {},
-       FIELD(objectives.draft_model_on_policy, bool)},
-      {"objectives.draft_model.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_model_weight, double)},
-      {"lora.rank", Kind::Int, 0, 65536, {}, FIELD(lora.rank, int)},
-      {"lora.alpha", Kind::Float, 0, 1e6, {}, FIELD(lora.alpha, double)},
-      {"lora.dropout", Kind::Float, 0, 0.999, {}, FIELD(lora.dropout, double)},
+       FIELD(objectives.draft_model_on_policy)},
+      {"objectives.draft_model.weight", Kind::Float, 0, 1e6, {}, FIELD(objectives.draft_model_weight)},
+      {"lora.rank", Kind::Int, 0, 65536, {}, FIELD(lora.rank)},
+      {"lora.alpha", Kind::Float, 0, 1e6, {}, FIELD(lora.alpha)},
+      {"lora.dropout", Kind::Float, 0, 0.999, {}, FIELD(lora.dropout)},
       {"lora.targets", Kind::StringList, -INFINITY, INFINITY, {"q", "k", "v", "o", "gate", "up", "down"},
-       FIELD(lora.targets, std::vector<std::string>)},
+       FIELD(lora.targets)},
       {"trainable", Kind::StringList, -INFINITY, INFINITY,
        {"lora", "norms", "embeddings", "attention_new", "all", "heads", "draft", "lm_head"},
-       FIELD(trainable, std::vector<std::string>)},
+       FIELD(trainable)},
       {"distributed.backend", Kind::String, -INFINITY, INFINITY, {"auto", "mpi", "nccl"},
-       FIELD(distributed.backend, std::string)},
-      {"distributed.zero", Kind::Int, 0, 1, {}, FIELD(distributed.zero, int)},
-      {"checkpoint.dir", Kind::String, -INFINITY, INFINITY, {}, FIELD(checkpoint.dir, std::string)},
-      {"checkpoint.every", Kind::Int, 1, 1e9, {}, FIELD(checkpoint.every, int)},
-      {"checkpoint.keep_last", Kind::Int, 1, 1e6, {}, FIELD(checkpoint.keep_last, int)},
-      {"eval.every", Kind::Int, 1, 1e9, {}, FIELD(eval.every, int)},
-      {"eval.batches", Kind::Int, 0, 1e6, {}, FIELD(eval.batches, int)},
-      {"log.every", Kind::Int, 1, 1e9, {}, FIELD(log.every, int)},
+       FIELD(distributed.backend)},
+      {"distributed.zero", Kind::Int, 0, 1, {}, FIELD(distributed.zero)},
+      {"checkpoint.dir", Kind::String, -INFINITY, INFINITY, {}, FIELD(checkpoint.dir)},
+      {"checkpoint.every", Kind::Int, 1, 1e9, {}, FIELD(checkpoint.every)},
+      {"checkpoint.keep_last", Kind::Int, 1, 1e6, {}, FIELD(checkpoint.keep_last)},
+      {"eval.every", Kind::Int, 1, 1e9, {}, FIELD(eval.every)},
+      {"eval.batches", Kind::Int, 0, 1e6, {}, FIELD(eval.batches)},
+      {"log.every", Kind::Int, 1, 1e9, {}, FIELD(log.every)},
   };
   return keys;
 }
@@ -140,11 +157,10 @@ bool is_prefix_of_key(const std::string& path) {
   return false;
 }
 
-std::string where(const std::string& source, const YAML::Node& n) {
-  std::ostringstream os;
-  os << source;
-  if (n.Mark().line >= 0) os << ":" << n.Mark().line + 1;
-  return os.str();
+
+// Where a value came from: file:line, or the --set argument itself (its node's line is that of the parsed argument).
+std::string value_where(const std::string& src, const YAML::Node& n) {
+  return src.rfind("--set ", 0) == 0 ? src : yaml_where(src, n);
 }
 
 // Rejects keys that are not in the schema, with file:line.
@@ -155,12 +171,12 @@ void check_known(const YAML::Node& node, const std::string& prefix, const std::s
     if (find_key(path)) continue;
     if (is_attention_option_path(path)) {
       if (!it->second.IsScalar())
-        throw_input_error(where(source, it->second), ": key '", path, "' (an attention option) must be a scalar");
+        throw_input_error(yaml_where(source, it->second), ": key '", path, "' (an attention option) must be a scalar");
       continue;
     }
-    if (!is_prefix_of_key(path)) throw_input_error(where(source, it->first), ": unknown key '", path, "'");
+    if (!is_prefix_of_key(path)) throw_input_error(yaml_where(source, it->first), ": unknown key '", path, "'");
     if (!it->second.IsMap())
-      throw_input_error(where(source, it->second), ": key '", path, "' must be a mapping of sub-keys");
+      throw_input_error(yaml_where(source, it->second), ": key '", path, "' must be a mapping of sub-keys");
     check_known(it->second, path, source);
   }
 }
@@ -197,33 +213,9 @@ void assign_path(YAML::Node root, const std::string& path, const YAML::Node& val
   chain.back()[parts.back()] = value;
 }
 
-bool scalar_is_int(const YAML::Node& n, long long& out) {
-  if (!n.IsScalar()) return false;
-  try {
-    size_t pos = 0;
-    const std::string s = n.Scalar();
-    out = std::stoll(s, &pos);
-    return pos == s.size();
-  } catch (...) {
-    return false;
-  }
-}
-
-bool scalar_is_number(const YAML::Node& n, double& out) {
-  if (!n.IsScalar()) return false;
-  try {
-    size_t pos = 0;
-    const std::string s = n.Scalar();
-    out = std::stod(s, &pos);
-    return pos == s.size() && std::isfinite(out);
-  } catch (...) {
-    return false;
-  }
-}
-
-void validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
+Value validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
   auto fail = [&](const std::string& why) {
-    throw_input_error(where(src, n), ": key '", k.path, "' ", why);
+    throw_input_error(value_where(src, n), ": key '", k.path, "' ", why);
   };
   auto check_range = [&](double v) {
     if (v < k.lo || v > k.hi) {
@@ -238,31 +230,41 @@ void validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
     for (const auto& c : k.choices) all += (all.empty() ? "" : ", ") + c;
     fail("= '" + s + "' is not one of: " + all);
   };
-  long long iv;
-  double fv;
+  Value v;
+  const std::string must_be = std::string("must be ") + kind_name(k.kind) + " (YAML 1.2: decimal, 0o octal, 0x hex)";
   switch (k.kind) {
-    case Kind::Int:
-      if (!scalar_is_int(n, iv)) fail(std::string("must be ") + kind_name(k.kind));
-      check_range(static_cast<double>(iv));
+    case Kind::Int: {
+      const auto i = yaml_int(n);
+      if (!i) fail(must_be);
+      check_range(static_cast<double>(*i));
+      v.integer = *i;
       break;
-    case Kind::Float:
-      if (!scalar_is_number(n, fv)) fail(std::string("must be ") + kind_name(k.kind));
-      check_range(fv);
+    }
+    case Kind::Float: {
+      const auto x = yaml_float(n);
+      if (!x) fail(std::string("must be ") + kind_name(k.kind));
+      check_range(*x);
+      v.number = *x;
       break;
+    }
     case Kind::Bool: {
-      bool b;
-      if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) fail(std::string("must be ") + kind_name(k.kind));
+      const auto b = yaml_bool(n);
+      if (!b) fail(std::string("must be ") + kind_name(k.kind));
+      v.flag = *b;
       break;
     }
     case Kind::String:
       if (!n.IsScalar()) fail(std::string("must be ") + kind_name(k.kind));
       check_choice(n.Scalar());
+      v.text = n.Scalar();
       break;
     case Kind::IntList:
       if (!n.IsSequence()) fail(std::string("must be ") + kind_name(k.kind));
       for (const auto& item : n) {
-        if (!scalar_is_int(item, iv)) fail("has a non-integer item");
-        check_range(static_cast<double>(iv));
+        const auto i = yaml_int(item);
+        if (!i) fail("has a non-integer item");
+        check_range(static_cast<double>(*i));
+        v.integers.push_back(*i);
       }
       break;
     case Kind::StringList:
@@ -270,9 +272,11 @@ void validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
       for (const auto& item : n) {
         if (!item.IsScalar()) fail("has a non-string item");
         check_choice(item.Scalar());
+        v.texts.push_back(item.Scalar());
       }
       break;
   }
+  return v;
 }
 
 }  // namespace
@@ -292,6 +296,7 @@ YAML::Node load_yaml_text(const std::string& text, const std::string& source) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw_input_error(source, ": the top level must be a mapping of keys");
+  refuse_duplicate_and_complex_keys(root, source);
   return root;
 }
 
@@ -361,8 +366,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
       static const ExperimentConfig defaults;
       n = k.get(defaults);
     }
-    validate_value(k, n, src);
-    k.assign(cfg, n);
+    k.assign(cfg, validate_value(k, n, src));
     assign_path(resolved, k.path, YAML::Clone(n));
   }
   auto source_of = [&](const std::string& path) { return origin.count(path) ? origin[path] : source; };
@@ -376,7 +380,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
       if (!is_attention_option_path(path)) continue;
       if (it->second.IsNull()) continue;
       const std::map<std::string, std::string> one = {{name, it->second.Scalar()}};
-      parse_preset_options(preset, one, where(source_of(path), it->second) + ": key '" + path + "'");
+      parse_preset_options(preset, one, value_where(source_of(path), it->second) + ": key '" + path + "'");
       cfg.model.attention.options[name] = it->second.Scalar();
     }
   }

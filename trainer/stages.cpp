@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "trainer/snapshot.h"
+#include "trainer/yaml_scalar.h"
 
 namespace linspec::trainer {
 namespace {
@@ -15,10 +16,6 @@ constexpr const char* kStageOverridePrefix = "stages.";
 constexpr const char* kSkipKey = "skip";  // a stage-level key beside `name`
 // Keys the chain sets for every stage (stages.h); a stage or a stages.<name>.* override may not.
 const std::vector<std::pair<std::string, std::string>> kChainKeys = {{"model", "init"}, {"checkpoint", "dir"}};
-
-std::string line_of(const std::string& source, const YAML::Node& n) {
-  return n.Mark().line >= 0 ? source + ":" + std::to_string(n.Mark().line + 1) : source;
-}
 
 bool valid_stage_name(const std::string& name) {
   return !name.empty() && name.size() <= 64 &&
@@ -69,7 +66,7 @@ void refuse_chain_keys(const YAML::Node& stage, const std::string& where_, const
   for (const auto& [section, key] : kChainKeys) {
     const YAML::Node& s = stage;
     if (s[section] && s[section].IsMap() && s[section][key])
-      throw_input_error(line_of(where_, s[section][key]), ": stage '", name, "': key '", section, ".", key,
+      throw_input_error(yaml_where(where_, s[section][key]), ": stage '", name, "': key '", section, ".", key,
                         "' is set by the chain (stage k trains in <checkpoint.dir>/<name> and starts from stage k-1's "
                         "final snapshot); set it at the top level");
   }
@@ -91,7 +88,7 @@ bool stage_skipped(const YAML::Node& entry, std::vector<std::string>& overrides,
   const YAML::Node& e = entry;
   if (e[kSkipKey]) {
     value.reset(e[kSkipKey]);
-    where_ = line_of(source, e[kSkipKey]);
+    where_ = yaml_where(source, e[kSkipKey]);
   }
   const std::string prefix = std::string(kSkipKey) + "=";
   for (auto it = overrides.begin(); it != overrides.end();) {
@@ -104,10 +101,9 @@ bool stage_skipped(const YAML::Node& entry, std::vector<std::string>& overrides,
     it = overrides.erase(it);
   }
   if (!value) return false;
-  bool skip = false;
-  if (!value.IsScalar() || !YAML::convert<bool>::decode(value, skip))
-    throw_input_error(where_, ": stage '", name, "': key 'skip' must be true or false");
-  return skip;
+  const auto skip = yaml_bool(value);
+  if (!skip) throw_input_error(where_, ": stage '", name, "': key 'skip' must be true or false");
+  return *skip;
 }
 
 }  // namespace
@@ -128,7 +124,7 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
     return {TrainingStage{"", parse_experiment_root(root, source, overrides)}};
   }
   if (!stages.IsSequence() || stages.size() == 0)
-    throw_input_error(line_of(source, stages), ": key 'stages' must be a non-empty list of stages, each a mapping "
+    throw_input_error(yaml_where(source, stages), ": key 'stages' must be a non-empty list of stages, each a mapping "
                       "with a name and the keys it changes");
 
   // The top level without `stages:`; the chain keys from --set belong to it (they seed the chain).
@@ -152,7 +148,7 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
   std::set<std::string> names;
   for (size_t i = 0; i < stages.size(); ++i) {
     const YAML::Node entry = stages[i];
-    const std::string at = line_of(source, entry);
+    const std::string at = yaml_where(source, entry);
     if (!entry.IsMap()) throw_input_error(at, ": stage ", i + 1, " must be a mapping with a name and the keys it changes");
     const YAML::Node& e = entry;
     if (!e["name"] || !e["name"].IsScalar() || !valid_stage_name(e["name"].Scalar()))

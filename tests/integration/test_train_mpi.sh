@@ -124,15 +124,16 @@ rc=0; "${MPIRUN[@]}" "$LINSPEC" train exp.yaml --set data.path=missing.h5 2> bad
 small=(--set model.init=tiny.h5 --set data.path=data.h5 --set train.steps=1 --set data.seq_len=32
        --set train.micro_batch=1 --set train.grad_accum=1 --set train.warmup_steps=0 --set eval.batches=0
        --set train.threads=1)
-# Stage 2 of attention transfer starts from stage 1's snapshot, so it runs last.
-for f in $(ls "$SRC"/configs/*.yaml "$SRC"/configs/baselines/*.yaml | grep -v stage2) "$SRC"/configs/attention-transfer-stage2.yaml; do
+# A staged config (stages:) runs every stage for one step, each in cfg/<name>/<stage>.
+for f in "$SRC"/configs/*.yaml "$SRC"/configs/baselines/*.yaml; do
   n=$(basename "$f" .yaml)
   init=()
-  [[ $n == attention-transfer-stage2 ]] && init=(--set model.init=cfg/attention-transfer/snapshot-1.h5)
   [[ $n == draft-model ]] && init=(--set objectives.draft_model.layers=1)  # the tiny model has 2 layers
   "$LINSPEC" train "$f" "${small[@]}" "${init[@]}" --set checkpoint.dir=cfg/$n 2> cfg.log ||
     fail "configs/$n.yaml: $(grep error cfg.log)"
-  [[ -f cfg/$n/snapshot-1.h5 ]] || fail "configs/$n.yaml wrote no snapshot"
+  stages=$(grep -c "^  - name:" "$f" || true)
+  snaps=$(find cfg/$n -name snapshot-1.h5 | wc -l)
+  [[ $snaps -eq $((stages > 0 ? stages : 1)) ]] || fail "configs/$n.yaml wrote $snaps snapshot(s) for $stages stage(s)"
 done
 echo "ok: every shipped config runs"
 

@@ -1,0 +1,78 @@
+#include "trainer/yaml_scalar.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <regex>
+
+#include "core/error.h"
+
+namespace linspec::trainer {
+namespace {
+
+// The text of a plain (unquoted) scalar; quoted scalars carry the non-specific tag "!".
+std::optional<std::string> plain_text(const YAML::Node& n) {
+  if (!n.IsScalar() || n.Tag() == "!") return std::nullopt;
+  return n.Scalar();
+}
+
+}  // namespace
+
+std::string yaml_where(const std::string& source, const YAML::Node& n) {
+  return n.Mark().line >= 0 ? source + ":" + std::to_string(n.Mark().line + 1) : source;
+}
+
+std::optional<long long> yaml_int(const YAML::Node& n) {
+  static const std::regex decimal("[-+]?[0-9]+"), octal("0o[0-7]+"), hex("0x[0-9a-fA-F]+");
+  const auto text = plain_text(n);
+  if (!text) return std::nullopt;
+  int base = 0;
+  size_t skip = 0;
+  if (std::regex_match(*text, decimal)) base = 10;
+  else if (std::regex_match(*text, octal)) base = 8, skip = 2;
+  else if (std::regex_match(*text, hex)) base = 16, skip = 2;
+  else return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text->c_str() + skip, &end, base);
+  if (errno == ERANGE || *end != '\0') return std::nullopt;
+  return v;
+}
+
+std::optional<double> yaml_float(const YAML::Node& n) {
+  static const std::regex number("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (const auto i = yaml_int(n)) return static_cast<double>(*i);
+  const auto text = plain_text(n);
+  if (!text || !std::regex_match(*text, number)) return std::nullopt;
+  const double v = std::strtod(text->c_str(), nullptr);
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> yaml_bool(const YAML::Node& n) {
+  const auto text = plain_text(n);
+  if (!text) return std::nullopt;
+  if (*text == "true" || *text == "True" || *text == "TRUE") return true;
+  if (*text == "false" || *text == "False" || *text == "FALSE") return false;
+  return std::nullopt;
+}
+
+void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string& source) {
+  if (node.IsSequence())
+    for (const auto& item : node) refuse_duplicate_and_complex_keys(item, source);
+  if (!node.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar())
+      throw_input_error(yaml_where(source, it->first), ": a mapping key must be a plain name, not a ",
+                        it->first.IsMap() ? "mapping" : it->first.IsSequence() ? "list" : "null");
+    const auto [at, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
+    if (!fresh)
+      throw_input_error(yaml_where(source, it->first), ": key '", it->first.Scalar(), "' is given twice (lines ",
+                        at->second.line + 1, " and ", it->first.Mark().line + 1, ")");
+    refuse_duplicate_and_complex_keys(it->second, source);
+  }
+}
+
+}  // namespace linspec::trainer

@@ -1,0 +1,26 @@
+// Scalars of experiment YAML read by the YAML 1.2 core schema, once: the value a key is validated with is the value
+// it is assigned (yaml-cpp's as<T>() follows other rules: `010` is octal 8 there, `0x1p-7` a float, `yes` a bool).
+//   int   [-+]?[0-9]+ (decimal, so 010 is 10) | 0o[0-7]+ | 0x[0-9a-fA-F]+, within 64 bits
+//   float [-+]?(.[0-9]+ | [0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?, plus any int; finite only (.inf/.nan are refused)
+//   bool  true | True | TRUE | false | False | FALSE
+// A quoted scalar ("2", '10') is a string, never a number or bool.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <string>
+
+namespace linspec::trainer {
+
+// "source:line" of a node (just "source" for nodes built in code, which have no line).
+std::string yaml_where(const std::string& source, const YAML::Node& n);
+
+std::optional<long long> yaml_int(const YAML::Node& n);
+std::optional<double> yaml_float(const YAML::Node& n);
+std::optional<bool> yaml_bool(const YAML::Node& n);
+
+// InputError (file:line) for a mapping key that is not a plain scalar, or a key given twice in one mapping (both
+// lines named), anywhere below `node`.
+void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string& source);
+
+}  // namespace linspec::trainer
