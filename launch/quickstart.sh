@@ -2,7 +2,7 @@
 # One command: install, build, and run the main job on the embedded default (SmolLM2-135M-Instruct + the Python 3.11
 # documentation sources from Debian's python3.11-doc as the corpus):
 #   convert -> prepare -> perplexity of the softmax teacher -> mpirun -np 2 staged training (configs/quickstart.yaml:
-#   attention transfer -> LoRA + KD + CE -> draft heads) -> export -> eval report (held-out perplexity, AR vs
+#   attention transfer -> LoRA + CE -> draft heads) -> export -> eval report (held-out perplexity, AR vs
 #   speculative decoding) -> speculative generation -> summary (teacher vs student perplexity, decode speed).
 # Environment: LINSPEC_RANKS (2), LINSPEC_WORK (out/quickstart), LINSPEC_TRAIN_SET (extra --set key=value words for
 # the training, e.g. "stages.finetune.train.steps=50"), LINSPEC_RESUME=1 (continue an interrupted training).
@@ -42,30 +42,30 @@ step "perplexity of aug before any training (linearized, nothing learned yet)"
 "$LINSPEC" linearize --in "$WORK/smollm2.h5" --attention aug --out "$WORK/aug_init.h5" --force
 "$LINSPEC" eval --checkpoint "$WORK/aug_init.h5" "${PPL_ARGS[@]}" --json "$WORK/eval_aug_before.json"
 
-step "staged training under mpirun, $RANKS rank(s): transfer -> finetune (LoRA + KD + CE) -> heads (configs/quickstart.yaml)"
+step "staged training under mpirun, $RANKS rank(s): transfer -> finetune (LoRA + CE) -> heads (configs/quickstart.yaml)"
 TRAIN_ARGS=()
 for kv in ${LINSPEC_TRAIN_SET:-}; do TRAIN_ARGS+=(--set "$kv"); done
 if [[ "${LINSPEC_RESUME:-0}" == 1 ]]; then TRAIN_ARGS+=(--resume auto); else rm -rf "$WORK/run"; fi
 train_started=$SECONDS
 LINSPEC_BIN="$LINSPEC" bash "$ROOT/launch/train.sh" -n "$RANKS" configs/quickstart.yaml "${TRAIN_ARGS[@]}"
-echo "$((SECONDS - train_started))" >"$WORK/train_seconds"
+echo "$((SECONDS - train_started)) ${LINSPEC_RESUME:-0}" >"$WORK/train_seconds"
 SNAP="$WORK/run/heads/$(cat "$WORK/run/heads/latest")"
 for stage in transfer finetune heads; do python3 "$ROOT/launch/plot_metrics" "$WORK/run/$stage"; done
 
 step "export the last snapshot -> $WORK/serve.h5 (LoRA merged; heads kept; optimizer state dropped)"
-"$LINSPEC" export --checkpoint "$SNAP" --out "$WORK/serve.h5"
+"$LINSPEC" export --checkpoint "$SNAP" --out "$WORK/serve.h5" --force
 
 step "check that the parallel, recurrent and tree forms of the fine-tuned model agree (fp32, tolerance 1e-4)"
 # Exit 1 means an error above the tolerance; the summary shows it (re-run with --dtype f64 to separate rounding).
 "$LINSPEC" verify --checkpoint "$WORK/serve.h5" --len 136 --json "$WORK/verify.json" || true
 
 step "evaluation report: perplexity after fine-tuning, AR vs speculative (heads) decoding"
-# A 9-node tree (configs/trees/cpu-9.json): on 2 CPU cores verifying the 64-node default costs ~5 AR steps.
-"$LINSPEC" eval --checkpoint "$WORK/serve.h5" "${PPL_ARGS[@]}" --decode --speculative heads --tree configs/trees/cpu-9.json --prompts 4 \
+# A 9-node tree of depth 3 (the 3 heads), configs/trees/cpu-3heads.json: on 2 CPU cores verifying the 64-node default costs ~5 AR steps.
+"$LINSPEC" eval --checkpoint "$WORK/serve.h5" "${PPL_ARGS[@]}" --decode --speculative heads --tree configs/trees/cpu-3heads.json --prompts 4 \
   --prompt-len 48 --new-tokens 64 --json "$WORK/eval_aug_after.json"
 
 step "speculative generation (greedy; identical to plain greedy by construction)"
-"$LINSPEC" generate --checkpoint "$WORK/serve.h5" --speculative heads --tree configs/trees/cpu-9.json --max-new 48 \
+"$LINSPEC" generate --checkpoint "$WORK/serve.h5" --speculative heads --tree configs/trees/cpu-3heads.json --max-new 48 \
   --prompt "Python's for statement iterates over"
 echo
 
@@ -77,11 +77,12 @@ load = lambda n: json.load(open(os.path.join(w, n)))
 soft, before, after, ver = load("eval_softmax.json"), load("eval_aug_before.json"), load("eval_aug_after.json"), load("verify.json")
 s, d = after["speculative"], after["decode"]
 errs = {k: v for k, v in ver.items() if k.endswith("_err")}
-train_s = int(open(os.path.join(w, "train_seconds")).read())
+train_s, resumed = (int(x) for x in open(os.path.join(w, "train_seconds")).read().split())
 print(f"held-out perplexity (validation split, ctx {soft['ctx']}, {soft['tokens']} tokens): teacher (softmax) "
       f"{soft['ppl']:.2f} | student (aug) {after['ppl']:.2f} | ratio {after['ppl'] / soft['ppl']:.2f}x "
       f"(aug before training: {before['ppl']:.0f})")
-print(f"training: {train_s} s for the three stages ({train_s / 60:.1f} min, wall clock incl. evaluation and snapshots)")
+print(f"training: {train_s} s for the three stages ({train_s / 60:.1f} min, wall clock incl. evaluation and snapshots)"
+      + (" -- resumed: this invocation only" if resumed else ""))
 print(f"forms (verify, fp32): max relative logit error {max(errs.values()):.2e} -> {'PASS' if ver['passed'] else 'FAIL'}"
       f" (tolerance {ver['tolerance']:g})")
 print(f"decode, batch 1, {after['threads']} thread(s): AR {d['decode_tokens_per_s']:.1f} tokens/s | speculative (heads, "

@@ -49,15 +49,7 @@ std::string edited_checkpoint(const std::string& name, const std::function<void(
   return path;
 }
 
-// The InputError message of f(), or "accepted".
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "accepted";
-}
+using linspec::testing::input_error_of;
 
 // A chunked dataset declaring `n` elements with no chunk written: it costs the file nothing.
 void add_sparse_dataset(hid_t parent, const char* name, hid_t type, hsize_t n) {
@@ -85,11 +77,11 @@ TEST(Hdf5Hardening, LinkCyclesAreRefusedWithTheLinkPath) {
   };
   for (const Case& c : cases) {
     const std::string path = edited_checkpoint(c.name, c.link);
-    const std::string msg = error_of([&] { load_checkpoint(path); });
+    const std::string msg = input_error_of([&] { load_checkpoint(path); });
     EXPECT_CONTAINS(msg, path);
     EXPECT_CONTAINS(msg, "/model/");
     // `info` walks the same groups.
-    EXPECT_CONTAINS(error_of([&] { describe_model_file(path); }), "/model/");
+    EXPECT_CONTAINS(input_error_of([&] { describe_model_file(path); }), "/model/");
   }
 }
 
@@ -100,7 +92,7 @@ TEST(Hdf5Hardening, SnapshotGroupsAreTraversedWithTheSameGuard) {
     H5Lcreate_hard(f, "/optimizer", f, "/optimizer/m/back", H5P_DEFAULT, H5P_DEFAULT);
   });
   with_hdf5_file(path, [&](H5Handle f) {
-    const std::string msg = error_of([&] { read_tensor_group(f, "optimizer", path, true); });
+    const std::string msg = input_error_of([&] { read_tensor_group(f, "optimizer", path, true); });
     EXPECT_CONTAINS(msg, path);
     EXPECT_CONTAINS(msg, "/optimizer/m/back");
     EXPECT_CONTAINS(msg, "cycle");
@@ -112,7 +104,7 @@ TEST(Hdf5Hardening, ForgedDatasetSizesAreRefusedBeforeAllocation) {
     h5::Handle g = h5::open_group(f, "model");
     add_sparse_dataset(g.get(), "huge.weight", H5T_IEEE_F32LE, hsize_t{1} << 40);
   });
-  const std::string msg = error_of([&] { load_checkpoint(path, /*verify_checksums=*/false); });
+  const std::string msg = input_error_of([&] { load_checkpoint(path, /*verify_checksums=*/false); });
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "model/huge.weight");
   EXPECT_CONTAINS(msg, "chunks");
@@ -149,7 +141,7 @@ TEST(Hdf5Hardening, FormatVersionIsChecked) {
   };
   for (const Case& c : cases) {
     const std::string path = edited_checkpoint(c.name, c.edit);
-    const std::string msg = error_of([&] { load_checkpoint(path); });
+    const std::string msg = input_error_of([&] { load_checkpoint(path); });
     EXPECT_CONTAINS(msg, path);
     EXPECT_CONTAINS(msg, c.needle);
   }
@@ -185,7 +177,7 @@ TEST(Hdf5Hardening, ConfigAndTokenizerAttributesAreChecksummed) {
     model[at] = '6';
     h5::write_string_attr(g.get(), "model", model);
   });
-  const std::string msg = error_of([&] { load_checkpoint(path); });
+  const std::string msg = input_error_of([&] { load_checkpoint(path); });
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "'model' on '/config'");
   EXPECT_CONTAINS(msg, "checksum");
@@ -196,7 +188,7 @@ TEST(Hdf5Hardening, ConfigAndTokenizerAttributesAreChecksummed) {
     json.replace(json.find("\"d\""), 3, "\"e\"");
     h5::write_string_attr(g.get(), "json", json);
   });
-  EXPECT_CONTAINS(error_of([&] { load_checkpoint(tok); }), "'json' on '/tokenizer'");
+  EXPECT_CONTAINS(input_error_of([&] { load_checkpoint(tok); }), "'json' on '/tokenizer'");
 
   // Checkpoints written before the checksums existed still load.
   const std::string old = edited_checkpoint("no_attr_sums.h5", [](hid_t f) {
@@ -256,7 +248,7 @@ TEST(TokenShardHardening, MalformedShardsNameFileAndDataset) {
   };
   for (const Case& c : cases) {
     const std::string path = edited_shards(c.name, c.edit);
-    const std::string msg = error_of([&] { load_token_shards(path); });
+    const std::string msg = input_error_of([&] { load_token_shards(path); });
     EXPECT_CONTAINS(msg, path);
     EXPECT_CONTAINS(msg, c.needle);
   }
@@ -266,13 +258,13 @@ TEST(TokenShardHardening, TokenIdsAreCheckedAgainstTheVocabularyAtLoad) {
   const std::string path = temp_path("ids.h5");
   save_token_shards(path, tiny_shards());
   EXPECT_NO_THROW(load_token_shards(path, 4));
-  const std::string msg = error_of([&] { load_token_shards(path, 3); });
+  const std::string msg = input_error_of([&] { load_token_shards(path, 3); });
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "/train/tokens");
   EXPECT_CONTAINS(msg, "token 2 has id 3");
   TokenShards s = tiny_shards();
   s.train.tokens = {0, 1};
-  EXPECT_CONTAINS(error_of([&] { check_token_ids(s, 3, "x.h5"); }), "'/val/tokens'");
+  EXPECT_CONTAINS(input_error_of([&] { check_token_ids(s, 3, "x.h5"); }), "'/val/tokens'");
 }
 
 TEST(TokenShardHardening, EmptyTrainSplitIsReportedAgainstTheFile) {
@@ -281,7 +273,7 @@ TEST(TokenShardHardening, EmptyTrainSplitIsReportedAgainstTheFile) {
   s.train = {};
   save_token_shards(path, s);
   const TokenShards back = load_token_shards(path);
-  const std::string msg = error_of([&] { WindowLoader(back.train, 4, 0, 1, 0); });
+  const std::string msg = input_error_of([&] { WindowLoader(back.train, 4, 0, 1, 0); });
   EXPECT_CONTAINS(msg, path);
   EXPECT_CONTAINS(msg, "/train/tokens");
 }

@@ -29,14 +29,7 @@ using testing::temp_path;
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "message: " << (haystack)
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "accepted";
-}
+using linspec::testing::input_error_of;
 
 TEST(SizeLimits, EveryDimensionIsBoundedOnBothSides) {
   for (sl::Dim d : {sl::Dim::Layers, sl::Dim::Heads, sl::Dim::HeadDim, sl::Dim::Hidden, sl::Dim::Ffn, sl::Dim::Vocab,
@@ -45,7 +38,7 @@ TEST(SizeLimits, EveryDimensionIsBoundedOnBothSides) {
     EXPECT_EQ(sl::check_dim(1, d, "f", "k"), 1);
     EXPECT_EQ(sl::check_dim(max, d, "f", "k"), max);
     for (int64_t bad : {int64_t{0}, int64_t{-1}, max + 1, int64_t{1} << 40}) {
-      const std::string msg = error_of([&] { sl::check_dim(bad, d, "cfg.json", "the_key"); });
+      const std::string msg = input_error_of([&] { sl::check_dim(bad, d, "cfg.json", "the_key"); });
       EXPECT_CONTAINS(msg, "cfg.json");
       EXPECT_CONTAINS(msg, "'the_key'");
       EXPECT_CONTAINS(msg, std::to_string(bad));
@@ -55,17 +48,17 @@ TEST(SizeLimits, EveryDimensionIsBoundedOnBothSides) {
 
 TEST(SizeLimits, FileBoundsOverflowAndMemoryBudget) {
   EXPECT_EQ(sl::check_in_file(10, 4, 40, "f", "x"), 40u);
-  EXPECT_CONTAINS(error_of([] { sl::check_in_file(11, 4, 40, "f.bin", "array 'a'"); }), "array 'a'");
-  EXPECT_CONTAINS(error_of([] { sl::check_in_file(uint64_t{1} << 62, 8, UINT64_MAX, "f", "a"); }), "do not fit");
+  EXPECT_CONTAINS(input_error_of([] { sl::check_in_file(11, 4, 40, "f.bin", "array 'a'"); }), "array 'a'");
+  EXPECT_CONTAINS(input_error_of([] { sl::check_in_file(uint64_t{1} << 62, 8, UINT64_MAX, "f", "a"); }), "do not fit");
   EXPECT_EQ(sl::array_bytes({2, 3}, 4, "f", "t"), 24u);
-  EXPECT_CONTAINS(error_of([] { sl::array_bytes({uint64_t{1} << 40, uint64_t{1} << 30}, 4, "f", "t"); }), "overflows");
+  EXPECT_CONTAINS(input_error_of([] { sl::array_bytes({uint64_t{1} << 40, uint64_t{1} << 30}, 4, "f", "t"); }), "overflows");
 
   ::setenv("LINSPEC_MEMORY_LIMIT_MB", "2", 1);
   EXPECT_EQ(sl::memory_limit_bytes(), 2u << 20);
   sl::LoadBudget budget("m.h5");
   budget.reserve(1 << 20, "tensor 'a'");
   budget.reserve(1 << 20, "tensor 'b'");
-  const std::string msg = error_of([&] { budget.reserve(1, "tensor 'c'"); });
+  const std::string msg = input_error_of([&] { budget.reserve(1, "tensor 'c'"); });
   EXPECT_CONTAINS(msg, "m.h5");
   EXPECT_CONTAINS(msg, "tensor 'c'");
   ::unsetenv("LINSPEC_MEMORY_LIMIT_MB");
@@ -98,30 +91,30 @@ TEST(ModelConfigLimits, HfSizesAreBoundedAndNamedByTheirHfKey) {
   for (const Case& c : cases) {
     json j = hf_config();
     j[c.key] = c.value;
-    const std::string msg = error_of([&] { model_config_from_hf_json(j, "/models/x/config.json"); });
+    const std::string msg = input_error_of([&] { model_config_from_hf_json(j, "/models/x/config.json"); });
     EXPECT_CONTAINS(msg, "/models/x/config.json");
     EXPECT_CONTAINS(msg, std::string("'") + c.key + "'");
   }
   // A float where a count belongs is refused by type, not rounded.
   json j = hf_config();
   j["num_hidden_layers"] = 1e12;
-  EXPECT_CONTAINS(error_of([&] { model_config_from_hf_json(j, "c.json"); }), "num_hidden_layers");
+  EXPECT_CONTAINS(input_error_of([&] { model_config_from_hf_json(j, "c.json"); }), "num_hidden_layers");
   // Checkpoint configs use the native names.
   ModelConfig c = model_config_from_hf_json(hf_config(), "c.json");
   json native = c;
   native["num_layers"] = int64_t{1} << 40;
-  EXPECT_CONTAINS(error_of([&] { model_config_from_json(native, "m.h5 (/config model)"); }), "'num_layers'");
+  EXPECT_CONTAINS(input_error_of([&] { model_config_from_json(native, "m.h5 (/config model)"); }), "'num_layers'");
 }
 
 TEST(SmallInputFiles, DirectoriesAndMissingFilesAreNamed) {
   const std::string dir = temp_path("config_is_a_dir");
   fs::create_directories(dir + "/config.json");
-  const std::string msg = error_of([&] { model_config_from_hf_file(dir + "/config.json"); });
+  const std::string msg = input_error_of([&] { model_config_from_hf_file(dir + "/config.json"); });
   EXPECT_CONTAINS(msg, dir + "/config.json");
   EXPECT_CONTAINS(msg, "is a directory");
-  EXPECT_CONTAINS(error_of([&] { read_input_file(dir + "/none.json", "a test file"); }), "no such file");
+  EXPECT_CONTAINS(input_error_of([&] { read_input_file(dir + "/none.json", "a test file"); }), "no such file");
   testing::write_file(dir + "/big.json", std::string(100, ' '));
-  EXPECT_CONTAINS(error_of([&] { read_input_file(dir + "/big.json", "a test file", 99); }), "100 bytes");
+  EXPECT_CONTAINS(input_error_of([&] { read_input_file(dir + "/big.json", "a test file", 99); }), "100 bytes");
   EXPECT_EQ(read_input_file(dir + "/big.json", "a test file", 100).size(), 100u);
 }
 
@@ -161,7 +154,7 @@ TEST(OutputPaths, DanglingSymlinksCountAsExisting) {
   fs::create_directories(dir);
   const std::string link = dir + "/out.h5";
   fs::create_symlink(dir + "/nowhere.h5", link);
-  const std::string msg = error_of([&] { apps::check_output_path(link, /*force=*/false); });
+  const std::string msg = input_error_of([&] { apps::check_output_path(link, /*force=*/false); });
   EXPECT_CONTAINS(msg, link);
   EXPECT_CONTAINS(msg, "--force");
   EXPECT_NO_THROW(apps::check_output_path(link, /*force=*/true));
@@ -169,7 +162,7 @@ TEST(OutputPaths, DanglingSymlinksCountAsExisting) {
   const std::string in = dir + "/in.gguf";
   testing::write_file(in, "x");
   fs::create_symlink(in, dir + "/alias.h5");
-  EXPECT_CONTAINS(error_of([&] { apps::check_output_path(dir + "/alias.h5", true, in, "--from"); }), "--from");
+  EXPECT_CONTAINS(input_error_of([&] { apps::check_output_path(dir + "/alias.h5", true, in, "--from"); }), "--from");
 }
 
 // ---- the CLI: forged inputs exit 2 with the file and key named ----

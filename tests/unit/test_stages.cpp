@@ -149,6 +149,8 @@ TEST(Stages, BadEntriesAreRefusedNamingStageKeyAndLine) {
       {"--set a bad value for every stage", s, {"train.steps=0"}, {"stage 'transfer'", "'train.steps'", "--set"}},
       {"skip not a bool", replaced(s, "  - name: heads\n", "  - name: heads\n    skip: maybe\n"), {},
        {"stage 'heads'", "'skip'", "cfg.yaml:17"}},
+      {"duplicate key in a stage", replaced(s, "    trainable: [heads]\n", "    trainable: [heads]\n    trainable: [lora]\n"), {},
+       {"'trainable' is given twice (lines 19 and 20)", "cfg.yaml:20"}},
       {"every stage skipped", s, {"stages.transfer.skip=true", "stages.finetune.skip=true", "stages.heads.skip=true"},
        {"every stage is skipped"}},
   };

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every arm of the linearization study (bench/linearization/arms.yaml over recipe.yaml) runs: one step per stage on a
+# tiny random LLaMA, with the arm's own --set overrides, so the study (hours, run by hand) cannot rot unnoticed.
+# Checks per arm: exit 0, and one final snapshot per stage the arm keeps (a skipped stage writes nothing).
+# Usage: test_study_arms.sh LINSPEC_BINARY SOURCE_DIR
+source "$(dirname "$0")/tiny_model_common.sh" "$@"
+
+python3 - "$SRC/bench/linearization" > arms.txt <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import study
+for name, sets in study.read_arms(sys.argv[1] + "/arms.yaml").items():
+    print("\t".join([name, *sets]))
+PY
+[[ $(wc -l < arms.txt) -ge 10 ]] || fail "arms.yaml lists $(wc -l < arms.txt) arms"
+tiny=(--set model.init=tiny.h5 --set data.path=data.h5 --set data.seq_len=32 --set train.micro_batch=1
+      --set train.warmup_steps=0 --set eval.batches=0 --set train.threads=2)
+while IFS=$'\t' read -r -a fields; do
+  arm=${fields[0]}
+  args=()
+  for kv in "${fields[@]:1}"; do args+=(--set "$kv"); done
+  [[ $arm == aug-softmax-first-last ]] && args+=(--set "model.keep_softmax_layers=[0]")  # the tiny model has 2 layers
+  for stage in transfer finetune heads; do args+=(--set "stages.$stage.train.steps=1"); done
+  "$LINSPEC" train "$SRC/bench/linearization/recipe.yaml" "${tiny[@]}" "${args[@]}" --set checkpoint.dir="study/$arm" \
+    2> "$arm.log" || fail "arm $arm: $(grep -i error "$arm.log")"
+  want=3
+  [[ " ${fields[*]:1} " == *" stages.transfer.skip=true "* ]] && want=2
+  got=$(find "study/$arm" -name snapshot-1.h5 | wc -l)
+  [[ $got -eq $want ]] || fail "arm $arm: $got stage snapshot(s), expected $want"
+done < arms.txt
+echo "study arms: $(wc -l < arms.txt) arms run"
