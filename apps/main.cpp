@@ -1,4 +1,6 @@
 // linspec: one binary, one subcommand per apps/cmd_*.cpp. Exit codes: 0 ok, 1 check failed, 2 bad input.
+#include <hdf5.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -16,6 +18,10 @@ std::vector<Command>& command_table() {
 
 int main(int argc, char** argv) {
   using namespace linspec;
+  // Every HDF5 file linspec writes is flushed and closed (or removed) before the command returns, so HDF5's own exit
+  // handler has nothing to do, except after a failed write (disk full). There it would retry closing the broken file
+  // and crash. Must precede any other HDF5 call.
+  H5dont_atexit();
   CLI::App app{"linspec: linear-attention LLaMA models with exact speculative decoding"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "linspec 0.1.0");

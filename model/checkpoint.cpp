@@ -210,7 +210,9 @@ void write_hdf5_atomically(const std::string& path, const std::function<void(H5H
       Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
       if (!file.valid()) throw_input_error(path, ": cannot create file (does the directory exist and is it writable?)");
       fill(file.get());
-      if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw_input_error(path, ": cannot flush file");
+      errno = 0;
+      if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
+        throw_input_error(path, ": cannot flush file", errno ? std::string(" (") + std::strerror(errno) + ")" : "");
       file.reset();
     }
     int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
