@@ -69,8 +69,8 @@ YAML::Node to_node(const std::vector<T>& xs) {
   return n;
 }
 
-#define FIELD(expr)                                                      \
-  [](ExperimentConfig& c, const Value& v) { set(c.expr, v); },                 \
+#define FIELD(expr)                                        \
+  [](ExperimentConfig& c, const Value& v) { set(c.expr, v); }, \
       [](const ExperimentConfig& c) { return to_node(c.expr); }
 
 // Every key under model.attention but `preset` is an option of the chosen preset, checked by the preset table.

@@ -18,11 +18,13 @@ constexpr const char* kSkipKey = "skip";  // a stage-level key beside `name`
 const std::vector<std::pair<std::string, std::string>> kChainKeys = {{"model", "init"}, {"checkpoint", "dir"}};
 
 bool valid_stage_name(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
 }
 
-std::string scalar_at(const YAML::Node& root, const std::string& section, const std::string& key, const std::string& fallback) {
+std::string scalar_at(const YAML::Node& root, const std::string& section, const std::string& key,
+                      const std::string& fallback) {
   const YAML::Node& r = root;
   if (!r.IsMap() || !r[section] || !r[section].IsMap() || !r[section][key]) return fallback;
   const YAML::Node v = r[section][key];
@@ -32,7 +34,8 @@ std::string scalar_at(const YAML::Node& root, const std::string& section, const 
 void set_scalar(YAML::Node& root, const std::string& section, const std::string& key, const std::string& value) {
   YAML::Node sec;
   const YAML::Node& r = root;
-  if (r[section] && r[section].IsMap()) sec.reset(r[section]);
+  if (r[section] && r[section].IsMap())
+    sec.reset(r[section]);
   else {
     sec.reset(YAML::Node(YAML::NodeType::Map));
     root[section] = sec;
@@ -124,7 +127,8 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
     return {TrainingStage{"", parse_experiment_root(root, source, overrides)}};
   }
   if (!stages.IsSequence() || stages.size() == 0)
-    throw_input_error(yaml_where(source, stages), ": key 'stages' must be a non-empty list of stages, each a mapping "
+    throw_input_error(yaml_where(source, stages),
+                      ": key 'stages' must be a non-empty list of stages, each a mapping "
                       "with a name and the keys it changes");
 
   // The top level without `stages:`; the chain keys from --set belong to it (they seed the chain).
@@ -149,10 +153,12 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
   for (size_t i = 0; i < stages.size(); ++i) {
     const YAML::Node entry = stages[i];
     const std::string at = yaml_where(source, entry);
-    if (!entry.IsMap()) throw_input_error(at, ": stage ", i + 1, " must be a mapping with a name and the keys it changes");
+    if (!entry.IsMap())
+      throw_input_error(at, ": stage ", i + 1, " must be a mapping with a name and the keys it changes");
     const YAML::Node& e = entry;
     if (!e["name"] || !e["name"].IsScalar() || !valid_stage_name(e["name"].Scalar()))
-      throw_input_error(at, ": stage ", i + 1, ": key 'name' must be given, 1-64 characters of letters, digits, _ or -");
+      throw_input_error(at, ": stage ", i + 1,
+                        ": key 'name' must be given, 1-64 characters of letters, digits, _ or -");
     const std::string name = e["name"].Scalar();
     if (!names.insert(name).second) throw_input_error(at, ": stage '", name, "': the name is used by an earlier stage");
     refuse_chain_keys(entry, source, name);

@@ -18,8 +18,8 @@
 // which a stage may not set: stage k writes its snapshots to <checkpoint.dir>/<name>, and stage k > 0 starts from
 // stage k−1's final snapshot (its LoRA adapters merged). model.teacher (kd's softmax teacher) defaults to the
 // top-level model.init, so a later stage still distils from the original model. `skip: true` beside a stage's name
-// (or --set stages.<name>.skip=true) leaves it out: the next stage starts where the one before it ended. A file without `stages:` is one
-// stage with an empty name, trained in checkpoint.dir itself.
+// (or --set stages.<name>.skip=true) leaves it out: the next stage starts where the one before it ended. A file without
+// `stages:` is one stage with an empty name, trained in checkpoint.dir itself.
 //
 // --set key=value applies to every stage (after the stage's own keys); --set stages.<name>.key=value to one stage.
 #pragma once
@@ -36,7 +36,8 @@ struct TrainingStage {
 };
 
 // The stages of an experiment file (InputError naming the file, line, stage and key for a bad entry).
-std::vector<TrainingStage> load_training_stages(const std::string& path, const std::vector<std::string>& overrides = {});
+std::vector<TrainingStage> load_training_stages(const std::string& path,
+                                                const std::vector<std::string>& overrides = {});
 std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, const std::string& source,
                                                  const std::vector<std::string>& overrides = {});
 

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -24,8 +24,8 @@
 #include "trainer/signals.h"
 #include "trainer/snapshot.h"
 #include "trainer/stages.h"
-#include "trainer/train_step.h"
 #include "trainer/train_setup.h"
+#include "trainer/train_step.h"
 
 namespace linspec::trainer {
 namespace {
@@ -264,7 +264,8 @@ int run_training(const TrainRequest& request) {
   try {
     stages = load_training_stages(request.config_path, request.overrides);  // every stage checked before any work
     if (stages.size() > 1 && !request.resume.empty() && request.resume != "auto")
-      throw_input_error(request.config_path, ": --resume ", request.resume, ": a staged config resumes with --resume "
+      throw_input_error(request.config_path, ": --resume ", request.resume,
+                        ": a staged config resumes with --resume "
                         "auto (each stage continues from its own directory)");
   } catch (const InputError& e) {
     error = e.what();

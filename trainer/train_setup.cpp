@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "attention/linear_mixers.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
-#include "attention/linear_mixers.h"
 #include "model/llama_tensors.h"
 #include "trainer/trainable.h"
 
@@ -49,7 +49,8 @@ std::unique_ptr<LlamaModel> load_kd_teacher(const ExperimentConfig& cfg, const C
     throw_input_error(cfg.source, ": objectives.kd needs a softmax teacher, but key '", key, "' names ", path,
                       ", which is linearized (set model.teacher to the original model)");
   if (tokenizer_fingerprint(t.tokenizer) != tokenizer_fingerprint(init.tokenizer))
-    throw_input_error(path, ": the kd teacher's tokenizer differs from the student's (", cfg.model.init, "); key '", key, "'");
+    throw_input_error(path, ": the kd teacher's tokenizer differs from the student's (", cfg.model.init, "); key '",
+                      key, "'");
   opts.requires_grad = false;
   log << "train: kd teacher " << path << "\n";
   return std::make_unique<LlamaModel>(
@@ -104,7 +105,8 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
     s.init.extra_attrs.erase("lora");
   }
 
-  s.data = load_token_shards(cfg.data.path, s.init.config.vocab_size);  // ids checked once, here (exit 2 naming the shard)
+  s.data =
+      load_token_shards(cfg.data.path, s.init.config.vocab_size);  // ids checked once, here (exit 2 naming the shard)
   const uint64_t fp = tokenizer_fingerprint(s.init.tokenizer);
   if (s.data.tokenizer_fingerprint != fp)
     throw_input_error(cfg.data.path, ": tokenizer fingerprint ", xxh64_hex(s.data.tokenizer_fingerprint),
@@ -115,7 +117,11 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
   const std::string precision = training_precision(cfg, device);
   opts.precision = precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
   if (cfg.train.precision == "auto")
-    log << "train: precision auto -> " << precision << (device == Device::CPU ? (precision == "bf16" ? " (native bf16 dot products)" : " (no native bf16 on this CPU)") : "") << "\n";
+    log << "train: precision auto -> " << precision
+        << (device == Device::CPU
+                ? (precision == "bf16" ? " (native bf16 dot products)" : " (no native bf16 on this CPU)")
+                : "")
+        << "\n";
   opts.requires_grad = true;  // mixers create their learnable tensors as leaves; the Student decides what trains
   opts.device = device;
   const linspec::AttentionSpec wanted = attention_spec_from_experiment(cfg);

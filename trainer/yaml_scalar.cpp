@@ -29,10 +29,14 @@ std::optional<long long> yaml_int(const YAML::Node& n) {
   if (!text) return std::nullopt;
   int base = 0;
   size_t skip = 0;
-  if (std::regex_match(*text, decimal)) base = 10;
-  else if (std::regex_match(*text, octal)) base = 8, skip = 2;
-  else if (std::regex_match(*text, hex)) base = 16, skip = 2;
-  else return std::nullopt;
+  if (std::regex_match(*text, decimal))
+    base = 10;
+  else if (std::regex_match(*text, octal))
+    base = 8, skip = 2;
+  else if (std::regex_match(*text, hex))
+    base = 16, skip = 2;
+  else
+    return std::nullopt;
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(text->c_str() + skip, &end, base);
@@ -66,7 +70,9 @@ void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar())
       throw_input_error(yaml_where(source, it->first), ": a mapping key must be a plain name, not a ",
-                        it->first.IsMap() ? "mapping" : it->first.IsSequence() ? "list" : "null");
+                        it->first.IsMap()        ? "mapping"
+                        : it->first.IsSequence() ? "list"
+                                                 : "null");
     const auto [at, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
     if (!fresh)
       throw_input_error(yaml_where(source, it->first), ": key '", it->first.Scalar(), "' is given twice (lines ",

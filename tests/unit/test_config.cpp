@@ -141,14 +141,16 @@ TEST(Config, MissingFileNamesIt) {
 TEST(Config, ScalarsFollowTheYaml12CoreSchema) {
   auto steps = [](const std::string& text) {
     return parse_experiment("model: {init: m.h5}\ndata: {path: d.h5}\ntrain: {steps: " + text + ", warmup_steps: 0}\n",
-                            "cfg.yaml").train.steps;
+                            "cfg.yaml")
+        .train.steps;
   };
   EXPECT_EQ(steps("010"), 10);  // decimal, not yaml-cpp's octal 8
   EXPECT_EQ(steps("08"), 8);
   EXPECT_EQ(steps("0o10"), 8);
   EXPECT_EQ(steps("0x10"), 16);
   EXPECT_EQ(steps("+7"), 7);
-  ExperimentConfig c = parse_experiment(kBase, "cfg.yaml", {"train.lr=1e-3", "train.recompute=True", "train.clip_grad_norm=2"});
+  ExperimentConfig c =
+      parse_experiment(kBase, "cfg.yaml", {"train.lr=1e-3", "train.recompute=True", "train.clip_grad_norm=2"});
   EXPECT_DOUBLE_EQ(c.train.lr, 1e-3);
   EXPECT_TRUE(c.train.recompute);
   EXPECT_DOUBLE_EQ(c.train.clip_grad_norm, 2.0);
@@ -164,7 +166,11 @@ TEST(Config, ScalarsOutsideTheCoreSchemaDuplicateAndComplexKeysAreRefused) {
       {"integer beyond 64 bits", "", {"train.steps=99999999999999999999"}, "'train.steps' must be an integer"},
       {"YAML 1.1 bool", "", {"train.recompute=yes"}, "'train.recompute' must be true or false"},
       {"non-integer list item", "", {"model.keep_softmax_layers=[1, 0x]"}, "'model.keep_softmax_layers'"},
-      {"duplicate top key", base_with("train: {steps: 3}\n"), {}, "key 'train' is given twice (lines 5 and 6)", "cfg.yaml:6"},
+      {"duplicate top key",
+       base_with("train: {steps: 3}\n"),
+       {},
+       "key 'train' is given twice (lines 5 and 6)",
+       "cfg.yaml:6"},
       {"duplicate nested key", base_with("lora: {rank: 4, rank: 8}\n"), {}, "key 'rank' is given twice", "cfg.yaml:6"},
       {"complex key", base_with("? [a, b]\n: 1\n"), {}, "a mapping key must be a plain name", "cfg.yaml:6"},
   };
