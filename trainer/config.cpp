@@ -181,38 +181,6 @@ void check_known(const YAML::Node& node, const std::string& prefix, const std::s
   }
 }
 
-// Walks the tree without copying it (YAML::Clone drops the line marks error messages need); reset() rebinds the
-// handle where operator= would write into the node it refers to.
-YAML::Node lookup(const YAML::Node& root, const std::string& path) {
-  YAML::Node cur;
-  cur.reset(root);
-  std::stringstream ss(path);
-  std::string part;
-  while (std::getline(ss, part, '.')) {
-    const YAML::Node& here = cur;
-    if (!here.IsMap() || !here[part]) return YAML::Node(YAML::NodeType::Undefined);
-    cur.reset(here[part]);
-  }
-  return cur;
-}
-
-void assign_path(YAML::Node root, const std::string& path, const YAML::Node& value) {
-  std::vector<std::string> parts;
-  std::stringstream ss(path);
-  std::string part;
-  while (std::getline(ss, part, '.')) parts.push_back(part);
-  std::vector<YAML::Node> chain{root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node next = chain.back()[parts[i]];
-    if (!next.IsMap()) {
-      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      next = chain.back()[parts[i]];
-    }
-    chain.push_back(next);
-  }
-  chain.back()[parts.back()] = value;
-}
-
 Value validate_value(const Key& k, const YAML::Node& n, const std::string& src) {
   auto fail = [&](const std::string& why) {
     throw_input_error(value_where(src, n), ": key '", k.path, "' ", why);
@@ -351,7 +319,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
     } catch (const YAML::Exception& e) {
       throw_input_error("--set ", ov, ": cannot parse the value: ", e.msg);
     }
-    assign_path(root, path, value);
+    yaml_assign(root, path, value);
     origin[path] = "--set " + ov;
   }
 
@@ -359,7 +327,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
   cfg.source = source;
   YAML::Node resolved(YAML::NodeType::Map);
   for (const Key& k : schema()) {
-    YAML::Node n = lookup(root, k.path);
+    YAML::Node n = yaml_lookup(root, k.path);
     const std::string src = origin.count(k.path) ? origin[k.path] : source;
     if (!n.IsDefined() || n.IsNull()) {
       if (k.required) throw_input_error(source, ": required key '", k.path, "' is missing");
@@ -367,14 +335,14 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
       n = k.get(defaults);
     }
     k.assign(cfg, validate_value(k, n, src));
-    assign_path(resolved, k.path, YAML::Clone(n));
+    yaml_assign(resolved, k.path, YAML::Clone(n));
   }
   auto source_of = [&](const std::string& path) { return origin.count(path) ? origin[path] : source; };
   // The preset and its options, checked one option at a time so an error names the key that holds it.
   const std::string preset_key = "model.attention.preset";
   const AttentionPreset& preset = attention_preset(cfg.model.attention.preset, source_of(preset_key) + ": key '" +
                                                                                    preset_key + "'");
-  if (const YAML::Node a = lookup(root, "model.attention"); a.IsMap()) {
+  if (const YAML::Node a = yaml_lookup(root, "model.attention"); a.IsMap()) {
     for (auto it = a.begin(); it != a.end(); ++it) {
       const std::string name = it->first.as<std::string>(), path = kAttentionOptionPrefix + name;
       if (!is_attention_option_path(path)) continue;
@@ -386,7 +354,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
   }
   const PresetOptions options = parse_preset_options(preset, cfg.model.attention.options, source_of(preset_key));
   for (const auto& [name, value] : options.values())
-    assign_path(resolved, kAttentionOptionPrefix + name, YAML::Node(value));
+    yaml_assign(resolved, kAttentionOptionPrefix + name, YAML::Node(value));
   if (cfg.train.warmup_steps > cfg.train.steps)
     throw_input_error(source_of("train.warmup_steps"), ": key 'train.warmup_steps' (", cfg.train.warmup_steps, ") exceeds 'train.steps' (",
                       cfg.train.steps, ")");

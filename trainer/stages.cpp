@@ -15,7 +15,7 @@ constexpr const char* kStagesKey = "stages";
 constexpr const char* kStageOverridePrefix = "stages.";
 constexpr const char* kSkipKey = "skip";  // a stage-level key beside `name`
 // Keys the chain sets for every stage (stages.h); a stage or a stages.<name>.* override may not.
-const std::vector<std::pair<std::string, std::string>> kChainKeys = {{"model", "init"}, {"checkpoint", "dir"}};
+const std::vector<std::string> kChainKeys = {"model.init", "checkpoint.dir"};
 
 bool valid_stage_name(const std::string& name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
@@ -23,24 +23,10 @@ bool valid_stage_name(const std::string& name) {
   });
 }
 
-std::string scalar_at(const YAML::Node& root, const std::string& section, const std::string& key,
-                      const std::string& fallback) {
-  const YAML::Node& r = root;
-  if (!r.IsMap() || !r[section] || !r[section].IsMap() || !r[section][key]) return fallback;
-  const YAML::Node v = r[section][key];
-  return v.IsScalar() ? v.Scalar() : fallback;
-}
-
-void set_scalar(YAML::Node& root, const std::string& section, const std::string& key, const std::string& value) {
-  YAML::Node sec;
-  const YAML::Node& r = root;
-  if (r[section] && r[section].IsMap())
-    sec.reset(r[section]);
-  else {
-    sec.reset(YAML::Node(YAML::NodeType::Map));
-    root[section] = sec;
-  }
-  sec[key] = value;
+// The text of the scalar at `path`, or `fallback`.
+std::string scalar_at(const YAML::Node& root, const std::string& path, const std::string& fallback) {
+  const YAML::Node n = yaml_lookup(root, path);
+  return n.IsDefined() && n.IsScalar() ? n.Scalar() : fallback;
 }
 
 // --set overrides split into those for every stage and those for one stage (stages.<name>.key=value, prefix removed).
@@ -66,21 +52,18 @@ SplitOverrides split_overrides(const std::vector<std::string>& overrides) {
 }
 
 void refuse_chain_keys(const YAML::Node& stage, const std::string& where_, const std::string& name) {
-  for (const auto& [section, key] : kChainKeys) {
-    const YAML::Node& s = stage;
-    if (s[section] && s[section].IsMap() && s[section][key])
-      throw_input_error(yaml_where(where_, s[section][key]), ": stage '", name, "': key '", section, ".", key,
-                        "' is set by the chain (stage k trains in <checkpoint.dir>/<name> and starts from stage k-1's "
+  for (const std::string& key : kChainKeys) {
+    if (const YAML::Node n = yaml_lookup(stage, key); n.IsDefined())
+      throw_input_error(yaml_where(where_, n), ": stage '", name, "': key '", key, "' is set by the chain (stage k trains in <checkpoint.dir>/<name> and starts from stage k-1's "
                         "final snapshot); set it at the top level");
   }
 }
 
 void refuse_chain_overrides(const std::vector<std::string>& overrides, const std::string& name) {
   for (const std::string& ov : overrides)
-    for (const auto& [section, key] : kChainKeys)
-      if (ov.rfind(section + "." + key + "=", 0) == 0)
-        throw_input_error("--set stages.", name, ".", ov, ": key '", section, ".", key,
-                          "' is set by the chain; --set it without the stages.<name> prefix");
+    for (const std::string& key : kChainKeys)
+      if (ov.rfind(key + "=", 0) == 0)
+        throw_input_error("--set stages.", name, ".", ov, ": key '", key, "' is set by the chain; --set it without the stages.<name> prefix");
 }
 
 // `skip: true` in the entry, or stages.<name>.skip=... (taken out of `overrides`), leaves the stage out of the chain.
@@ -138,15 +121,15 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
   std::vector<std::string> for_every_stage;
   for (const std::string& ov : split.all) {
     bool chain = false;
-    for (const auto& [section, key] : kChainKeys)
-      if (ov.rfind(section + "." + key + "=", 0) == 0) {
-        set_scalar(base, section, key, ov.substr(section.size() + key.size() + 2));
+    for (const std::string& key : kChainKeys)
+      if (ov.rfind(key + "=", 0) == 0) {
+        yaml_assign(base, key, YAML::Node(ov.substr(key.size() + 1)));
         chain = true;
       }
     if (!chain) for_every_stage.push_back(ov);
   }
-  const std::string base_dir = scalar_at(base, "checkpoint", "dir", ExperimentConfig{}.checkpoint.dir);
-  const std::string base_init = scalar_at(base, "model", "init", "");
+  const std::string base_dir = scalar_at(base, "checkpoint.dir", ExperimentConfig{}.checkpoint.dir);
+  const std::string base_init = scalar_at(base, "model.init", "");
 
   std::vector<TrainingStage> out;
   std::set<std::string> names;
@@ -175,10 +158,10 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
       if (it->first.Scalar() != "name" && it->first.Scalar() != kSkipKey) changes.force_insert(it->first, it->second);
     if (changes[kStagesKey]) throw_input_error(at, ": stage '", name, "': stages cannot nest");
     YAML::Node merged = merged_yaml(base, changes);
-    set_scalar(merged, "checkpoint", "dir", base_dir + "/" + name);
-    if (!out.empty()) set_scalar(merged, "model", "init", final_snapshot_path(out.back().config));
-    if (scalar_at(merged, "model", "teacher", "").empty() && !base_init.empty())
-      set_scalar(merged, "model", "teacher", base_init);
+    yaml_assign(merged, "checkpoint.dir", YAML::Node(base_dir + "/" + name));
+    if (!out.empty()) yaml_assign(merged, "model.init", YAML::Node(final_snapshot_path(out.back().config)));
+    if (scalar_at(merged, "model.teacher", "").empty() && !base_init.empty())
+      yaml_assign(merged, "model.teacher", YAML::Node(base_init));
 
     refuse_chain_overrides(own_overrides, name);
     std::vector<std::string> stage_overrides = for_every_stage;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <map>
 #include <regex>
+#include <sstream>
+#include <vector>
 
 #include "core/error.h"
 
@@ -21,6 +23,38 @@ std::optional<std::string> plain_text(const YAML::Node& n) {
 
 std::string yaml_where(const std::string& source, const YAML::Node& n) {
   return n.Mark().line >= 0 ? source + ":" + std::to_string(n.Mark().line + 1) : source;
+}
+
+// Walks the tree without copying it (YAML::Clone drops the line marks error messages need); reset() rebinds the
+// handle where operator= would write into the node it refers to.
+YAML::Node yaml_lookup(const YAML::Node& root, const std::string& path) {
+  YAML::Node cur;
+  cur.reset(root);
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) {
+    const YAML::Node& here = cur;
+    if (!here.IsMap() || !here[part]) return YAML::Node(YAML::NodeType::Undefined);
+    cur.reset(here[part]);
+  }
+  return cur;
+}
+
+void yaml_assign(YAML::Node root, const std::string& path, const YAML::Node& value) {
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) parts.push_back(part);
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = chain.back()[parts[i]];
+    if (!next.IsMap()) {
+      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = chain.back()[parts[i]];
+    }
+    chain.push_back(next);
+  }
+  chain.back()[parts.back()] = value;
 }
 
 std::optional<long long> yaml_int(const YAML::Node& n) {

@@ -1,4 +1,4 @@
-// Scalars of experiment YAML read by the YAML 1.2 core schema, once: the value a key is validated with is the value
+// Helpers for experiment YAML. Scalars read by the YAML 1.2 core schema, once: the value a key is validated with is the value
 // it is assigned (yaml-cpp's as<T>() follows other rules: `010` is octal 8 there, `0x1p-7` a float, `yes` a bool).
 //   int   [-+]?[0-9]+ (decimal, so 010 is 10) | 0o[0-7]+ | 0x[0-9a-fA-F]+, within 64 bits
 //   float [-+]?(.[0-9]+ | [0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)?, plus any int; finite only (.inf/.nan are refused)
@@ -14,6 +14,10 @@ namespace linspec::trainer {
 
 // "source:line" of a node (just "source" for nodes built in code, which have no line).
 std::string yaml_where(const std::string& source, const YAML::Node& n);
+
+// The node at a dotted path ("train.steps"), Undefined when absent; and writing one, creating mappings on the way.
+YAML::Node yaml_lookup(const YAML::Node& root, const std::string& path);
+void yaml_assign(YAML::Node root, const std::string& path, const YAML::Node& value);
 
 std::optional<long long> yaml_int(const YAML::Node& n);
 std::optional<double> yaml_float(const YAML::Node& n);
