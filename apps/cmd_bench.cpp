@@ -1,6 +1,8 @@
-// linspec bench gemm|train: GEMM throughput, and the training step (trainer/train_bench.h) of an experiment config
-// or of the SmolLM2-shaped synthetic default.
+// linspec bench gemm|train|decode: GEMM throughput, the training step (trainer/train_bench.h) of an experiment
+// config or of the SmolLM2-shaped synthetic default, and a checkpoint's decode / tree-verification cost on this
+// machine (serve/decode_cost.h; cached for `--tree auto`).
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,6 +14,10 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "kernels/matmul.h"
+#include "model/draft_heads.h"
+#include "serve/decode_cost.h"
+#include "serve/model_loader.h"
+#include "serve/report.h"
 #include "trainer/comm.h"
 #include "trainer/stages.h"
 #include "trainer/train_bench.h"
@@ -20,7 +26,7 @@ namespace linspec::apps {
 namespace {
 
 struct BenchArgs {
-  std::string what, config, stage, precision = "fp32", json_out, device = "auto";
+  std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32";
   std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 2048;
   bool recompute = false;
@@ -146,14 +152,47 @@ int bench_train() {
   return 0;
 }
 
-RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of the training step)",
+int bench_decode() {
+  if (args.checkpoint.empty()) throw_input_error("bench decode: --checkpoint is required");
+  LlamaOptions opt;
+  opt.requires_grad = false;
+  opt.device = device_flag(args.device == "auto" ? "cpu" : args.device);
+  LoadedModel m = load_model(args.checkpoint, opt);
+  m.model->set_inference_weights(weights_flag(args.weights));
+  std::optional<DraftHeads> heads;
+  if (has_draft_heads(args.checkpoint)) {
+    heads.emplace(load_draft_heads(args.checkpoint, *m.model));
+    heads->set_inference_weights(m.model->inference_weights());
+  }
+  const DecodeCost c = measure_decode_cost(*m.model, heads ? &*heads : nullptr, {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32},
+                                           static_cast<int>(std::max<int64_t>(args.steps, 3)));
+  const std::string cache = decode_cost_cache_path(c.key);
+  std::filesystem::create_directories(std::filesystem::path(cache).parent_path());
+  write_json_atomically(cache, c.to_json());
+  std::printf("decode (%s, weights %s): AR step %.2f ms (%.1f tokens/s), heads %.2f ms\n", args.checkpoint.c_str(),
+              args.weights.c_str(), c.ar_step_ms, 1e3 / c.ar_step_ms, c.draft_ms);
+  std::printf("%6s %10s %14s\n", "nodes", "verify ms", "x AR step");
+  for (size_t i = 0; i < c.nodes.size(); ++i)
+    std::printf("%6lld %10.2f %14.2f\n", static_cast<long long>(c.nodes[i]), c.verify_ms[i], c.verify_ms[i] / c.ar_step_ms);
+  std::printf("cached for --tree auto: %s\n", cache.c_str());
+  nlohmann::json j = c.to_json();
+  j["bench"] = "decode", j["checkpoint"] = args.checkpoint, j["hardware"] = hardware_description();
+  write_json(j);
+  return 0;
+}
+
+RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of the training step), decode (verify cost)",
                             [](CLI::App& s) {
-  s.add_option("what", args.what, "gemm | train")->required()->check(CLI::IsMember({"gemm", "train"}));
+  s.add_option("what", args.what, "gemm | train | decode")
+      ->required()
+      ->check(CLI::IsMember({"gemm", "train", "decode"}));
+  s.add_option("--checkpoint", args.checkpoint, "decode: the checkpoint whose decode and tree verification to time");
+  add_weights_flag(s, args.weights);
   s.add_option("config", args.config,
                "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
   s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");
   s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
-  s.add_option("--device", args.device, "train: auto | cpu | cuda (auto: CUDA when built and a GPU is visible)");
+  s.add_option("--device", args.device, "train, decode: auto | cpu | cuda (train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
   auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
   shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
   shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
@@ -164,7 +203,9 @@ RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/
   shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
   s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
   s.add_option("--json", args.json_out, "write the results as JSON here");
-  return std::function<int()>([] { return args.what == "gemm" ? bench_gemm() : bench_train(); });
+  return std::function<int()>([] {
+    return args.what == "gemm" ? bench_gemm() : args.what == "decode" ? bench_decode() : bench_train();
+  });
 }});
 
 }  // namespace

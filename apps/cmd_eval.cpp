@@ -183,7 +183,7 @@ RegisterCommand reg(Command{
       s.add_option("--speculative", args.speculative, "heads | draft")->check(CLI::IsMember({"heads", "draft"}));
       s.add_flag("--fresh-heads", args.spec.fresh_heads,
                  "Untrained heads (LM-head copies) instead of /draft/heads: smoke tests, baselines");
-      s.add_option("--tree", args.spec.tree, "Heads tree: default | FILE.json")->capture_default_str();
+      s.add_option("--tree", args.spec.tree, "Heads tree: default | auto (chosen each step from the heads' confidence and this machine's verify cost, cached by `bench decode`) | FILE.json")->capture_default_str();
       s.add_option("--draft", args.spec.draft,
                    "Draft model: checkpoint PATH or first-layers:N (default: the checkpoint's /draft/model)");
       s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();

@@ -75,7 +75,7 @@ RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::A
                                            "checkpoint's /draft/model)");
                               s.add_flag("--fresh-heads", args.spec.fresh_heads,
                                          "Untrained heads (LM-head copies) instead of /draft/heads: smoke tests, baselines");
-                              s.add_option("--tree", args.spec.tree, "Heads tree: default | FILE.json")
+                              s.add_option("--tree", args.spec.tree, "Heads tree: default | auto (chosen each step from the heads' confidence and this machine's verify cost, cached by `bench decode`) | FILE.json")
                                   ->capture_default_str();
                               s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
                               return run;

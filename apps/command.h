@@ -20,16 +20,19 @@ inline Device device_flag(const std::string& value) {
   return d;
 }
 
-// The `--weights f32|bf16` of a command that decodes: the inference weight format of the model's projections and
-// LM head (LlamaModel::set_inference_weights). CLI11 has checked the value.
+// The `--weights f32|bf16|int8` of a command that decodes: the inference weight format of the model's projections
+// and LM head (LlamaModel::set_inference_weights; int8 is the Q8 format). CLI11 has checked the value.
 inline void add_weights_flag(CLI::App& sub, std::string& value) {
   sub.add_option("--weights", value,
-                 "f32 | bf16: format of the projection and LM-head weights while decoding (bf16 reads half the bytes "
-                 "per token; greedy speculative output equals greedy AR at the same weights)")
-      ->check(CLI::IsMember({"f32", "bf16"}))
+                 "f32 | bf16 | int8: format of the projection and LM-head weights while decoding (bf16 reads half "
+                 "the bytes per token, int8 (int8 per 32-weight block + f32 scale) 0.28×; greedy speculative output "
+                 "equals greedy AR at the same weights)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
       ->capture_default_str();
 }
-inline DType weights_flag(const std::string& value) { return value == "bf16" ? DType::BF16 : DType::F32; }
+inline DType weights_flag(const std::string& value) {
+  return value == "bf16" ? DType::BF16 : value == "int8" ? DType::Q8 : DType::F32;
+}
 
 // The output check of every command that writes a file (convert, linearize, prepare, export): an existing output is
 // refused without --force, and a dangling symlink counts as existing (the atomic rename would replace the link

@@ -14,6 +14,7 @@ size_t dtype_size(DType t) {
     case DType::F16: return 2;
     case DType::I32: return 4;
     case DType::I64: return 8;
+    case DType::Q8: return 1;
   }
   return 0;
 }
@@ -26,6 +27,7 @@ const char* dtype_name(DType t) {
     case DType::F16: return "f16";
     case DType::I32: return "i32";
     case DType::I64: return "i64";
+    case DType::Q8: return "q8";
   }
   return "?";
 }

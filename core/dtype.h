@@ -7,7 +7,9 @@
 
 namespace linspec {
 
-enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64 };
+// Q8 is not an element type: a Q8 tensor holds weight rows packed as int8 blocks with their scales
+// (kernels/q8_format.h); its shape counts bytes, and only the Q8 GEMM reads it.
+enum class DType : uint8_t { F32, F64, BF16, F16, I32, I64, Q8 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);

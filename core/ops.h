@@ -16,10 +16,14 @@ MatmulPrecision default_matmul_precision();
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
               MatmulPrecision precision = MatmulPrecision::Auto);
 // A bf16 B (an inference weight, 2-D) with f32 A: A rounded to bf16, bf16 GEMM with f32 accumulation, f32 out;
-// forward only.
+// forward only. A q8 B (quantize_q8's packed rows, as linear()'s weight): int8 GEMM, f32 out; forward only.
 // x [..., in] · Wᵀ with W [out, in] (+ bias [out]): the nn.Linear convention of HF checkpoints.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               MatmulPrecision precision = MatmulPrecision::Auto);
+
+// A weight W [out, in] as Q8 packed rows (kernels/q8_format.h: int8 per 32-input block with an f32 scale) on W's
+// device, for linear(): `--weights int8`. Packed on the host.
+Tensor quantize_q8(const Tensor& w);
 
 // ---- elementwise (same shapes, or b broadcast over the leading dims of a: b.shape is a suffix of a.shape) ----
 Tensor add(const Tensor& a, const Tensor& b);

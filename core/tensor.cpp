@@ -195,6 +195,8 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype_) return *this;
+  LINSPEC_CHECK(dt != DType::Q8 && dtype_ != DType::Q8, "to(", dtype_name(dt), ") from ", dtype_name(dtype_),
+                ": q8 rows are packed weights, made by ops::quantize_q8 and read by the Q8 GEMM only");
   Tensor src = contiguous();
   Tensor out = empty(shape_, dt, device());
   backend(device()).memory.convert(src.raw_data(), dtype_, out.raw_data(), dt, numel());
@@ -222,6 +224,7 @@ void Tensor::fill(double value) {
   LINSPEC_CHECK(is_contiguous(), "fill() needs a contiguous tensor");
   // One element in the tensor's format, then the backend repeats it.
   unsigned char pattern[8];
+  LINSPEC_CHECK(dtype_ != DType::Q8, "fill() on a q8 tensor");
   convert_floats(&value, DType::F64, pattern, dtype_, 1);
   backend(device()).memory.fill(raw_data(), pattern, dtype_size(dtype_), numel());
 }

@@ -23,6 +23,10 @@ struct MatmulKernels {
   void (*gemm_f64)(const GemmShape& s, const double* a, const double* b, double* c, double beta);
   // bf16 in, bf16 out (rounded from the f32 accumulator): the bf16-activation path (CUDA only so far).
   void (*gemm_bf16_out)(const GemmShape& s, const uint16_t* a, const uint16_t* b, uint16_t* c, float beta);
+  // c [m, n] = a [m, k] · Wᵀ for a weight W [n, k] packed in the Q8 format (kernels/q8_format.h): the activations
+  // are quantised per 32-block on the fly, int8 dot products, f32 out. c[i, j] must not depend on m (the
+  // batch-invariance that makes speculative verification reproduce decoding exactly). The inference path only.
+  void (*gemm_q8)(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w_packed, float* c) = nullptr;
 };
 
 }  // namespace linspec::kernels

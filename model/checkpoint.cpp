@@ -48,6 +48,7 @@ StoredType stored_type(DType d) {
     case DType::F16: return {d, "f16", H5T_STD_U16LE, H5T_NATIVE_UINT16};
     case DType::I32: return {d, "i32", H5T_STD_I32LE, H5T_NATIVE_INT32};
     case DType::I64: return {d, "i64", H5T_STD_I64LE, H5T_NATIVE_INT64};
+    case DType::Q8: break;  // inference-only packed weights are never stored
   }
   LINSPEC_CHECK(false, "unknown dtype");
 }

@@ -100,8 +100,20 @@ Tensor DraftHeads::features(int64_t k, const Tensor& hidden) const {
 
 Tensor DraftHeads::logits(int64_t k, const Tensor& hidden) const {
   const Tensor x = features(k, hidden);
-  const Tensor& proj = heads_[k - 1].proj;
+  const Head& head = heads_[k - 1];
+  const Tensor& proj = head.proj_inference.defined() ? head.proj_inference : head.proj;
   return proj.defined() ? ops::linear(x, proj, {}, target_->options().precision) : target_->lm_head(x);
+}
+
+void DraftHeads::set_inference_weights(DType format) {
+  LINSPEC_CHECK(format == DType::F32 || format == DType::BF16 || format == DType::Q8,
+                "draft heads: inference weights must be f32, bf16 or q8, got ", dtype_name(format));
+  for (Head& head : heads_) {
+    LINSPEC_CHECK(!head.proj.defined() || !head.proj.requires_grad(),
+                  "draft heads: inference weights are for heads that do not train");
+    if (!head.proj.defined() || format == DType::F32) head.proj_inference = Tensor();
+    else head.proj_inference = format == DType::Q8 ? ops::quantize_q8(head.proj) : head.proj.detach().to(format);
+  }
 }
 
 std::vector<Tensor> DraftHeads::all_logits(const Tensor& hidden, int64_t n) const {

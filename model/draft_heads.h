@@ -51,6 +51,9 @@ class DraftHeads {
   // every head's features, so the LM head's weights are read once per call instead of n times.
   std::vector<Tensor> all_logits(const Tensor& hidden, int64_t n = 0) const;
 
+  // The vocabulary projections in `format` while decoding (F32, BF16 or Q8 as LlamaModel::set_inference_weights;
+  // a shared projection follows the target's). For heads that do not train; tensors() keeps the f32 values.
+  void set_inference_weights(DType format);
   // Trainable tensors ("head1.res0.weight", ...) and everything a checkpoint stores ("head1/res0.weight", ...).
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::map<std::string, Tensor> tensors() const;
@@ -60,6 +63,7 @@ class DraftHeads {
   struct Head {
     std::vector<std::pair<Tensor, Tensor>> blocks;  // W [D, D], b [D]
     Tensor proj;                                    // [V, D]; undefined when shared
+    Tensor proj_inference;                          // proj in the inference format; undefined for f32
   };
   DraftHeads(const LlamaModel& target, const DraftHeadsConfig& cfg) : target_(&target), cfg_(cfg) {}
   Tensor features(int64_t k, const Tensor& hidden) const;  // after head k's residual blocks

@@ -160,14 +160,17 @@ void LlamaModel::set_options(const LlamaOptions& o) {
 }
 
 void LlamaModel::set_inference_weights(DType format) {
-  LINSPEC_CHECK(format == DType::F32 || format == DType::BF16, "inference weights must be f32 or bf16, got ",
-                dtype_name(format));
+  LINSPEC_CHECK(format == DType::F32 || format == DType::BF16 || format == DType::Q8,
+                "inference weights must be f32, bf16 or q8, got ", dtype_name(format));
   LINSPEC_CHECK(!options_.requires_grad, "inference weights are for a model that does not train");
   LINSPEC_CHECK(options_.dtype == DType::F32, "inference weights convert an f32 model, this one is ",
                 dtype_name(options_.dtype));
   if (format == inference_weights_) return;
   // From the f32 originals in the store (the layer handles alias them until converted).
-  auto as = [&](const std::string& name) { return params_.get(name).detach().to(format); };
+  auto as = [&](const std::string& name) {
+    const Tensor w = params_.get(name).detach();
+    return format == DType::Q8 ? ops::quantize_q8(w) : w.to(format);
+  };
   for (int64_t i = 0; i < num_layers(); ++i) {
     LlamaLayer& l = layers_[i];
     const std::string p = layer_prefix(i);

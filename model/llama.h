@@ -67,8 +67,9 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   const LlamaOptions& options() const { return options_; }
   void set_options(const LlamaOptions& o);  // precision / recompute (dtype and requires_grad are fixed)
-  // Inference weights: the layers' projections and the LM head in `format` (F32, or BF16: half the bytes a decoded
-  // token reads; the embedding table, norms and the mixers' own parameters stay f32). Only for a model that does
+  // Inference weights: the layers' projections and the LM head in `format` (F32; BF16: half the bytes a decoded
+  // token reads; Q8: int8 blocks, ~0.28× (kernels/q8_format.h); the embedding table, norms and the mixers' own
+  // parameters stay f32). Only for a model that does
   // not train (requires_grad false); the checkpoint tensors and named_parameters() keep the f32 values.
   void set_inference_weights(DType format);
   DType inference_weights() const { return inference_weights_; }

@@ -5,8 +5,9 @@
 // chose itself and has not absorbed yet) → the target verifies all of them in one tree pass (verify_tree) → the
 // acceptance rule keeps a root-first path and adds one token of the target's own → the target state advances by that
 // path only. Two drafters:
-//   heads  Medusa-style heads on the target's hidden state at the last absorbed token propose a static tree of their
-//          top-k tokens (serve/tree.h); sampling uses the exact point-mass rejection rule.
+//   heads  Medusa-style heads on the target's hidden state at the last absorbed token propose a tree of their top-k
+//          tokens: a static one (serve/tree.h), or one chosen each step from the heads' probabilities and the
+//          machine's verification cost (`--tree auto`); sampling uses the exact point-mass rejection rule.
 //   draft  a small draft model proposes a chain of γ tokens autoregressively (sampled from its own distribution q
 //          when T > 0); exact rejection sampling accept min(1, p/q) else normalise(max(0, p − q)). The draft's state
 //          is rolled back to the accepted path (KV caches truncated, recurrent states restored from per-token clones).
@@ -14,6 +15,7 @@
 // each sequence's tree is verified on its own (verify_tree is batch 1).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "model/draft_heads.h"
 #include "model/generation.h"
 #include "model/llama.h"
+#include "serve/decode_cost.h"
 #include "serve/tree.h"
 
 namespace linspec {
@@ -33,6 +36,9 @@ struct SpeculativeStats {
   int64_t accepted_candidates = 0;  // draft tokens the target accepted (its own bonus / correction token excluded)
   int64_t verified_nodes = 0;       // candidate tokens the target verified, roots included
   double prefill_s = 0, decode_s = 0;
+  // decode_s by phase: proposing (heads + top-k, or the draft model's steps), the target's tree pass with its LM
+  // head, the acceptance rule (argmax / sampling), committing the accepted path (target advance, draft rollback).
+  double draft_s = 0, verify_s = 0, accept_s = 0, commit_s = 0;
   std::vector<int64_t> accepted_histogram;  // [a] = steps that accepted a candidates
 
   // Tokens per target pass, bonus counted: (accepted candidates + one target token per step) / steps.
@@ -52,6 +58,9 @@ class Speculator {
  public:
   // Heads drafting over `tree` (its depth must not exceed the heads' count). Both must outlive the speculator.
   Speculator(const LlamaModel& target, const DraftHeads& heads, TreeSpec tree);
+  // Heads drafting over a dynamic tree chosen each step (serve/tree.h dynamic_tree) from the heads' probabilities
+  // and this machine's verification cost, at most `max_nodes` nodes.
+  Speculator(const LlamaModel& target, const DraftHeads& heads, DecodeCost cost, int64_t max_nodes = 32);
   // Chain drafting with a draft model sharing the target's vocabulary, `gamma` tokens per step.
   Speculator(const LlamaModel& target, const LlamaModel& draft, int64_t gamma);
 
@@ -75,6 +84,8 @@ class Speculator {
   const DraftHeads* heads_ = nullptr;
   const LlamaModel* draft_ = nullptr;
   TreeSpec tree_;
+  std::optional<DecodeCost> cost_;  // set: dynamic trees
+  int64_t max_nodes_ = 0;
   int64_t gamma_ = 0;
 };
 

@@ -19,7 +19,11 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
     } else {
       out.heads = std::make_unique<DraftHeads>(load_draft_heads(checkpoint_path, target));
     }
-    out.speculator = std::make_unique<Speculator>(target, *out.heads, load_tree(setup.tree, out.heads->count()));
+    out.heads->set_inference_weights(target.inference_weights());  // the draft reads as few bytes as the target
+    if (setup.tree == "auto")
+      out.speculator = std::make_unique<Speculator>(target, *out.heads, cached_decode_cost(target, out.heads.get()));
+    else
+      out.speculator = std::make_unique<Speculator>(target, *out.heads, load_tree(setup.tree, out.heads->count()));
     return out;
   }
   if (setup.mode != "draft") throw_input_error("--speculative: '", setup.mode, "' is not one of heads, draft");
@@ -40,6 +44,7 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
   } else {
     out.draft = std::make_unique<LlamaModel>(load_draft_model(setup.draft, opt));
   }
+  out.draft->set_inference_weights(target.inference_weights());
   out.speculator = std::make_unique<Speculator>(target, *out.draft, setup.gamma);
   return out;
 }

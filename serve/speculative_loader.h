@@ -15,7 +15,7 @@ namespace linspec {
 
 struct SpeculativeSetup {
   std::string mode;  // heads | draft
-  std::string tree = "default";  // heads: "default" or a tree JSON file
+  std::string tree = "default";  // heads: "default", "auto" (dynamic, serve/decode_cost.h) or a tree JSON file
   bool fresh_heads = false;      // heads: ignore /draft/heads, use untrained ones (LM-head copies; smoke tests)
   std::string draft;             // draft: source as above
   int64_t gamma = 4;             // draft: tokens proposed per step

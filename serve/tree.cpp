@@ -72,6 +72,66 @@ TreeSpec tree_from_paths(std::vector<std::vector<int32_t>> paths, int64_t max_de
   return t;
 }
 
+TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max_nodes,
+                      const std::function<double(int64_t)>& step_ms) {
+  LINSPEC_CHECK(max_nodes >= 1 && max_nodes <= kMaxTreeNodes, "dynamic_tree: max_nodes ", max_nodes);
+  struct Candidate {
+    double score;
+    int32_t parent, depth, rank;
+    bool operator<(const Candidate& o) const {  // max-heap on score; ties: shallower, then lower rank, then parent
+      if (score != o.score) return score < o.score;
+      if (depth != o.depth) return depth > o.depth;
+      if (rank != o.rank) return rank > o.rank;
+      return parent > o.parent;
+    }
+  };
+  const int32_t depths = static_cast<int32_t>(probs.size());
+  auto prob = [&](int32_t depth, int32_t rank) {
+    const auto& p = probs[depth - 1];
+    return rank < static_cast<int32_t>(p.size()) ? p[rank] : -1.0;
+  };
+  TreeSpec t;
+  t.name = "auto";
+  t.parent = {-1}, t.depth = {0}, t.rank = {-1};
+  std::vector<double> score{1.0};
+  std::vector<Candidate> heap;
+  auto push = [&](int32_t parent, int32_t depth, int32_t rank) {
+    if (depth > depths || prob(depth, rank) < 0) return;
+    heap.push_back({score[parent] * prob(depth, rank), parent, depth, rank});
+    std::push_heap(heap.begin(), heap.end());
+  };
+  push(0, 1, 0);
+  while (t.nodes() < max_nodes && !heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    const Candidate c = heap.back();
+    heap.pop_back();
+    const int32_t node = static_cast<int32_t>(t.parent.size());
+    t.parent.push_back(c.parent), t.depth.push_back(c.depth), t.rank.push_back(c.rank);
+    score.push_back(c.score);
+    push(node, c.depth + 1, 0);           // its best child
+    push(c.parent, c.depth, c.rank + 1);  // its next sibling
+  }
+  // Best prefix: expected tokens (the bonus token plus each node's chance to be accepted) per millisecond.
+  int64_t best = 1;
+  double expected = 1.0, best_rate = 1.0 / std::max(step_ms(1), 1e-9);
+  for (int64_t n = 2; n <= t.nodes(); ++n) {
+    expected += score[n - 1];
+    const double rate = expected / std::max(step_ms(n), 1e-9);
+    if (rate > best_rate) best_rate = rate, best = n;
+  }
+  t.parent.resize(best), t.depth.resize(best), t.rank.resize(best);
+  for (int64_t n = 1; n < best; ++n) {
+    std::vector<int32_t> path;
+    for (int32_t k = static_cast<int32_t>(n); k > 0; k = t.parent[k]) path.insert(path.begin(), t.rank[k]);
+    t.paths.push_back(path);
+    t.max_depth = std::max<int64_t>(t.max_depth, t.depth[n]);
+  }
+  t.top_k.assign(t.max_depth, 0);
+  for (int64_t n = 1; n < best; ++n)
+    t.top_k[t.depth[n] - 1] = std::max<int64_t>(t.top_k[t.depth[n] - 1], t.rank[n] + 1);
+  return t;
+}
+
 TreeSpec default_tree(int64_t heads, int64_t nodes) {
   LINSPEC_CHECK(heads >= 1 && nodes >= 2 && nodes <= kMaxTreeNodes, "default_tree: heads ", heads, ", nodes ", nodes);
   const int64_t depth = std::min<int64_t>(heads, 4);

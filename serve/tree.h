@@ -8,6 +8,7 @@
 // Tree file (JSON): {"paths": [[0], [1], [0, 0], ...]} or just the list of paths. Errors name the file and the path.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,14 @@ TreeSpec default_tree(int64_t heads = 4, int64_t nodes = 64);
 
 // A single chain of `length` candidates below the root (rank 0 at every depth): heads' top-1 only.
 TreeSpec chain_tree(int64_t length);
+
+// A dynamic tree (EAGLE-2 style) for one step: probs[d-1][i] is head d's probability of its i-th candidate. Nodes are
+// taken best-first by the product of the probabilities along their path (that order is prefix-closed), up to
+// `max_nodes` including the root; the tree keeps the prefix that maximises the expected tokens of the step,
+// 1 + Σ path products, per millisecond of `step_ms(nodes)` (the verification cost model plus the fixed cost of a
+// step, serve/decode_cost.h). Named "auto".
+TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max_nodes,
+                      const std::function<double(int64_t)>& step_ms);
 
 // "default" or a JSON file as above; `heads` bounds the depth.
 TreeSpec load_tree(const std::string& name_or_path, int64_t heads);

@@ -1,5 +1,6 @@
 // matmul / linear: forward and backward through the GEMMs of the operands' backend.
 #include "core/ops/dispatch.h"
+#include "kernels/q8_format.h"
 
 namespace linspec::ops {
 namespace {
@@ -47,7 +48,38 @@ Tensor matmul_bf16_weight(const Tensor& a_in, const Tensor& b_in, bool trans_a, 
                                                                        c.device_data<float>(), 0.f);
   return c;
 }
+// f32 activations times a Q8 weight (kernels/q8_format.h; `--weights int8`): the GEMM reads ~1.1 bytes per weight.
+// Only as linear() uses it: W [N, K] packed as [N, q8_row_bytes(K)], K taken from the activations. Forward only.
+Tensor matmul_q8_weight(const Tensor& a_in, const Tensor& w, bool trans_a, bool trans_b) {
+  LINSPEC_CHECK(a_in.dtype() == DType::F32, "matmul: a q8 weight needs f32 activations, got ",
+                dtype_name(a_in.dtype()));
+  LINSPEC_CHECK(!any_requires_grad({&a_in}), "matmul: q8 weights are inference-only (no gradient)");
+  detail::backend_of("matmul", {&a_in, &w});
+  LINSPEC_CHECK(!trans_a && trans_b && w.dim() == 2 && a_in.dim() >= 2 && w.is_contiguous(),
+                "matmul: a q8 weight must be the packed [out, bytes] B operand of linear(), got ",
+                shape_str(w.shape()));
+  const Tensor a = a_in.contiguous();
+  const int64_t K = a.size(-1), M = a.numel() / std::max<int64_t>(K, 1), N = w.size(0);
+  LINSPEC_CHECK(w.size(1) == kernels::q8_row_bytes(K), "matmul: q8 rows of ", w.size(1), " bytes do not hold ", K,
+                " inputs (", kernels::q8_row_bytes(K), " bytes)");
+  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  out_shape.push_back(N);
+  Tensor c = Tensor::empty(out_shape, DType::F32, a.device());
+  detail::kernel(backend(a.device()).matmul.gemm_q8, "gemm_q8", a)(
+      M, N, K, a.device_data<float>(), static_cast<const uint8_t*>(w.raw_data()), c.device_data<float>());
+  return c;
+}
 }  // namespace
+
+Tensor quantize_q8(const Tensor& w) {
+  LINSPEC_CHECK(w.dim() == 2 && is_floating(w.dtype()), "quantize_q8: a 2-D float weight, got ",
+                dtype_name(w.dtype()), " ", shape_str(w.shape()));
+  const Tensor host = w.detach().to(Device::CPU).to(DType::F32).contiguous();
+  const int64_t N = w.size(0), K = w.size(1);
+  Tensor packed = Tensor::empty({N, kernels::q8_row_bytes(K)}, DType::Q8);
+  kernels::q8_pack_rows(host.data<float>(), N, K, static_cast<uint8_t*>(packed.raw_data()));
+  return packed.to(w.device());
+}
 
 void set_default_matmul_precision(MatmulPrecision p) {
   default_precision = p == MatmulPrecision::Auto ? MatmulPrecision::F32 : p;
@@ -56,6 +88,7 @@ MatmulPrecision default_matmul_precision() { return default_precision; }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b, MatmulPrecision precision) {
   if (b_in.defined() && b_in.dtype() == DType::BF16) return matmul_bf16_weight(a_in, b_in, trans_a, trans_b);
+  if (b_in.defined() && b_in.dtype() == DType::Q8) return matmul_q8_weight(a_in, b_in, trans_a, trans_b);
   detail::check_float(a_in, "matmul", "a");
   detail::check_float(b_in, "matmul", "b");
   detail::check_same_dtype(a_in, b_in, "matmul");

@@ -45,6 +45,7 @@ void convert_floats(const void* src, DType st, void* dst, DType dt, size_t n) {
       case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
       case DType::I32: return static_cast<const int32_t*>(src)[i];
       case DType::I64: return static_cast<double>(static_cast<const int64_t*>(src)[i]);
+      case DType::Q8: break;  // packed rows: Tensor::to refuses them
     }
     return 0;
   };
@@ -69,6 +70,7 @@ void convert_floats(const void* src, DType st, void* dst, DType dt, size_t n) {
     case DType::F16: convert_loop(n, load, [&](size_t i, double v) { static_cast<uint16_t*>(dst)[i] = f32_to_f16(static_cast<float>(v)); }); break;
     case DType::I32: convert_loop(n, load, [&](size_t i, double v) { static_cast<int32_t*>(dst)[i] = static_cast<int32_t>(v); }); break;
     case DType::I64: convert_loop(n, load, [&](size_t i, double v) { static_cast<int64_t*>(dst)[i] = static_cast<int64_t>(v); }); break;
+    case DType::Q8: break;  // packed rows: Tensor::to refuses them
   }
 }
 

@@ -207,6 +207,10 @@ void gemm_f32_via_bf16(const GemmShape& s, const float* a, const float* b, float
 namespace {
 }  // namespace
 
-void fill_matmul(Backend& b) { b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, &gemm_bf16_out}; }
+void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, float* c);  // matmul_q8.cu
+
+void fill_matmul(Backend& b) {
+  b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, &gemm_bf16_out, &gemm_q8};
+}
 
 }  // namespace linspec::kernels::cuda

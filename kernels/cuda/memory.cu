@@ -110,6 +110,7 @@ __device__ double load_as_double(const void* p, DType t, int64_t i) {
     case DType::F16: return __half2float(static_cast<const __half*>(p)[i]);
     case DType::I32: return static_cast<const int32_t*>(p)[i];
     case DType::I64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DType::Q8: break;  // packed rows: Tensor::to refuses them
   }
   return 0;
 }
@@ -122,6 +123,7 @@ __device__ void store_from_double(void* p, DType t, int64_t i, double v) {
     case DType::F16: static_cast<__half*>(p)[i] = __float2half_rn(static_cast<float>(v)); break;
     case DType::I32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
     case DType::I64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
+    case DType::Q8: break;  // packed rows: Tensor::to refuses them
   }
 }
 

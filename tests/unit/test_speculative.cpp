@@ -86,33 +86,71 @@ TEST_P(GreedyLossless, HeadsTreeEqualsAutoregressive) {
   EXPECT_LT(stats.steps, stats.new_tokens);
 }
 
-// bf16 inference weights (LlamaModel::set_inference_weights): the speculative output equals AR at the same
-// weights, and those weights change the logits by bf16 rounding only.
-TEST_P(GreedyLossless, Bf16WeightsHeadsTreeEqualsAutoregressiveAtTheSameWeights) {
-  LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
-  const std::vector<int32_t> probe{1, 5, 9, 2, 7, 7, 30, 4};
-  const Tensor ids = Tensor::from_vector(probe, {1, 8});
-  const std::vector<float> f32 = m.forward(ids).to_vector<float>();
-  const DraftHeads heads = random_heads(m, 12);
-  m.set_inference_weights(DType::BF16);
-  EXPECT_EQ(m.layer(0).q_proj.dtype(), DType::BF16);
-  const std::vector<float> bf16 = m.forward(ids).to_vector<float>();
-  double worst = 0, scale = 0, moved = 0;
-  for (size_t i = 0; i < f32.size(); ++i) {
-    worst = std::max(worst, double(std::fabs(bf16[i] - f32[i])));
-    scale = std::max(scale, double(std::fabs(f32[i])));
-    moved += bf16[i] != f32[i];
+// Inference weights (LlamaModel::set_inference_weights: bf16, and Q8 for `--weights int8`): each changes the logits
+// by its rounding only, and at those weights the speculative output — heads over a tree, a draft model's chain,
+// drafts converted as load_speculator does — equals AR token for token (the Q8 GEMM is batch-invariant, so tree
+// verification reproduces the decode steps exactly).
+TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameWeights) {
+  for (DType format : {DType::BF16, DType::Q8}) {
+    SCOPED_TRACE(dtype_name(format));
+    LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+    const std::vector<int32_t> probe{1, 5, 9, 2, 7, 7, 30, 4};
+    const Tensor ids = Tensor::from_vector(probe, {1, 8});
+    const std::vector<float> f32 = m.forward(ids).to_vector<float>();
+    DraftHeads heads = random_heads(m, 12);
+    LlamaOptions o;
+    o.requires_grad = false;
+    LlamaModel draft = make_draft_model(m, 1, o, true);
+    m.set_inference_weights(format);
+    heads.set_inference_weights(format);
+    draft.set_inference_weights(format);
+    EXPECT_EQ(m.layer(0).q_proj.dtype(), format);
+    const std::vector<float> rounded = m.forward(ids).to_vector<float>();
+    double worst = 0, scale = 0, moved = 0;
+    for (size_t i = 0; i < f32.size(); ++i) {
+      worst = std::max(worst, double(std::fabs(rounded[i] - f32[i])));
+      scale = std::max(scale, double(std::fabs(f32[i])));
+      moved += rounded[i] != f32[i];
+    }
+    EXPECT_LT(worst / scale, 0.05) << "the inference weights changed the logits by more than rounding";
+    EXPECT_GT(moved, 0) << "the inference weights were not used";
+    const auto prompts = speculative_prompts(10, kVocab, 13);
+    const auto ar = ar_greedy(m, prompts, 40);
+    GenerationConfig cfg;
+    cfg.max_new_tokens = 40;
+    const Speculator tree(m, heads, default_tree(heads.count(), 64));
+    const Speculator chain(m, draft, 3);
+    for (const Speculator* spec : {&tree, &chain}) {
+      SpeculativeStats stats;
+      for (size_t i = 0; i < prompts.size(); ++i)
+        EXPECT_EQ(spec->generate(prompts[i], cfg, &stats).tokens, ar[i]) << spec->mode() << ", prompt " << i;
+      EXPECT_GT(stats.accepted_candidates, 0) << spec->mode();
+    }
   }
-  EXPECT_LT(worst / scale, 0.05) << "bf16 weights changed the logits by more than rounding";
-  EXPECT_GT(moved, 0) << "the bf16 weights were not used";
-  const Speculator spec(m, heads, default_tree(heads.count(), 64));
+}
+
+// `--tree auto`: a tree chosen each step from the heads' probabilities and a cost model; lossless whatever it picks
+// (a free cost model grows 16-node trees, a dearer one small ones).
+TEST_P(GreedyLossless, DynamicTreesEqualAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+  const DraftHeads heads = random_heads(m, 12);
   const auto prompts = speculative_prompts(10, kVocab, 13);
   const auto ar = ar_greedy(m, prompts, 40);
   GenerationConfig cfg;
   cfg.max_new_tokens = 40;
-  SpeculativeStats stats;
-  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i]) << i;
-  EXPECT_GT(stats.accepted_candidates, 0);
+  for (double slope : {0.0, 0.2}) {
+    DecodeCost cost;
+    cost.nodes = {1, 16};
+    cost.verify_ms = {1.0, 1.0 + 15 * slope};
+    const Speculator spec(m, heads, cost, 16);
+    SpeculativeStats stats;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i]) << "slope " << slope << ", prompt " << i;
+    const double nodes_per_step = static_cast<double>(stats.verified_nodes) / static_cast<double>(stats.steps);
+    if (slope == 0.0) EXPECT_GT(nodes_per_step, 8.0) << "free verification should grow the trees";
+    else EXPECT_LT(nodes_per_step, 8.0);
+    EXPECT_GT(stats.accepted_candidates, 0) << "slope " << slope;
+  }
 }
 
 TEST_P(GreedyLossless, DraftModelChainEqualsAutoregressive) {

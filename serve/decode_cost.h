@@ -1,0 +1,43 @@
+// The machine's cost of speculative verification: milliseconds per tree pass as a function of the tree's node count,
+// for one model shape, weight format, device and thread count. Measured once per machine by `linspec bench decode`
+// (or the first `--tree auto` run) and cached, so dynamic trees (serve/speculative.h) can choose how many nodes a
+// step verifies: on 2 CPU cores a 9-node pass costs several single-token steps (the GEMMs become compute-bound), on a
+// GPU nearly one.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/draft_heads.h"
+#include "model/llama.h"
+
+namespace linspec {
+
+struct DecodeCost {
+  std::string key;                // what the figures are valid for (decode_cost_key)
+  double ar_step_ms = 0;          // one token through decode()
+  double draft_ms = 0;            // the draft heads' logits for one sequence (0 without heads)
+  std::vector<int64_t> nodes;     // tree sizes measured, increasing (1 = the root alone)
+  std::vector<double> verify_ms;  // verify_tree (with the LM head) at each size
+
+  // Interpolated linearly between measured sizes, extrapolated from the last two beyond them.
+  double verify_ms_at(int64_t n) const;
+  nlohmann::json to_json() const;
+  // InputError naming `where` when the JSON lacks a field or the sizes are not increasing.
+  static DecodeCost from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// Machine (CPU model, threads, device), model shape (layers, hidden, vocab, attention preset) and inference weights.
+std::string decode_cost_key(const LlamaModel& model);
+// $LINSPEC_CACHE (default ~/.cache/linspec)/decode_cost/<xxh64 of the key>.json
+std::string decode_cost_cache_path(const std::string& key);
+
+// Times decode() and verify_tree() over binary trees of each size (medians of `reps`), and the heads when given.
+DecodeCost measure_decode_cost(const LlamaModel& model, const DraftHeads* heads,
+                               const std::vector<int64_t>& nodes = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32},
+                               int reps = 5);
+// The cached figures for this model and machine, else measured now and cached (`measured` says which).
+DecodeCost cached_decode_cost(const LlamaModel& model, const DraftHeads* heads, bool* measured = nullptr);
+
+}  // namespace linspec

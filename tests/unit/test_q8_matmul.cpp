@@ -1,0 +1,190 @@
+// The Q8 inference GEMM (`--weights int8`): the packed format, the CPU kernel against a scalar reference written
+// here from the format's definition, its batch invariance (what makes speculative = AR exact), the op's checks,
+// a model whose decode and tree verification agree bit for bit, and the CUDA twin against the CPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/rng.h"
+#include "cuda_test_util.h"
+#include "kernels/cpu/backend.h"
+#include "kernels/q8_format.h"
+
+namespace linspec {
+namespace {
+
+using kernels::kQ8Block;
+
+std::vector<float> random_floats(size_t n, uint64_t seed, double stddev = 1.0) {
+  Philox rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal() * stddev);
+  return v;
+}
+
+std::vector<uint8_t> pack(const std::vector<float>& w, int64_t n, int64_t k) {
+  std::vector<uint8_t> out(n * kernels::q8_row_bytes(k));
+  kernels::q8_pack_rows(w.data(), n, k, out.data());
+  return out;
+}
+
+// Symmetric absmax int8 of one 32-block, as the format defines it: scale = amax / 127 and
+// q = round-half-even(x · (127 / amax)), both in f32.
+struct Block {
+  std::vector<int> q;
+  double scale = 0;
+};
+Block quantize_block(const float* x, int64_t count) {
+  Block b;
+  float amax = 0;
+  for (int64_t i = 0; i < count; ++i) amax = std::max(amax, std::fabs(x[i]));
+  b.scale = amax / 127.f;
+  const float inv = amax > 0 ? 127.f / amax : 0.f;
+  for (int64_t i = 0; i < count; ++i) b.q.push_back(static_cast<int>(std::lrint(x[i] * inv)));
+  return b;
+}
+
+// c[m, n] from the definition: both sides quantised per 32-block, Σ_blocks s_a s_w Σ q_a q_w, in double; and
+// the same sum of absolute values (the scale of f32 rounding in it).
+std::vector<double> reference(const std::vector<float>& a, const std::vector<float>& w, int64_t m, int64_t n, int64_t k,
+                              std::vector<double>* magnitude = nullptr) {
+  std::vector<double> c(m * n, 0.0);
+  if (magnitude) magnitude->assign(m * n, 0.0);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t b0 = 0; b0 < k; b0 += kQ8Block) {
+        const int64_t cnt = std::min(kQ8Block, k - b0);
+        const Block qa = quantize_block(&a[r * k + b0], cnt), qw = quantize_block(&w[j * k + b0], cnt);
+        int64_t dot = 0, abs_dot = 0;
+        for (int64_t i = 0; i < cnt; ++i) dot += qa.q[i] * qw.q[i], abs_dot += std::abs(qa.q[i] * qw.q[i]);
+        c[r * n + j] += qa.scale * qw.scale * static_cast<double>(dot);
+        if (magnitude) (*magnitude)[r * n + j] += qa.scale * qw.scale * static_cast<double>(abs_dot);
+      }
+  return c;
+}
+
+std::vector<float> run_cpu(const std::vector<float>& a, const std::vector<uint8_t>& packed, int64_t m, int64_t n,
+                           int64_t k) {
+  std::vector<float> c(m * n, NAN);
+  kernels::cpu_backend().matmul.gemm_q8(m, n, k, a.data(), packed.data(), c.data());
+  return c;
+}
+
+struct Shape3 {
+  int64_t m, n, k;
+};
+const Shape3 kShapes[] = {{1, 1, 64},  {1, 7, 576}, {3, 70, 576}, {5, 33, 1536},
+                          {1, 9, 100}, {6, 17, 31}, {37, 19, 200}};
+
+TEST(Q8Format, DequantizedWeightsAreWithinHalfAStepOfTheOriginals) {
+  const int64_t n = 5, k = 200;  // 200: a partial last block and a padded last chunk
+  const auto w = random_floats(n * k, 1);
+  const auto packed = pack(w, n, k);
+  ASSERT_EQ(packed.size(), static_cast<size_t>(n * (256 + 256 / 32 * 4)));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t b0 = 0; b0 < k; b0 += kQ8Block) {
+      const int64_t cnt = std::min(kQ8Block, k - b0);
+      const Block ref = quantize_block(&w[r * k + b0], cnt);
+      for (int64_t i = 0; i < cnt; ++i) {
+        const float got = kernels::q8_dequantize(packed.data(), k, r, b0 + i);
+        EXPECT_FLOAT_EQ(got, static_cast<float>(ref.q[i] * ref.scale)) << "row " << r << " input " << b0 + i;
+        EXPECT_LE(std::fabs(got - w[r * k + b0 + i]), ref.scale / 2 * 1.0001) << "row " << r << " input " << b0 + i;
+      }
+    }
+}
+
+TEST(Q8Format, ChunkPositionsArePermutations) {
+  std::vector<int> seen(kernels::kQ8Chunk, 0);
+  for (int64_t i = 0; i < kernels::kQ8Chunk; ++i) ++seen.at(kernels::q8_chunk_position(i));
+  for (int64_t p = 0; p < kernels::kQ8Chunk; ++p) EXPECT_EQ(seen[p], 1) << "position " << p;
+  // Even 4-byte groups hold the first block, odd groups the second.
+  EXPECT_EQ(kernels::q8_chunk_position(0) / 4 % 2, 0);
+  EXPECT_EQ(kernels::q8_chunk_position(kQ8Block) / 4 % 2, 1);
+}
+
+TEST(Q8Gemm, MatchesTheReferenceFromTheDefinition) {
+  for (const Shape3& s : kShapes) {
+    const auto a = random_floats(s.m * s.k, 10 + s.k), w = random_floats(s.n * s.k, 20 + s.n, 0.05);
+    const auto c = run_cpu(a, pack(w, s.n, s.k), s.m, s.n, s.k);
+    std::vector<double> magnitude;
+    const auto ref = reference(a, w, s.m, s.n, s.k, &magnitude);
+    for (int64_t i = 0; i < s.m * s.n; ++i)
+      EXPECT_NEAR(c[i], ref[i], 4e-6 * magnitude[i] + 1e-30)  // f32 sums of exact int32 block dots
+          << "m=" << s.m << " n=" << s.n << " k=" << s.k << " at " << i;
+  }
+}
+
+TEST(Q8Gemm, StaysWithinTheQuantisationErrorOfTheExactProduct) {
+  const int64_t m = 4, n = 64, k = 576;
+  const auto a = random_floats(m * k, 3), w = random_floats(n * k, 4, 0.05);
+  const auto c = run_cpu(a, pack(w, n, k), m, n, k);
+  double err2 = 0, ref2 = 0;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double exact = 0;
+      for (int64_t i = 0; i < k; ++i) exact += static_cast<double>(a[r * k + i]) * w[j * k + i];
+      err2 += (c[r * n + j] - exact) * (c[r * n + j] - exact);
+      ref2 += exact * exact;
+    }
+  // Two 8-bit roundings of Gaussian data: ~1% relative RMS; 3% leaves room, a wrong scale or layout is far above.
+  EXPECT_LT(std::sqrt(err2 / ref2), 0.03);
+  EXPECT_GT(std::sqrt(err2 / ref2), 1e-4);  // and it did quantise
+}
+
+TEST(Q8Gemm, EachRowIsTheSameWhateverTheBatch) {
+  for (const Shape3& s : kShapes) {
+    const int64_t m = 41;  // tiles of 4 rows plus a tail
+    const auto a = random_floats(m * s.k, 30 + s.k), w = random_floats(s.n * s.k, 40 + s.n, 0.05);
+    const auto packed = pack(w, s.n, s.k);
+    const auto all = run_cpu(a, packed, m, s.n, s.k);
+    for (int64_t r = 0; r < m; ++r) {
+      const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
+      const auto one = run_cpu(row, packed, 1, s.n, s.k);
+      ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
+          << "row " << r << " of " << m << " differs from the single-row product (n=" << s.n << " k=" << s.k << ")";
+    }
+  }
+}
+
+TEST(Q8Linear, OpRunsTheKernelAndChecksItsOperands) {
+  const int64_t n = 12, k = 96;
+  const auto wv = random_floats(n * k, 5, 0.1), xv = random_floats(2 * 3 * k, 6);
+  const Tensor w = Tensor::from_vector(wv, {n, k}), x = Tensor::from_vector(xv, {2, 3, k});
+  const Tensor q = ops::quantize_q8(w);
+  EXPECT_EQ(q.dtype(), DType::Q8);
+  EXPECT_EQ(q.shape(), (Shape{n, kernels::q8_row_bytes(k)}));
+  const Tensor y = ops::linear(x, q);
+  ASSERT_EQ(y.shape(), (Shape{2, 3, n}));
+  const auto direct = run_cpu(xv, pack(wv, n, k), 6, n, k);
+  EXPECT_EQ(y.to_vector<float>(), direct);
+  // The wrong input width, a gradient through q8, conversions of packed rows: refused.
+  EXPECT_THROW(ops::linear(Tensor::from_vector(random_floats(64, 7), {1, 64}), q), std::exception);
+  Tensor xg = x.clone();
+  xg.set_requires_grad();
+  EXPECT_THROW(ops::linear(xg, q), std::exception);
+  EXPECT_THROW(q.to(DType::F32), std::exception);
+  EXPECT_THROW(ops::quantize_q8(Tensor::from_vector(std::vector<int32_t>{1, 2}, {1, 2})), std::exception);
+}
+
+// ---- CUDA twin (skips without a GPU, like every CUDA-vs-CPU case) ----
+TEST(Q8Gemm, CudaMatchesCpu) {
+  LINSPEC_REQUIRE_GPU();
+#ifdef LINSPEC_WITH_CUDA
+  using cuda_test::Dev;
+  for (const Shape3& s : kShapes) {
+    const auto a = random_floats(s.m * s.k, 50 + s.k), w = random_floats(s.n * s.k, 60 + s.n, 0.05);
+    const auto packed = pack(w, s.n, s.k);
+    const auto cpu = run_cpu(a, packed, s.m, s.n, s.k);
+    Dev<float> da(a), dc(s.m * s.n);
+    Dev<uint8_t> dw(packed);
+    cuda_test::kgpu_backend().matmul.gemm_q8(s.m, s.n, s.k, da.get(), dw.get(), dc.get());
+    cuda_test::expect_close("gemm_q8 m=" + std::to_string(s.m) + " k=" + std::to_string(s.k), cpu, dc.host(), 1e-5);
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace linspec
