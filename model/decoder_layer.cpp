@@ -28,10 +28,24 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
   };
 
   // ---- attention block ----
+  LINSPEC_CHECK(!pass.lora || (!w.qkv_proj.defined() && !w.gate_up_proj.defined()),
+                "decoder_layer: fused inference projections with LoRA adapters");
+  // Columns [from, to) of a fused projection's output.
+  auto part = [&](const Tensor& y, int64_t from, int64_t to) { return ops::slice(y, -1, from, to); };
   const Tensor h = profiled("rmsnorm", [&] { return ops::rmsnorm(x, w.input_norm, eps); });
-  const Tensor q = rotate(to_heads(project("gemm.qkv", h, w.q_proj, w.q_bias, LoraTarget::Q), Hq));
-  const Tensor k = rotate(to_heads(project("gemm.qkv", h, w.k_proj, w.k_bias, LoraTarget::K), Hkv));
-  const Tensor v = to_heads(project("gemm.qkv", h, w.v_proj, w.v_bias, LoraTarget::V), Hkv);
+  Tensor q_lin, k_lin, v_lin;
+  if (w.qkv_proj.defined()) {
+    const Tensor qkv = profiled("gemm.qkv", [&] { return ops::linear(h, w.qkv_proj, {}, prec); });
+    q_lin = part(qkv, 0, Hq * d), k_lin = part(qkv, Hq * d, (Hq + Hkv) * d);
+    v_lin = part(qkv, (Hq + Hkv) * d, (Hq + 2 * Hkv) * d);
+  } else {
+    q_lin = project("gemm.qkv", h, w.q_proj, w.q_bias, LoraTarget::Q);
+    k_lin = project("gemm.qkv", h, w.k_proj, w.k_bias, LoraTarget::K);
+    v_lin = project("gemm.qkv", h, w.v_proj, w.v_bias, LoraTarget::V);
+  }
+  const Tensor q = rotate(to_heads(q_lin, Hq));
+  const Tensor k = rotate(to_heads(k_lin, Hkv));
+  const Tensor v = to_heads(v_lin, Hkv);
   if (pass.tree) pass.tree->kv->emplace_back(k, v);
   const Tensor o = profiled("attention", [&] {
     if (pass.tree) return w.mixer->tree(*pass.state, q, k, v, *pass.tree->parent);
@@ -45,8 +59,15 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
 
   // ---- MLP block (SwiGLU) ----
   const Tensor h2 = profiled("rmsnorm", [&] { return ops::rmsnorm(x1, w.post_attention_norm, eps); });
-  const Tensor gate = project("gemm.mlp", h2, w.gate_proj, {}, LoraTarget::Gate);
-  const Tensor up = project("gemm.mlp", h2, w.up_proj, {}, LoraTarget::Up);
+  Tensor gate, up;
+  if (w.gate_up_proj.defined()) {
+    const Tensor gate_up = profiled("gemm.mlp", [&] { return ops::linear(h2, w.gate_up_proj, {}, prec); });
+    const int64_t I = c.intermediate_size;
+    gate = part(gate_up, 0, I), up = part(gate_up, I, 2 * I);
+  } else {
+    gate = project("gemm.mlp", h2, w.gate_proj, {}, LoraTarget::Gate);
+    up = project("gemm.mlp", h2, w.up_proj, {}, LoraTarget::Up);
+  }
   const Tensor act = profiled("swiglu", [&] { return ops::swiglu(gate, up); });
   const Tensor down = project("gemm.mlp", act, w.down_proj, {}, LoraTarget::Down);
   out.y = profiled("residual", [&] { return ops::add(x1, down); });

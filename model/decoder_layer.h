@@ -25,6 +25,9 @@ struct DecoderLayerWeights {
   Tensor q_proj, k_proj, v_proj, o_proj;
   Tensor q_bias, k_bias, v_bias, o_bias;
   Tensor gate_proj, up_proj, down_proj;
+  // Inference-only fusions (LlamaModel::set_inference_weights, bf16 / q8): [q; k; v] and [gate; up] stacked by rows,
+  // so a decoded token converts its input once and runs one GEMM where it ran three / two. Undefined otherwise.
+  Tensor qkv_proj, gate_up_proj;
   const AttentionMixer* mixer = nullptr;
   const LoraAdapter* lora[kLoraTargetCount] = {};  // by LoraTarget; null where no adapter sits
 };

@@ -167,17 +167,29 @@ void LlamaModel::set_inference_weights(DType format) {
                 dtype_name(options_.dtype));
   if (format == inference_weights_) return;
   // From the f32 originals in the store (the layer handles alias them until converted).
-  auto as = [&](const std::string& name) {
-    const Tensor w = params_.get(name).detach();
-    return format == DType::Q8 ? ops::quantize_q8(w) : w.to(format);
+  auto convert = [&](const Tensor& w) { return format == DType::Q8 ? ops::quantize_q8(w) : w.to(format); };
+  auto as = [&](const std::string& name) { return convert(params_.get(name).detach()); };
+  auto stacked = [&](std::initializer_list<std::string> names) {
+    std::vector<Tensor> parts;
+    for (const auto& n : names) parts.push_back(params_.get(n).detach());
+    return convert(ops::concat(parts, 0));
   };
   for (int64_t i = 0; i < num_layers(); ++i) {
     LlamaLayer& l = layers_[i];
     const std::string p = layer_prefix(i);
-    l.q_proj = as(p + "self_attn.q_proj.weight"), l.k_proj = as(p + "self_attn.k_proj.weight");
-    l.v_proj = as(p + "self_attn.v_proj.weight"), l.o_proj = as(p + "self_attn.o_proj.weight");
-    l.gate_proj = as(p + "mlp.gate_proj.weight"), l.up_proj = as(p + "mlp.up_proj.weight");
-    l.down_proj = as(p + "mlp.down_proj.weight");
+    const std::string q = p + "self_attn.q_proj.weight", k = p + "self_attn.k_proj.weight",
+                      v = p + "self_attn.v_proj.weight", gate = p + "mlp.gate_proj.weight", up = p + "mlp.up_proj.weight";
+    // One GEMM for q, k, v (models without q/k/v biases) and one for gate, up: fewer activation conversions and
+    // thread fork/joins per decoded token. The fused weights replace the separate ones, which go back to aliasing
+    // the f32 store (no second copy); f32 itself is not fused (that would copy 540 MB).
+    const bool fuse = format != DType::F32;
+    const bool fuse_qkv = fuse && !l.q_bias.defined() && !l.k_bias.defined() && !l.v_bias.defined();
+    l.qkv_proj = fuse_qkv ? stacked({q, k, v}) : Tensor();
+    l.gate_up_proj = fuse ? stacked({gate, up}) : Tensor();
+    auto separate = [&](const std::string& name, bool fused) { return fused ? params_.get(name) : as(name); };
+    l.q_proj = separate(q, fuse_qkv), l.k_proj = separate(k, fuse_qkv), l.v_proj = separate(v, fuse_qkv);
+    l.gate_proj = separate(gate, fuse), l.up_proj = separate(up, fuse);
+    l.o_proj = as(p + "self_attn.o_proj.weight"), l.down_proj = as(p + "mlp.down_proj.weight");
   }
   lm_head_ = as(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   inference_weights_ = format;

@@ -104,7 +104,9 @@ TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameW
     m.set_inference_weights(format);
     heads.set_inference_weights(format);
     draft.set_inference_weights(format);
-    EXPECT_EQ(m.layer(0).q_proj.dtype(), format);
+    EXPECT_EQ(m.layer(0).o_proj.dtype(), format);
+    EXPECT_EQ(m.layer(0).qkv_proj.dtype(), format);  // q, k, v and gate, up fused into one GEMM each
+    EXPECT_EQ(m.layer(0).gate_up_proj.dtype(), format);
     const std::vector<float> rounded = m.forward(ids).to_vector<float>();
     double worst = 0, scale = 0, moved = 0;
     for (size_t i = 0; i < f32.size(); ++i) {
