@@ -27,6 +27,9 @@ struct MatmulKernels {
   // are quantised per 32-block on the fly, int8 dot products, f32 out. c[i, j] must not depend on m (the
   // batch-invariance that makes speculative verification reproduce decoding exactly). The inference path only.
   void (*gemm_q8)(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w_packed, float* c) = nullptr;
+  // c [m, n] = a [m, k] · Wᵀ for a bf16 weight W [n, k] (bit patterns), f32 activations unrounded, f32 out; like
+  // gemm_q8, c[i, j] must not depend on m. The `--weights bf16` inference path.
+  void (*gemm_bf16_weight)(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c) = nullptr;
 };
 
 }  // namespace linspec::kernels

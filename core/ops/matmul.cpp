@@ -23,9 +23,10 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
 
 MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
 
-// f32 activations times a weight stored in bf16 (inference weights, LlamaModel::set_inference_weights): the
-// activations are rounded to bf16 (a few KB per decoded token) and the GEMM reads the weight's 2 bytes per element,
-// half of f32's — decode is bound by exactly those bytes. Forward only.
+// f32 activations times a weight stored in bf16 (inference weights, LlamaModel::set_inference_weights): the GEMM
+// reads the weight's 2 bytes per element, half of f32's — decode is bound by exactly those bytes. As linear() uses it
+// (W [N, K], trans_b) the backend's batch-invariant kernel runs with unrounded f32 activations; otherwise the
+// activations are rounded to bf16 for the library's bf16 GEMM. Forward only.
 Tensor matmul_bf16_weight(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
   detail::check_float(a_in, "matmul", "a");
   LINSPEC_CHECK(a_in.dtype() == DType::F32, "matmul: a bf16 weight needs f32 activations, got ",
@@ -34,18 +35,23 @@ Tensor matmul_bf16_weight(const Tensor& a_in, const Tensor& b_in, bool trans_a, 
   detail::backend_of("matmul", {&a_in, &b_in});
   LINSPEC_CHECK(!trans_a && b_in.dim() == 2 && a_in.dim() >= 2, "matmul: a bf16 weight must be a 2-D B operand, got ",
                 shape_str(b_in.shape()));
-  const Tensor a = a_in.contiguous().to(DType::BF16), b = b_in.contiguous();
-  const int64_t K = a.size(-1), M = a.numel() / std::max<int64_t>(K, 1);
+  const Tensor b = b_in.contiguous();
+  const int64_t K = a_in.size(-1), M = a_in.numel() / std::max<int64_t>(K, 1);
   const int64_t Kb = trans_b ? b.size(1) : b.size(0), N = trans_b ? b.size(0) : b.size(1);
   LINSPEC_CHECK(K == Kb, "matmul: inner dims differ: ", shape_str(a_in.shape()), " x ", shape_str(b.shape()),
                 (trans_b ? "ᵀ" : ""));
-  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  Shape out_shape(a_in.shape().begin(), a_in.shape().end() - 1);
   out_shape.push_back(N);
-  Tensor c = Tensor::empty(out_shape, DType::F32, a.device());
-  detail::kernel(backend(a.device()).matmul.gemm_bf16, "gemm_bf16", a)({1, M, N, K, false, trans_b, false},
-                                                                       a.device_data<uint16_t>(),
-                                                                       b.device_data<uint16_t>(),
-                                                                       c.device_data<float>(), 0.f);
+  Tensor c = Tensor::empty(out_shape, DType::F32, a_in.device());
+  const auto& mm = backend(a_in.device()).matmul;
+  if (trans_b && mm.gemm_bf16_weight) {
+    const Tensor a = a_in.contiguous();
+    mm.gemm_bf16_weight(M, N, K, a.device_data<float>(), b.device_data<uint16_t>(), c.device_data<float>());
+    return c;
+  }
+  const Tensor a = a_in.contiguous().to(DType::BF16);
+  detail::kernel(mm.gemm_bf16, "gemm_bf16", a)({1, M, N, K, false, trans_b, false}, a.device_data<uint16_t>(),
+                                               b.device_data<uint16_t>(), c.device_data<float>(), 0.f);
   return c;
 }
 // f32 activations times a Q8 weight (kernels/q8_format.h; `--weights int8`): the GEMM reads ~1.1 bytes per weight.

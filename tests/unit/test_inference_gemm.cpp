@@ -1,6 +1,6 @@
-// The Q8 inference GEMM (`--weights int8`): the packed format, the CPU kernel against a scalar reference written
-// here from the format's definition, its batch invariance (what makes speculative = AR exact), the op's checks,
-// a model whose decode and tree verification agree bit for bit, and the CUDA twin against the CPU.
+// The inference GEMMs of `--weights int8` (Q8) and `--weights bf16`: the Q8 packed format, each CPU kernel against
+// a scalar reference written here from its definition, their batch invariance (what makes speculative = AR exact),
+// the ops' checks, and the CUDA twins against the CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -169,7 +169,77 @@ TEST(Q8Linear, OpRunsTheKernelAndChecksItsOperands) {
   EXPECT_THROW(ops::quantize_q8(Tensor::from_vector(std::vector<int32_t>{1, 2}, {1, 2})), std::exception);
 }
 
-// ---- CUDA twin (skips without a GPU, like every CUDA-vs-CPU case) ----
+// ---- bf16 weights ----
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& w) {
+  std::vector<uint16_t> out;
+  for (float x : w) out.push_back(f32_to_bf16(x));
+  return out;
+}
+
+std::vector<float> run_bf16_cpu(const std::vector<float>& a, const std::vector<uint16_t>& w, int64_t m, int64_t n,
+                                int64_t k) {
+  std::vector<float> c(m * n, NAN);
+  kernels::cpu_backend().matmul.gemm_bf16_weight(m, n, k, a.data(), w.data(), c.data());
+  return c;
+}
+
+TEST(Bf16WeightGemm, MatchesTheExactProductOfTheRoundedWeights) {
+  for (const Shape3& s : kShapes) {
+    const auto a = random_floats(s.m * s.k, 70 + s.k), w = random_floats(s.n * s.k, 80 + s.n, 0.05);
+    const auto w16 = to_bf16(w);
+    const auto c = run_bf16_cpu(a, w16, s.m, s.n, s.k);
+    for (int64_t r = 0; r < s.m; ++r)
+      for (int64_t j = 0; j < s.n; ++j) {
+        double exact = 0, magnitude = 0;  // activations unrounded, weights as stored
+        for (int64_t i = 0; i < s.k; ++i) {
+          const double p = static_cast<double>(a[r * s.k + i]) * bf16_to_f32(w16[j * s.k + i]);
+          exact += p, magnitude += std::fabs(p);
+        }
+        EXPECT_NEAR(c[r * s.n + j], exact, 2e-6 * magnitude + 1e-30) << "m=" << s.m << " n=" << s.n << " k=" << s.k;
+      }
+  }
+}
+
+TEST(Bf16WeightGemm, EachRowIsTheSameWhateverTheBatch) {
+  for (const Shape3& s : kShapes) {
+    const int64_t m = 41;
+    const auto a = random_floats(m * s.k, 90 + s.k);
+    const auto w16 = to_bf16(random_floats(s.n * s.k, 100 + s.n, 0.05));
+    const auto all = run_bf16_cpu(a, w16, m, s.n, s.k);
+    for (int64_t r = 0; r < m; ++r) {
+      const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
+      const auto one = run_bf16_cpu(row, w16, 1, s.n, s.k);
+      ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
+          << "row " << r << " of " << m << " (n=" << s.n << " k=" << s.k << ")";
+    }
+  }
+}
+
+TEST(Bf16WeightGemm, LinearWithABf16WeightRunsIt) {
+  const int64_t n = 12, k = 96;
+  const auto wv = random_floats(n * k, 5, 0.1), xv = random_floats(2 * 3 * k, 6);
+  const Tensor w = Tensor::from_vector(wv, {n, k}).to(DType::BF16), x = Tensor::from_vector(xv, {2, 3, k});
+  EXPECT_EQ(ops::linear(x, w).to_vector<float>(), run_bf16_cpu(xv, to_bf16(wv), 6, n, k));
+}
+
+// ---- CUDA twins (skip without a GPU, like every CUDA-vs-CPU case) ----
+TEST(Bf16WeightGemm, CudaMatchesCpu) {
+  LINSPEC_REQUIRE_GPU();
+#ifdef LINSPEC_WITH_CUDA
+  using cuda_test::Dev;
+  for (const Shape3& s : kShapes) {
+    const auto a = random_floats(s.m * s.k, 110 + s.k);
+    const auto w16 = to_bf16(random_floats(s.n * s.k, 120 + s.n, 0.05));
+    const auto cpu = run_bf16_cpu(a, w16, s.m, s.n, s.k);
+    Dev<float> da(a), dc(s.m * s.n);
+    Dev<uint16_t> dw(w16);
+    cuda_test::kgpu_backend().matmul.gemm_bf16_weight(s.m, s.n, s.k, da.get(), dw.get(), dc.get());
+    cuda_test::expect_close("gemm_bf16_weight m=" + std::to_string(s.m), cpu, dc.host(), 1e-5);
+  }
+#endif
+}
+
 TEST(Q8Gemm, CudaMatchesCpu) {
   LINSPEC_REQUIRE_GPU();
 #ifdef LINSPEC_WITH_CUDA

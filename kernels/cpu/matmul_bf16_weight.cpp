@@ -1,0 +1,96 @@
+// f32 activations × bf16 weights on the CPU: the `--weights bf16` decode GEMM. The weights are widened to f32 in
+// registers (a bf16 is the top half of an f32) and multiplied with the unrounded activations; decode is bound by
+// the weight bytes, half of f32's. Like the Q8 GEMM, every output c[m, n] is the same sequence of FMAs whatever M
+// is and however rows are tiled, so tree verification reproduces single-token decoding bit for bit (a library GEMM
+// picks a different blocking for different M, and a near-tie of two logits can then flip).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/backend.h"
+
+namespace linspec::kernels::cpu {
+namespace {
+
+constexpr int64_t kStep = 32;  // inputs per iteration: one 64-byte load of bf16 weights
+
+__attribute__((target("avx512f,avx512bw"))) inline void widen(__m512i raw, __m512& lo, __m512& hi) {
+  lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(raw)), 16));
+  hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(raw, 1)), 16));
+}
+
+template <int MR, int NR>
+__attribute__((target("avx512f,avx512bw"))) void tile(const float* a, int64_t m0, int64_t k, const uint16_t* w,
+                                                      int64_t n0, int64_t n_total, float* c) {
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk += kStep) {
+    const int64_t left = std::min(kStep, k - kk);  // the tail is masked: the same operations, zeros beyond k
+    const __mmask32 m16 = left == kStep ? ~__mmask32(0) : static_cast<__mmask32>((1ull << left) - 1);
+    const __mmask16 mlo = static_cast<__mmask16>(m16), mhi = static_cast<__mmask16>(m16 >> 16);
+    __m512 wlo[NR], whi[NR];
+    for (int j = 0; j < NR; ++j) widen(_mm512_maskz_loadu_epi16(m16, w + (n0 + j) * k + kk), wlo[j], whi[j]);
+    for (int r = 0; r < MR; ++r) {
+      const float* ar = a + (m0 + r) * k + kk;
+      const __m512 alo = _mm512_maskz_loadu_ps(mlo, ar), ahi = _mm512_maskz_loadu_ps(mhi, ar + 16);
+      for (int j = 0; j < NR; ++j) {
+        acc[r][j] = _mm512_fmadd_ps(alo, wlo[j], acc[r][j]);
+        acc[r][j] = _mm512_fmadd_ps(ahi, whi[j], acc[r][j]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) c[(m0 + r) * n_total + n0 + j] = _mm512_reduce_add_ps(acc[r][j]);
+}
+
+// Without AVX-512: the same per-output order in scalar code (consistent with itself for every M).
+void output_portable(const float* a, int64_t m, int64_t k, const uint16_t* w, int64_t n, int64_t n_total, float* c) {
+  float sum = 0.f;
+  for (int64_t i = 0; i < k; ++i) {
+    uint32_t bits = static_cast<uint32_t>(w[n * k + i]) << 16;
+    float wv;
+    std::memcpy(&wv, &bits, 4);
+    sum += a[m * k + i] * wv;
+  }
+  c[m * n_total + n] = sum;
+}
+
+template <int MR, int NR>
+void run_tiles(const float* a, int64_t m, int64_t k, const uint16_t* w, int64_t n0, int64_t n1, int64_t n, float* c) {
+  int64_t r = 0;
+  for (; r + MR <= m; r += MR) {
+    int64_t j = n0;
+    for (; j + NR <= n1; j += NR) tile<MR, NR>(a, r, k, w, j, n, c);
+    for (; j < n1; ++j) tile<MR, 1>(a, r, k, w, j, n, c);
+  }
+  for (; r < m; ++r) {
+    int64_t j = n0;
+    for (; j + NR <= n1; j += NR) tile<1, NR>(a, r, k, w, j, n, c);
+    for (; j < n1; ++j) tile<1, 1>(a, r, k, w, j, n, c);
+  }
+}
+
+}  // namespace
+
+void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c) {
+  if (m == 0 || n == 0) return;
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  constexpr int64_t kRowsPerItem = 16;
+  const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
+#pragma omp parallel for schedule(static) if (m * n * k > (1 << 15))
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t n0 = it * kRowsPerItem, n1 = std::min(n, n0 + kRowsPerItem);
+    if (!avx512) {
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = n0; j < n1; ++j) output_portable(a, r, k, w, j, n, c);
+    } else if (m == 1) {
+      run_tiles<1, 4>(a, m, k, w, n0, n1, n, c);
+    } else {
+      run_tiles<4, 2>(a, m, k, w, n0, n1, n, c);
+    }
+  }
+}
+
+}  // namespace linspec::kernels::cpu
