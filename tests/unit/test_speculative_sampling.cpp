@@ -196,7 +196,11 @@ TEST(SpeculativeSampling, EndToEndHeadsAndDraftMatchTheTarget) {
   const auto expected = exact_two_tokens(m, prompt, s);
   const Speculator by_heads(m, heads, default_tree(2, 8));
   const Speculator by_draft(m, draft, 3);
-  for (const Speculator* spec : {&by_heads, &by_draft}) {
+  DecodeCost free_verification;  // `--tree auto` with verification free: trees grown to 8 nodes from the heads' probs
+  free_verification.nodes = {1, 8};
+  free_verification.verify_ms = {1.0, 1.0};
+  const Speculator by_dynamic_tree(m, heads, free_verification, 8);
+  for (const Speculator* spec : {&by_heads, &by_draft, &by_dynamic_tree}) {
     GenerationConfig cfg;
     cfg.max_new_tokens = 2;
     cfg.sampling = s;
@@ -207,7 +211,7 @@ TEST(SpeculativeSampling, EndToEndHeadsAndDraftMatchTheTarget) {
       ASSERT_EQ(r.tokens.size(), 2u);
       ++counts[r.tokens[0] * kVocab + r.tokens[1]];
     }
-    EXPECT_LT(chi_square_z(counts, expected, kDraws), 4.0) << spec->mode();
+    EXPECT_LT(chi_square_z(counts, expected, kDraws), 4.0) << spec->mode() << " " << spec->describe().dump();
   }
 }
 
