@@ -319,6 +319,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
     } catch (const YAML::Exception& e) {
       throw_input_error("--set ", ov, ": cannot parse the value: ", e.msg);
     }
+    refuse_duplicate_and_complex_keys(value, "--set " + ov);
     yaml_assign(root, path, value);
     origin[path] = "--set " + ov;
   }
