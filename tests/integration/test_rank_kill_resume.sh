@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A training rank killed with SIGKILL mid-run under mpirun (2 ranks, tiny random LLaMA):
 #  1. the job exits non-zero within 30 s (no surviving rank waits forever in a collective), and no rank survives;
-#  2. `--resume auto` continues from the newest complete snapshot, and the final weights and optimizer state equal
+#  2. `--resume auto` continues from the newest complete snapshot, and the final weights equal
 #     those of an uninterrupted run of the same config bit for bit (xxh64 of every model tensor, LoRA adapters
 #     included, via `info --json`).
 # The schedule is constant after warmup, so the run started with train.steps=100000 and the runs of S+3 steps take the
