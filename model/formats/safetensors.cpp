@@ -69,6 +69,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw_input_error(path, ": '__metadata__' must be an object");
+      // The format (and the safetensors library) types it as string -> string.
+      for (const auto& [key, value] : entry.items())
+        if (!value.is_string()) throw_input_error(path, ": '__metadata__' entry '", key, "' is not a string");
       metadata_ = entry;
       continue;
     }
