@@ -260,8 +260,7 @@ hf_case("safetensors", "overlapping", "model.safetensors", st_with(h), BPE)
 hf_case("safetensors", "metadata_not_strings", "model.safetensors", st_with(dict(header, __metadata__={"a": 1})), BPE)
 
 # config.json
-for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-            "rms_norm_eps"):
+for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
     hf_case("hf_config", "missing_" + key, "config.json", json.dumps({k: v for k, v in config.items() if k != key}), BPE)
 for cid, change in {"heads_3": {"num_attention_heads": 3}, "hidden_0": {"hidden_size": 0},
                     "hidden_negative": {"hidden_size": -8}, "hidden_huge": {"hidden_size": 1 << 40},
@@ -276,6 +275,8 @@ for cid, change in {"heads_3": {"num_attention_heads": 3}, "hidden_0": {"hidden_
                     "act_gelu": {"hidden_act": "gelu"}, "ffn_17": {"intermediate_size": 17},
                     "positions_0": {"max_position_embeddings": 0}}.items():
     hf_case("hf_config", cid, "config.json", json.dumps(dict(config, **change)), BPE)
+    if cid in ("heads_3", "layers_2", "ffn_17"):  # a consistent config that the weights contradict
+        CASES[-1] = (CASES[-1][0], os.path.dirname(CASES[-1][1])) + CASES[-1][2:]
 for cid, text in {"empty": "", "truncated": cj_text[: len(cj_text) // 2], "array": "[1, 2]", "null": "null",
                   "not_utf8": b'{"hidden_size": "\xff"}', "trailing": cj_text + "}"}.items():
     hf_case("hf_config", cid, "config.json", text, BPE)
@@ -295,9 +296,6 @@ for cid, t in {"wordpiece": dict(tj, model=dict(model, type="WordPiece")),
                "added_id_huge": dict(tj, added_tokens=[dict(tj["added_tokens"][0], id=1 << 40)]),
                "added_id_negative": dict(tj, added_tokens=[dict(tj["added_tokens"][0], id=-3)]),
                "added_content_number": dict(tj, added_tokens=[dict(tj["added_tokens"][0], content=5)]),
-               "pre_regex_invalid": dict(tj, pre_tokenizer={"type": "Sequence", "pretokenizers": [
-                   {"type": "Split", "pattern": {"Regex": "(?<"}, "behavior": "Isolated", "invert": False},
-                   tj["pre_tokenizer"]]}),
                "model_not_object": dict(tj, model=[]),
                "model_missing": {k: v for k, v in tj.items() if k != "model"}}.items():
     hf_case("tokenizer_json", cid, "tokenizer.json", json.dumps(t), BPE)
@@ -306,12 +304,54 @@ for cid, text in {"empty": "", "truncated": tj_text[: len(tj_text) // 2], "not_u
     hf_case("tokenizer_json", cid, "tokenizer.json", text, BPE)
 
 # SentencePiece tokenizer.model (an HF directory without tokenizer.json)
+def proto_fields(b):
+    """(field number, end offset) of each top-level field of a protobuf message."""
+    def varint(i):
+        r = s = 0
+        while True:
+            c = b[i]
+            i += 1
+            r |= (c & 0x7F) << s
+            s += 7
+            if c < 0x80:
+                return r, i
+    i, out = 0, []
+    while i < len(b):
+        key, i = varint(i)
+        wire = key & 7
+        if wire == 2:
+            n, i = varint(i)
+            i += n
+        elif wire == 0:
+            _, i = varint(i)
+        else:
+            i += 4 if wire == 5 else 8
+        out.append((key >> 3, i))
+    return out
+
+
+def last_piece_end(b):
+    return max(end for f, end in proto_fields(b) if f == 1)
+
+
+def specs_end(b, field):
+    return max(end for f, end in proto_fields(b) if f == field)
+
+
+def spm_piece_type_99(b):
+    """The first piece's type (field 3, a varint) set to 99."""
+    end = proto_fields(b)[0][1]
+    at = b.index(b"\x18", 2, end)  # inside the first piece: tag of field 3, varint
+    return b[:at + 1] + b"\x63" + b[at + 2:]
+
+
 for at in cuts(spm, 10)[1:] + [len(spm) - 1]:
     hf_case("spm", f"cut_{at}", "tokenizer.model", spm[:at], SPM)
 for cid, b in {"empty": b"", "varint_overflow": b"\x0a" + b"\xff" * 11, "length_huge": b"\x0a\xff\xff\xff\xff\x0f",
                "wire_type_7": b"\x0f" + spm[1:], "no_pieces": b"\x12\x00", "piece_no_text": b"\x0a\x02\x15\x00",
                "text": b"this is not a protobuf\n" * 4,
-               "piece_type_99": b"\x0a\x05\x0a\x01a\x18\x63" + spm}.items():
+               "piece_type_99": spm_piece_type_99(spm), "before_specs": spm[:last_piece_end(spm)],
+               "before_normalizer_spec": spm[:specs_end(spm, 2)]}.items():
     hf_case("spm", cid, "tokenizer.model", b, SPM)
 
 # ---- checkpoints: `linspec export --checkpoint FILE --out ...` (checksums verified) ------------------------------
