@@ -100,26 +100,30 @@ void save_token_shards(const std::string& path, const TokenShards& shards) {
 
 TokenShards load_token_shards(const std::string& path) {
   TokenShards out;
-  with_hdf5_file(path, [&](H5Handle file) {
-    const hid_t f = static_cast<hid_t>(file);
-    if (read_root_string(f, "format", path) != "linspec-tokens")
-      throw_input_error(path, ": not a linspec token shard file (attribute 'format')");
-    h5::read_format_version(f, kShardFormatVersion, "token shard file");
-    const std::string fp = read_root_string(f, "tokenizer_fingerprint", path);
-    try {
-      out.tokenizer_fingerprint = std::stoull(fp, nullptr, 16);
-    } catch (...) {
-      throw_input_error(path, ": attribute 'tokenizer_fingerprint' is not hex: ", fp);
-    }
-    try {
-      out.sources = nlohmann::json::parse(read_root_string(f, "sources", path)).get<std::vector<std::string>>();
-    } catch (const nlohmann::json::exception&) {
-      throw_input_error(path, ": attribute 'sources' is not a JSON list of strings");
-    }
-    size_limits::LoadBudget budget(path);
-    out.train = read_split(f, "train", path, budget);
-    out.val = read_split(f, "val", path, budget);
-  });
+  with_hdf5_file(path, [&](H5Handle file) { out = read_token_shards(file, path); });
+  return out;
+}
+
+TokenShards read_token_shards(int64_t file, const std::string& path) {
+  TokenShards out;
+  const hid_t f = static_cast<hid_t>(file);
+  if (read_root_string(f, "format", path) != "linspec-tokens")
+    throw_input_error(path, ": not a linspec token shard file (attribute 'format')");
+  h5::read_format_version(f, kShardFormatVersion, "token shard file");
+  const std::string fp = read_root_string(f, "tokenizer_fingerprint", path);
+  try {
+    out.tokenizer_fingerprint = std::stoull(fp, nullptr, 16);
+  } catch (...) {
+    throw_input_error(path, ": attribute 'tokenizer_fingerprint' is not hex: ", fp);
+  }
+  try {
+    out.sources = nlohmann::json::parse(read_root_string(f, "sources", path)).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    throw_input_error(path, ": attribute 'sources' is not a JSON list of strings");
+  }
+  size_limits::LoadBudget budget(path);
+  out.train = read_split(f, "train", path, budget);
+  out.val = read_split(f, "val", path, budget);
   return out;
 }
 

@@ -25,6 +25,9 @@ void save_token_shards(const std::string& path, const TokenShards& shards);
 // InputError naming the file and dataset when it is not a token shard file, has an unknown format_version, stores
 // tokens as anything but unsigned integers, declares more data than the file holds, or is inconsistent.
 TokenShards load_token_shards(const std::string& path);
+// The same from an HDF5 file already open (an hid_t; the fuzz target passes an in-memory file image). `path` names
+// the file in errors.
+TokenShards read_token_shards(int64_t file, const std::string& path);
 // The same, then every token id checked against the model's vocabulary (check_token_ids).
 TokenShards load_token_shards(const std::string& path, int64_t vocab_size);
 // InputError naming the file, the dataset and the first token whose id is >= vocab_size: checked once at load so

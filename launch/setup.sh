@@ -18,6 +18,7 @@ PACKAGES=(
   libxxhash-dev
   python3.11-doc  # reST sources: the English corpus of the tokenizer tests
   gnuplot-nox  # launch/plot_metrics draws the training curves
+  time  # /usr/bin/time -f %M: peak RSS in tests/integration/test_malformed_inputs.sh
 )
 REFERENCE_PACKAGES=(python3-torch python3-numpy)
 

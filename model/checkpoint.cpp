@@ -293,37 +293,41 @@ herr_t collect_root_attr(hid_t, const char* name, const H5A_info_t*, void* data)
 
 Checkpoint load_checkpoint(const std::string& path, bool verify_checksums) {
   Checkpoint ck;
-  with_hdf5_file(path, [&](H5Handle file) {
-    if (!h5::has_attr(file, "format") || h5::read_string_attr(file, "format") != "linspec")
-      throw_input_error(path, ": not a linspec checkpoint (root attribute 'format' is not \"linspec\")");
-    h5::read_format_version(file, kCheckpointFormatVersion, "checkpoint");
-    std::vector<std::string> attrs;
-    hsize_t idx = 0;
-    H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_root_attr, &attrs);
-    for (const auto& a : attrs)
-      if (a != "format" && a != "format_version") ck.extra_attrs[a] = h5::read_string_attr(file, a);
+  with_hdf5_file(path, [&](H5Handle file) { ck = read_checkpoint(file, path, verify_checksums); });
+  return ck;
+}
 
-    Handle config = h5::open_group(file, "config");
-    ck.config = model_config_from_json(parse_json_attr(config.get(), "model", path), path + " (/config model)");
-    if (h5::has_attr(config.get(), "yaml"))
-      ck.config_yaml = h5::read_checked_string_attr(config.get(), "yaml", h5::Checksum::IfPresent);
-    ck.tensors = read_tensor_group(file, "model", path, verify_checksums);
+Checkpoint read_checkpoint(H5Handle file, const std::string& path, bool verify_checksums) {
+  Checkpoint ck;
+  if (!h5::has_attr(file, "format") || h5::read_string_attr(file, "format") != "linspec")
+    throw_input_error(path, ": not a linspec checkpoint (root attribute 'format' is not \"linspec\")");
+  h5::read_format_version(file, kCheckpointFormatVersion, "checkpoint");
+  std::vector<std::string> attrs;
+  hsize_t idx = 0;
+  H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_root_attr, &attrs);
+  for (const auto& a : attrs)
+    if (a != "format" && a != "format_version") ck.extra_attrs[a] = h5::read_string_attr(file, a);
 
-    Handle tok = h5::open_group(file, "tokenizer");
-    ck.tokenizer = tokenizer_data_from_json(parse_json_attr(tok.get(), "json", path), path + " (/tokenizer json)");
-    if (h5::has_link(tok.get(), "spm_model")) {
-      Handle ds = h5::open_dataset(tok.get(), "spm_model");
-      if (h5::dataset_dims(ds.get()).size() != 1)
-        throw_input_error(path, ": /tokenizer/spm_model must be one-dimensional");
-      ck.tokenizer.spm_model.resize(h5::checked_dataset_bytes(ds.get(), 1, path, "dataset '/tokenizer/spm_model'"));
-      if (H5Dread(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ck.tokenizer.spm_model.data()) < 0)
-        throw_input_error(path, ": cannot read /tokenizer/spm_model");
-      if (verify_checksums &&
-          h5::read_u64_attr(ds.get(), "xxh64") != XXH64(ck.tokenizer.spm_model.data(), ck.tokenizer.spm_model.size(), 0))
-        throw_input_error(path, ": /tokenizer/spm_model: checksum mismatch: the file is corrupt");
-    }
-    ck.tokenizer.validate(path + " (/tokenizer)");
-  });
+  Handle config = h5::open_group(file, "config");
+  ck.config = model_config_from_json(parse_json_attr(config.get(), "model", path), path + " (/config model)");
+  if (h5::has_attr(config.get(), "yaml"))
+    ck.config_yaml = h5::read_checked_string_attr(config.get(), "yaml", h5::Checksum::IfPresent);
+  ck.tensors = read_tensor_group(file, "model", path, verify_checksums);
+
+  Handle tok = h5::open_group(file, "tokenizer");
+  ck.tokenizer = tokenizer_data_from_json(parse_json_attr(tok.get(), "json", path), path + " (/tokenizer json)");
+  if (h5::has_link(tok.get(), "spm_model")) {
+    Handle ds = h5::open_dataset(tok.get(), "spm_model");
+    if (h5::dataset_dims(ds.get()).size() != 1)
+      throw_input_error(path, ": /tokenizer/spm_model must be one-dimensional");
+    ck.tokenizer.spm_model.resize(h5::checked_dataset_bytes(ds.get(), 1, path, "dataset '/tokenizer/spm_model'"));
+    if (H5Dread(ds.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ck.tokenizer.spm_model.data()) < 0)
+      throw_input_error(path, ": cannot read /tokenizer/spm_model");
+    if (verify_checksums &&
+        h5::read_u64_attr(ds.get(), "xxh64") != XXH64(ck.tokenizer.spm_model.data(), ck.tokenizer.spm_model.size(), 0))
+      throw_input_error(path, ": /tokenizer/spm_model: checksum mismatch: the file is corrupt");
+  }
+  ck.tokenizer.validate(path + " (/tokenizer)");
   return ck;
 }
 

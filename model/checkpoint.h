@@ -32,6 +32,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 // InputError naming the file (and tensor/key) when it is not a linspec checkpoint, misses a group or attribute,
 // or a tensor's bytes do not match its xxh64.
 Checkpoint load_checkpoint(const std::string& path, bool verify_checksums = true);
+// The same from a file already open (load_checkpoint opens `path` and calls it; the fuzz target passes an in-memory
+// file image). `path` names the file in errors.
+Checkpoint read_checkpoint(int64_t file, const std::string& path, bool verify_checksums = true);
 
 // xxh64 (seed 0) of the tensor's raw bytes in its dtype (contiguous layout).
 uint64_t tensor_xxh64(const Tensor& t);

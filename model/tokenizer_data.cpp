@@ -1,5 +1,8 @@
 #include "model/tokenizer_data.h"
 
+#include <string_view>
+#include <unordered_set>
+
 #include "core/error.h"
 #include "model/json_fields.h"
 
@@ -47,6 +50,27 @@ void check_utf8(const std::vector<std::string>& strings, const std::string& wher
     throw_input_error(where, ": key '", key, "': entry ", bad, " is not valid UTF-8");
 }
 
+namespace {
+// BPE: every merge is "left right" with left, right and left+right in the vocabulary.
+void check_bpe_merges(const std::vector<std::string>& vocab, const std::vector<std::string>& merges,
+                      const std::string& where) {
+  // The rule the BPE tokenizer applies when it is built (data/bpe_tokenizer.cpp), checked where the data is read, so
+  // a model file with a meaningless merge is refused by convert naming that file, not later by prepare naming the
+  // checkpoint convert wrote.
+  const std::unordered_set<std::string_view> tokens(vocab.begin(), vocab.end());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const std::string& m = merges[rank];
+    const size_t space = m.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 == m.size() ||
+        m.find(' ', space + 1) != std::string::npos)
+      throw_input_error(where, ": merge ", rank, " '", m, "' is not two tokens separated by one space");
+    const std::string_view left(m.data(), space), right(m.data() + space + 1, m.size() - space - 1);
+    if (!tokens.count(left) || !tokens.count(right) || !tokens.count(std::string(left) + std::string(right)))
+      throw_input_error(where, ": merge ", rank, " '", m, "' uses or makes a token missing from the vocabulary");
+  }
+}
+}  // namespace
+
 void TokenizerData::validate(const std::string& where) const {
   if (type != "bpe" && type != "spm") throw_input_error(where, ": tokenizer type '", type, "' (expected bpe or spm)");
   if (type == "bpe" && vocab.empty()) throw_input_error(where, ": BPE tokenizer with an empty vocabulary");
@@ -66,12 +90,22 @@ void TokenizerData::validate(const std::string& where) const {
   check_id("eos", eos_id);
   check_id("unk", unk_id);
   check_id("pad", pad_id);
+  if (type == "bpe") check_bpe_merges(vocab, merges, where);
 }
 
 void to_json(json& j, const TokenizerData& t) {
-  j = json{{"type", t.type},       {"vocab", t.vocab},   {"merges", t.merges},   {"scores", t.scores},
-           {"token_types", t.token_types}, {"bos_id", t.bos_id}, {"eos_id", t.eos_id}, {"unk_id", t.unk_id},
-           {"pad_id", t.pad_id},   {"add_bos", t.add_bos}, {"add_eos", t.add_eos}, {"pre", t.pre},
+  j = json{{"type", t.type},
+           {"vocab", t.vocab},
+           {"merges", t.merges},
+           {"scores", t.scores},
+           {"token_types", t.token_types},
+           {"bos_id", t.bos_id},
+           {"eos_id", t.eos_id},
+           {"unk_id", t.unk_id},
+           {"pad_id", t.pad_id},
+           {"add_bos", t.add_bos},
+           {"add_eos", t.add_eos},
+           {"pre", t.pre},
            {"pre_tokenizer_json", t.pre_tokenizer_json}};
 }
 

@@ -310,6 +310,8 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
   for (const auto& ov : overrides) {
     const auto eq = ov.find('=');
     if (eq == std::string::npos || eq == 0) throw_input_error("--set ", ov, ": expected key=value");
+    // An empty value would parse as null, i.e. "use the default": almost always an unset shell variable, not intent.
+    if (eq + 1 == ov.size()) throw_input_error("--set ", ov, ": the value is empty");
     const std::string path = ov.substr(0, eq);
     if (!find_key(path) && !is_attention_option_path(path))
       throw_input_error("--set ", ov, ": unknown key '", path, "'");
@@ -319,6 +321,7 @@ ExperimentConfig parse_experiment_root(const YAML::Node& given, const std::strin
     } catch (const YAML::Exception& e) {
       throw_input_error("--set ", ov, ": cannot parse the value: ", e.msg);
     }
+    refuse_duplicate_and_complex_keys(value, "--set " + ov);
     yaml_assign(root, path, value);
     origin[path] = "--set " + ov;
   }

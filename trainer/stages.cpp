@@ -105,8 +105,8 @@ std::vector<TrainingStage> parse_training_stages(const std::string& yaml_text, c
   const YAML::Node stages = r[kStagesKey];
   SplitOverrides split = split_overrides(overrides);
   if (!stages) {
-    if (!split.per_stage.empty())
-      throw_input_error("--set stages.", split.per_stage.begin()->first, ".*: ", source, " has no stages: key");
+    for (const std::string& ov : overrides)
+      if (ov.rfind(kStageOverridePrefix, 0) == 0) throw_input_error("--set ", ov, ": ", source, " has no stages: key");
     return {TrainingStage{"", parse_experiment_root(root, source, overrides)}};
   }
   if (!stages.IsSequence() || stages.size() == 0)

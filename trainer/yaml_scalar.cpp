@@ -96,23 +96,45 @@ std::optional<bool> yaml_bool(const YAML::Node& n) {
   return std::nullopt;
 }
 
-void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string& source) {
-  if (node.IsSequence())
-    for (const auto& item : node) refuse_duplicate_and_complex_keys(item, source);
-  if (!node.IsMap()) return;
-  std::map<std::string, YAML::Mark> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    if (!it->first.IsScalar())
-      throw_input_error(yaml_where(source, it->first), ": a mapping key must be a plain name, not a ",
-                        it->first.IsMap()        ? "mapping"
-                        : it->first.IsSequence() ? "list"
-                                                 : "null");
-    const auto [at, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
-    if (!fresh)
-      throw_input_error(yaml_where(source, it->first), ": key '", it->first.Scalar(), "' is given twice (lines ",
-                        at->second.line + 1, " and ", it->first.Mark().line + 1, ")");
-    refuse_duplicate_and_complex_keys(it->second, source);
+namespace {
+// Aliases share nodes, so a document can refer to itself (`a: &x [*x]`) or expand exponentially (each level a list of
+// aliases to the one before: a "billion laughs"). Every walk over a config (this one, merging, cloning, validation)
+// would then recurse without end or for hours; real configs are a few levels deep and a few hundred nodes.
+constexpr int kMaxYamlDepth = 64;
+constexpr int64_t kMaxYamlNodes = 100'000;  // counted as a walk sees them: an alias counts once per use
+
+struct KeyWalk {
+  const std::string& source;
+  int64_t visited = 0;
+
+  void check(const YAML::Node& node, int depth) {
+    if (depth > kMaxYamlDepth)
+      throw_input_error(yaml_where(source, node), ": nested more than ", kMaxYamlDepth,
+                        " levels deep (or an alias that contains itself)");
+    if (++visited > kMaxYamlNodes)
+      throw_input_error(source, ": more than ", kMaxYamlNodes, " values once aliases are expanded");
+    if (node.IsSequence())
+      for (const auto& item : node) check(item, depth + 1);
+    if (!node.IsMap()) return;
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar())
+        throw_input_error(yaml_where(source, it->first), ": a mapping key must be a plain name, not a ",
+                          it->first.IsMap()        ? "mapping"
+                          : it->first.IsSequence() ? "list"
+                                                   : "null");
+      const auto [at, fresh] = seen.emplace(it->first.Scalar(), it->first.Mark());
+      if (!fresh)
+        throw_input_error(yaml_where(source, it->first), ": key '", it->first.Scalar(), "' is given twice (lines ",
+                          at->second.line + 1, " and ", it->first.Mark().line + 1, ")");
+      check(it->second, depth + 1);
+    }
   }
+};
+}  // namespace
+
+void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string& source) {
+  KeyWalk{source}.check(node, 0);
 }
 
 }  // namespace linspec::trainer

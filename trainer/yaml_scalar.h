@@ -24,7 +24,8 @@ std::optional<double> yaml_float(const YAML::Node& n);
 std::optional<bool> yaml_bool(const YAML::Node& n);
 
 // InputError (file:line) for a mapping key that is not a plain scalar, or a key given twice in one mapping (both
-// lines named), anywhere below `node`.
+// lines named), anywhere below `node`; also for a document nested more than 64 levels deep (an alias containing
+// itself) or holding more than 100,000 values once aliases are expanded, so no later walk over it can run away.
 void refuse_duplicate_and_complex_keys(const YAML::Node& node, const std::string& source);
 
 }  // namespace linspec::trainer

@@ -31,7 +31,9 @@ Tensor times_upstream(Tensor grad, const Tensor& g) {
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int32_t ignore_index) {
   detail::check_float(logits_in, "cross_entropy", "logits");
   LINSPEC_CHECK(targets_in.defined() && targets_in.dtype() == DType::I32, "cross_entropy: targets must be i32");
-  const auto [n, v] = rows_and_vocab(logits_in, "cross_entropy");
+  // Plain variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const auto nv = rows_and_vocab(logits_in, "cross_entropy");
+  const int64_t n = nv.first, v = nv.second;
   LINSPEC_CHECK(targets_in.numel() == n, "cross_entropy: ", targets_in.numel(), " targets for logits ",
                 shape_str(logits_in.shape()));
   Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
@@ -78,7 +80,9 @@ Tensor kl_divergence(const Tensor& student_in, const Tensor& teacher_in, double 
   LINSPEC_CHECK(student_in.shape() == teacher_in.shape(), "kl_divergence: student ", shape_str(student_in.shape()),
                 " and teacher ", shape_str(teacher_in.shape()), " differ");
   LINSPEC_CHECK(temperature > 0, "kl_divergence: temperature must be positive, got ", temperature);
-  const auto [n, v] = rows_and_vocab(student_in, "kl_divergence");
+  // Plain variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const auto nv = rows_and_vocab(student_in, "kl_divergence");
+  const int64_t n = nv.first, v = nv.second;
   Tensor s = student_in.contiguous(), t = teacher_in.contiguous();
   Tensor lse_s = Tensor::empty({n}, s.dtype(), s.device()), lse_t = Tensor::empty({n}, s.dtype(), s.device());
   Tensor row_kl = Tensor::empty({n}, s.dtype(), s.device());
@@ -121,7 +125,9 @@ Tensor bounded_divergence(const Tensor& draft_in, const Tensor& target_in, bool 
   detail::backend_of(op, {&draft_in, &target_in});
   LINSPEC_CHECK(draft_in.shape() == target_in.shape(), op, ": draft ", shape_str(draft_in.shape()), " and target ",
                 shape_str(target_in.shape()), " differ");
-  const auto [n, v] = rows_and_vocab(draft_in, op);
+  // Plain variables, not a structured binding: lambdas below capture them (clang before 16 cannot).
+  const auto nv = rows_and_vocab(draft_in, op);
+  const int64_t n = nv.first, v = nv.second;
   Tensor z = draft_in.contiguous(), t = target_in.detach().contiguous();
   Tensor grad_rows = Tensor::empty(z.shape(), z.dtype(), z.device());  // d divergence_r / d z_r, for the backward
   Tensor loss = Tensor::empty({}, z.dtype(), z.device());

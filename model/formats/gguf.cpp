@@ -163,6 +163,9 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     alignment_ = static_cast<uint64_t>(a);
   }
 
+  // Each tensor info takes at least 33 bytes (name length + a 1-byte name, n_dims, one dimension, type, offset):
+  // checked before the reserve, so a 100-byte file cannot make it allocate 2^20 infos (~100 MB).
+  size_limits::check_in_file(n_tensors, 33, c.remaining(), path, "tensor count");
   tensors_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;

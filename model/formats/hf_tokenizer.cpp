@@ -140,6 +140,7 @@ TokenizerData bpe_from_tokenizer_json(const json& tj, const std::string& path) {
   auto [bos, eos] = template_adds(tj.contains("post_processor") ? tj["post_processor"] : json());
   t.add_bos = bos;
   t.add_eos = eos;
+  t.validate(path);  // merges against the vocabulary, named against tokenizer.json (the caller validates again)
   return t;
 }
 

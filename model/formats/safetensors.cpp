@@ -1,11 +1,13 @@
 #include "model/formats/safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/size_limits.h"
@@ -69,6 +71,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw_input_error(path, ": '__metadata__' must be an object");
+      // The format (and the safetensors library) types it as string -> string.
+      for (const auto& [key, value] : entry.items())
+        if (!value.is_string()) throw_input_error(path, ": '__metadata__' entry '", key, "' is not a string");
       metadata_ = entry;
       continue;
     }
@@ -137,8 +142,20 @@ Tensor SafetensorsFile::load(const SafetensorsTensorInfo& t, DType dtype) const 
   else
     throw_input_error(path(), ": tensor '", t.name, "' has dtype ", t.dtype, " (model weights must be F32, F16 or BF16)");
   Tensor out = Tensor::empty(t.shape, dtype);
-  if (src == dtype) std::memcpy(out.raw_data(), bytes(t), t.nbytes);
-  else convert_floats(bytes(t), src, out.raw_data(), dtype, static_cast<size_t>(out.numel()));
+  if (src == dtype) {
+    std::memcpy(out.raw_data(), bytes(t), t.nbytes);
+    return out;
+  }
+  // The conversion kernels read typed elements: data at an offset that is not a multiple of the element size (the
+  // header length need not be a multiple of 8) goes through an aligned copy first (UBSan: misaligned load).
+  const size_t elem = dtype_size(src);
+  if (reinterpret_cast<uintptr_t>(bytes(t)) % elem != 0) {
+    Tensor aligned = Tensor::empty(t.shape, src);
+    std::memcpy(aligned.raw_data(), bytes(t), t.nbytes);
+    convert_floats(aligned.raw_data(), src, out.raw_data(), dtype, static_cast<size_t>(out.numel()));
+  } else {
+    convert_floats(bytes(t), src, out.raw_data(), dtype, static_cast<size_t>(out.numel()));
+  }
   return out;
 }
 

@@ -85,6 +85,7 @@ TokenizerData parse_sentencepiece_model(const std::string& bytes, const std::str
   t.eos_id = 2;
   t.pad_id = -1;
   ProtoReader model(bytes.data(), bytes.data() + bytes.size(), path);
+  bool has_trainer_spec = false, has_normalizer_spec = false;
   while (!model.done()) {
     auto [field, wire] = model.tag();
     if (field == 1 && wire == 2) {  // repeated SentencePiece pieces
@@ -99,10 +100,14 @@ TokenizerData parse_sentencepiece_model(const std::string& bytes, const std::str
         else if (f == 3 && w == 0) type = static_cast<int32_t>(piece.varint());
         else piece.skip(w);
       }
+      // SentencePiece::Type is NORMAL=1 .. BYTE=6, the numbering TokenType shares.
+      if (type < kTokenNormal || type > kTokenByte)
+        model.fail("piece " + std::to_string(t.vocab.size()) + ": type " + std::to_string(type) + " is not 1..6");
       t.vocab.push_back(std::move(text));
       t.scores.push_back(score);
       t.token_types.push_back(type);
     } else if (field == 2 && wire == 2) {  // TrainerSpec
+      has_trainer_spec = true;
       ProtoReader spec = model.sub();
       while (!spec.done()) {
         auto [f, w] = spec.tag();
@@ -114,10 +119,15 @@ TokenizerData parse_sentencepiece_model(const std::string& bytes, const std::str
         }
       }
     } else {
+      if (field == 3 && wire == 2) has_normalizer_spec = true;
       model.skip(wire);
     }
   }
   if (t.vocab.empty()) model.fail("no pieces");
+  // Every trainer writes both specs after the pieces, so a file cut at a piece boundary still parses; without them it
+  // is truncated (or not a trained model), and the special ids would silently fall back to the defaults.
+  if (!has_trainer_spec || !has_normalizer_spec)
+    model.fail(!has_trainer_spec ? "no trainer_spec (field 2): truncated?" : "no normalizer_spec (field 3): truncated?");
   t.add_bos = true;  // SentencePiece LLaMA tokenizers prepend BOS unless the model's settings say otherwise
   t.validate(path);
   return t;
