@@ -15,6 +15,7 @@ PACKAGES=(
   libsentencepiece-dev
   libcli11-dev
   nlohmann-json3-dev
+  libcpp-httplib-dev  # linspec serve's HTTP server
   libxxhash-dev
   python3.11-doc  # reST sources: the English corpus of the tokenizer tests
   gnuplot-nox  # launch/plot_metrics draws the training curves
