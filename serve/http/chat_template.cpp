@@ -22,19 +22,32 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 std::string normalize_template(const std::string& src, const std::string& where) {
   std::string out;
   size_t i = 0;
+  bool prev_dash = false, prev_block = false;  // how the previous tag ended: -%} / -}}, and whether it was {% %}
   while (i < src.size()) {
     if (src.compare(i, 2, "{{") != 0 && src.compare(i, 2, "{%") != 0) {
-      // Jinja would print this text verbatim; the families linspec renders have none (one-line templates).
-      if (!std::isspace(static_cast<unsigned char>(src[i])))
-        throw_input_error(where, ": chat template has text outside {{ }} / {% %} tags at offset ", i,
-                          ", which linspec cannot render");
-      ++i;
+      // Text outside tags, which Jinja prints. The families linspec renders have none, so only whitespace that
+      // HF's environment drops is allowed: next to a {%- / -%} marker, the newline after a block tag
+      // (trim_blocks) and the indentation before one (lstrip_blocks).
+      const size_t from = i;
+      while (i < src.size() && src.compare(i, 2, "{{") != 0 && src.compare(i, 2, "{%") != 0) ++i;
+      std::string run = src.substr(from, i - from);
+      const bool next_dash = i + 2 < src.size() && src[i + 2] == '-';
+      const bool next_block = i < src.size() && src[i + 1] == '%';
+      if (!prev_dash && !next_dash) {
+        if (prev_block && run.starts_with('\n')) run.erase(0, 1);
+        if (next_block) run.erase(run.find_last_not_of(" \t") + 1);
+        if (!run.empty())
+          throw_input_error(where, ": chat template prints text outside {{ }} / {% %} tags at offset ", from,
+                            ", which linspec cannot render");
+      }
       continue;
     }
     const std::string close = src[i + 1] == '{' ? "}}" : "%}";
+    prev_block = close == "%}";
+    prev_dash = false;
     out += src.substr(i, 2);
     i += 2;
-    if (i < src.size() && src[i] == '-') ++i;  // whitespace control: the text around is dropped anyway
+    if (i < src.size() && src[i] == '-') ++i;  // whitespace control (handled with the text around the tag)
     bool closed = false;
     while (i < src.size()) {
       const char c = src[i];
@@ -56,6 +69,7 @@ std::string normalize_template(const std::string& src, const std::string& where)
           throw_input_error(where, ": chat template literal with a quote, which linspec cannot render");
         out += "'" + lit + "'";
       } else if (c == '-' && src.compare(i + 1, 2, close) == 0) {
+        prev_dash = true;
         ++i;
       } else if (src.compare(i, 2, close) == 0) {
         out += close;

@@ -129,6 +129,7 @@ void Scheduler::finish(Sequence& s, const std::string& reason, std::string text,
 bool Scheduler::emit(Sequence& s, int32_t token, const float* row) {
   const SequenceRequest& r = s.req_;
   SequenceEvent e;
+  e.tokens.push_back(token);
   if (row && r.logprobs >= 0) e.logprobs.push_back(token_logprob(tok_, row, model_.config().vocab_size, token, r.logprobs));
   if (s.emitted_ == 0 && metrics_)
     metrics_->time_to_first_token(std::chrono::duration<double>(Clock::now() - s.submitted_).count());
@@ -145,7 +146,7 @@ bool Scheduler::emit(Sequence& s, int32_t token, const float* row) {
     s.state_.reset();
   }
   const bool done = e.finished;
-  if (done || !e.text.empty() || !e.logprobs.empty()) s.push(std::move(e));
+  s.push(std::move(e));
   return done;
 }
 

@@ -46,6 +46,7 @@ struct SequenceRequest {
 
 // What the client gets, in order: text deltas (with their tokens' logprobs), the last one with finished set.
 struct SequenceEvent {
+  std::vector<int32_t> tokens;  // the tokens generated since the last event
   std::string text;
   std::vector<TokenLogprob> logprobs;
   bool finished = false;
