@@ -22,6 +22,11 @@ bool is_stop_id(const GenerationConfig& g, int32_t tok) {
 }
 }  // namespace
 
+// A token's own text; "" for the padding rows a model's vocabulary may have past the tokenizer's.
+static std::string token_text(const Tokenizer& tok, int32_t id) {
+  return id < tok.vocab_size() ? tok.decode(std::vector<int32_t>{id}) : "";
+}
+
 TokenLogprob token_logprob(const Tokenizer& tok, const float* row, int64_t vocab, int32_t token, int64_t k) {
   const float top = *std::max_element(row, row + vocab);
   double sum = 0;
@@ -29,7 +34,7 @@ TokenLogprob token_logprob(const Tokenizer& tok, const float* row, int64_t vocab
   const double lse = top + std::log(sum);
   TokenLogprob out;
   out.id = token;
-  out.token = tok.decode(std::vector<int32_t>{token});
+  out.token = token_text(tok, token);
   out.logprob = row[token] - lse;
   k = std::min(k, vocab);
   if (k > 0) {
@@ -38,7 +43,7 @@ TokenLogprob token_logprob(const Tokenizer& tok, const float* row, int64_t vocab
     std::partial_sort(order.begin(), order.begin() + k, order.end(),
                       [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
     for (int64_t i = 0; i < k; ++i)
-      out.top.emplace_back(tok.decode(std::vector<int32_t>{order[i]}), row[order[i]] - lse);
+      out.top.emplace_back(token_text(tok, order[i]), row[order[i]] - lse);
   }
   return out;
 }
@@ -164,7 +169,7 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
     DecodeState scratch = model_.new_decode_state(1, T);
     const Tensor hidden = model_.decode_hidden(scratch, ids, false);  // [1, T, D]
     const int64_t V = model_.config().vocab_size, chunk = 64;
-    s.prompt_logprobs.push_back({r.prompt[0], tok_.decode(std::vector<int32_t>{r.prompt[0]}), std::nullopt, {}});
+    s.prompt_logprobs.push_back({r.prompt[0], token_text(tok_, r.prompt[0]), std::nullopt, {}});
     for (int64_t a = 0; a + 1 < T; a += chunk) {
       const int64_t b = std::min(T - 1, a + chunk);
       const Tensor rows = host_rows(model_.lm_head(hidden.slice(1, a, b).contiguous()));

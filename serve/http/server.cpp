@@ -135,6 +135,10 @@ std::vector<int32_t> Server::tokenize(const CompletionRequest::Prompt& p, bool c
                                       // is encoded as `linspec generate` encodes --prompt.
                                       : tok_.encode(p.text, {.add_special = !chat, .parse_special = true});
   if (ids.empty()) throw ApiError(400, "the prompt is empty (no tokens)", chat ? "messages" : "prompt");
+  for (int32_t id : ids)
+    if (id < 0 || id >= tok_.vocab_size())
+      throw ApiError(400, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(tok_.vocab_size()) + ")", "prompt");
   if (static_cast<int64_t>(ids.size()) > opt_.limits.max_prompt_tokens)
     throw ApiError(400,
                    "the prompt has " + std::to_string(ids.size()) + " tokens, more than the limit of " +

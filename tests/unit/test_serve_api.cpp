@@ -172,8 +172,8 @@ TEST(ServeSse, EventsAreOneDataLineAndDoneEnds) {
   const std::string e = sse_event(json{{"text", "a\nb"}});
   EXPECT_EQ(e, "data: {\"text\":\"a\\nb\"}\n\n");
   EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
-  // Half a UTF-8 character (one token of a multi-byte character) is replaced, not thrown.
-  EXPECT_EQ(sse_event(json{{"t", std::string("\xE2\x82")}}), "data: {\"t\":\"\xEF\xBF\xBD\xEF\xBF\xBD\"}\n\n");
+  // Half a UTF-8 character (one token of a multi-byte character) becomes U+FFFD instead of an exception.
+  EXPECT_EQ(sse_event(json{{"t", std::string("\xE2\x82")}}), "data: {\"t\":\"\xEF\xBF\xBD\"}\n\n");
 }
 
 TEST(ServeTextStream, HoldsBackPartialCharactersAndStopStrings) {
