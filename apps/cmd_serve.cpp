@@ -1,4 +1,5 @@
-// linspec serve --checkpoint C [--host 127.0.0.1] [--port 8080] [--speculative off|heads|draft] [--weights f32|bf16|int8]
+// linspec serve --checkpoint C [--host 127.0.0.1] [--port 8080] [--speculative off|heads|draft] [--weights
+// f32|bf16|int8]
 //               [--device cpu|cuda|auto] [--max-batch N] [--api-key KEY] ...
 // An OpenAI-compatible HTTP server (serve/http/server.h) over a continuous-batching scheduler
 // (serve/http/scheduler.h). SIGTERM / SIGINT: stop accepting requests, finish the running ones, exit 0.
@@ -31,7 +32,8 @@ struct Args {
 int run() {
   auto& o = args.server;
   if (o.port < 0 || o.port > 65535) throw_input_error("--port ", o.port, ": must be in [0, 65535]");
-  if (args.max_batch < 1 || args.max_batch > 1024) throw_input_error("--max-batch ", args.max_batch, ": must be in [1, 1024]");
+  if (args.max_batch < 1 || args.max_batch > 1024)
+    throw_input_error("--max-batch ", args.max_batch, ": must be in [1, 1024]");
   if (args.max_queue < 0) throw_input_error("--max-queue ", args.max_queue, ": must be >= 0");
   if (o.limits.max_tokens < 1) throw_input_error("--max-tokens ", o.limits.max_tokens, ": must be >= 1");
   if (o.limits.max_prompt_tokens < 1)
@@ -63,9 +65,11 @@ int run() {
     chat = serve::ChatTemplate::parse(read_input_file(args.chat_template, "chat template"), args.chat_template);
   } else {
     const std::string& source = m.checkpoint.tokenizer.chat_template;
-    if (!source.empty()) chat = serve::ChatTemplate::parse(source, args.checkpoint + " (/tokenizer chat_template)");
+    if (!source.empty())
+      chat = serve::ChatTemplate::parse(source, args.checkpoint + " (/tokenizer chat_template)");
     else {
-      chat_unavailable = args.checkpoint + " has no chat template (convert the model again from a GGUF file or HF "
+      chat_unavailable = args.checkpoint +
+                         " has no chat template (convert the model again from a GGUF file or HF "
                          "directory that has one, or start the server with --chat-template FILE); "
                          "/v1/completions works";
       std::cerr << "serve: warning: " << chat_unavailable << "\n";
@@ -80,9 +84,9 @@ int run() {
   }
 
   serve::Metrics metrics;
-  serve::Scheduler scheduler(*m.model, *m.tokenizer,
-                             {.max_batch = args.max_batch, .max_queue = args.max_queue, .speculator = spec.speculator.get()},
-                             &metrics);
+  serve::Scheduler scheduler(
+      *m.model, *m.tokenizer,
+      {.max_batch = args.max_batch, .max_queue = args.max_queue, .speculator = spec.speculator.get()}, &metrics);
   o.threads = static_cast<int>(std::max<int64_t>(o.threads, 2 * args.max_batch + 8));
   serve::Server server(o, scheduler, *m.tokenizer, chat, chat_unavailable, metrics);
   server.bind();
@@ -95,48 +99,40 @@ int run() {
     server.drain();
   });
   std::cerr << "serve: listening on http://" << o.host << ":" << server.port() << " (model " << o.model_name
-            << ", weights " << args.weights << ", speculative " << args.speculative << ", max batch "
-            << args.max_batch << ", chat template " << (chat ? chat->name() : "none")
-            << (o.api_key.empty() ? "" : ", API key required") << ")" << std::endl;
+            << ", weights " << args.weights << ", speculative " << args.speculative << ", max batch " << args.max_batch
+            << ", chat template " << (chat ? chat->name() : "none") << (o.api_key.empty() ? "" : ", API key required")
+            << ")" << std::endl;
   server.run();
   signals.join();
   std::cerr << "serve: drained, exiting\n";
   return 0;
 }
 
-RegisterCommand reg(Command{"serve", "OpenAI-compatible HTTP server (completions, chat, streaming, batching)",
-                            [](CLI::App& s) {
-                              auto& o = args.server;
-                              s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
-                              s.add_option("--host", o.host, "Address to bind (default: loopback only)")
-                                  ->capture_default_str();
-                              s.add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
-                              s.add_option("--device", args.device, "cpu (default) | cuda | auto");
-                              add_weights_flag(s, args.weights);
-                              s.add_option("--speculative", args.speculative, "off | heads | draft")
-                                  ->check(CLI::IsMember({"off", "heads", "draft"}))
-                                  ->capture_default_str();
-                              s.add_option("--draft", args.draft, "Draft model: checkpoint PATH or first-layers:N");
-                              s.add_option("--tree", args.spec.tree, "Heads tree: default | FILE.json")
-                                  ->capture_default_str();
-                              s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
-                              s.add_option("--max-batch", args.max_batch, "Sequences decoded together")
-                                  ->capture_default_str();
-                              s.add_option("--max-queue", args.max_queue, "Waiting requests before 503")
-                                  ->capture_default_str();
-                              s.add_option("--api-key", o.api_key,
-                                           "Require 'Authorization: Bearer KEY' (default: $LINSPEC_API_KEY, else none)");
-                              s.add_option("--max-tokens", o.limits.max_tokens, "Largest max_tokens a request may ask")
-                                  ->capture_default_str();
-                              s.add_option("--max-prompt-tokens", o.limits.max_prompt_tokens, "Longest prompt (tokens)")
-                                  ->capture_default_str();
-                              s.add_option("--max-body-bytes", o.max_body_bytes, "Largest request body")
-                                  ->capture_default_str();
-                              s.add_option("--chat-template", args.chat_template,
-                                           "Jinja chat template file (default: the checkpoint's own)");
-                              s.add_option("--model-name", args.model_name,
-                                           "Name in /v1/models and replies (default: the checkpoint's file stem)");
-                              return run;
-                            }});
+RegisterCommand reg(Command{
+    "serve", "OpenAI-compatible HTTP server (completions, chat, streaming, batching)", [](CLI::App& s) {
+      auto& o = args.server;
+      s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
+      s.add_option("--host", o.host, "Address to bind (default: loopback only)")->capture_default_str();
+      s.add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
+      s.add_option("--device", args.device, "cpu (default) | cuda | auto");
+      add_weights_flag(s, args.weights);
+      s.add_option("--speculative", args.speculative, "off | heads | draft")
+          ->check(CLI::IsMember({"off", "heads", "draft"}))
+          ->capture_default_str();
+      s.add_option("--draft", args.draft, "Draft model: checkpoint PATH or first-layers:N");
+      s.add_option("--tree", args.spec.tree, "Heads tree: default | FILE.json")->capture_default_str();
+      s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
+      s.add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str();
+      s.add_option("--max-queue", args.max_queue, "Waiting requests before 503")->capture_default_str();
+      s.add_option("--api-key", o.api_key,
+                   "Require 'Authorization: Bearer KEY' (default: $LINSPEC_API_KEY, else none)");
+      s.add_option("--max-tokens", o.limits.max_tokens, "Largest max_tokens a request may ask")->capture_default_str();
+      s.add_option("--max-prompt-tokens", o.limits.max_prompt_tokens, "Longest prompt (tokens)")->capture_default_str();
+      s.add_option("--max-body-bytes", o.max_body_bytes, "Largest request body")->capture_default_str();
+      s.add_option("--chat-template", args.chat_template, "Jinja chat template file (default: the checkpoint's own)");
+      s.add_option("--model-name", args.model_name,
+                   "Name in /v1/models and replies (default: the checkpoint's file stem)");
+      return run;
+    }});
 }  // namespace
 }  // namespace linspec::apps

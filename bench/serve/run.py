@@ -107,12 +107,15 @@ def main():
     ap.add_argument("--requests-per-client", type=int, default=2)
     ap.add_argument("--out", default="bench/results/serve/results.json")
     a = ap.parse_args()
+    # A SIGTERM (e.g. from `timeout`) unwinds through the finally blocks, so no server is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     a.log_dir = os.path.dirname(os.path.abspath(a.out))
     os.makedirs(a.log_dir, exist_ok=True)
     levels = [int(c) for c in a.clients.split(",")]
     report = {"checkpoint": a.checkpoint, "weights": a.weights, "max_tokens": a.max_tokens,
               "requests_per_client": a.requests_per_client, "cpus": os.cpu_count(),
-              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "runs": []}
+              "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_average_at_start": os.getloadavg(),
+              "runs": []}
     for mode in a.modes.split(","):
         p, base = start_server(a, mode, max(levels))
         try:
@@ -133,6 +136,7 @@ def main():
         runs = {r["clients"]: r for r in report["runs"] if r["speculative"] == mode}
         if 1 in runs and max(levels) in runs:
             report.setdefault("scaling", {})[mode] = round(runs[max(levels)]["tokens_per_s"] / runs[1]["tokens_per_s"], 2)
+    report["load_average_at_end"] = os.getloadavg()
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
     print("wrote", a.out)

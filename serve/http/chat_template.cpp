@@ -91,7 +91,8 @@ std::string normalize_template(const std::string& src, const std::string& where)
 
 ChatTemplate ChatTemplate::parse(const std::string& source, const std::string& where) {
   if (source.empty())
-    throw_input_error(where, ": no chat template (the checkpoint's tokenizer carries none; convert the model again "
+    throw_input_error(where,
+                      ": no chat template (the checkpoint's tokenizer carries none; convert the model again "
                       "from a GGUF / HF directory that has one, or pass --chat-template FILE)");
   const std::string n = normalize_template(source, where);
   ChatTemplate t;
@@ -104,7 +105,8 @@ ChatTemplate ChatTemplate::parse(const std::string& source, const std::string& w
       return t;
     }
   }
-  throw_input_error(where, ": chat template is not one linspec can render (it renders ChatML, with or without a "
+  throw_input_error(where,
+                    ": chat template is not one linspec can render (it renders ChatML, with or without a "
                     "default system message; pass --chat-template FILE with such a template)");
 }
 

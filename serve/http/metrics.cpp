@@ -58,11 +58,13 @@ std::string Metrics::prometheus() const {
   o << "linspec_generated_tokens_total " << generated_ << '\n';
   metric("linspec_tokens_per_second", "gauge", "Generated tokens per second over the last 10 s");
   o << "linspec_tokens_per_second " << rate << '\n';
-  metric("linspec_steps_total", "counter", "Target model steps per sequence (AR decode steps and speculative verifications)");
+  metric("linspec_steps_total", "counter",
+         "Target model steps per sequence (AR decode steps and speculative verifications)");
   o << "linspec_steps_total " << steps_ << '\n';
   metric("linspec_accepted_draft_tokens_total", "counter", "Draft tokens the target accepted");
   o << "linspec_accepted_draft_tokens_total " << accepted_ << '\n';
-  metric("linspec_mean_accepted_tokens_per_step", "gauge", "Accepted draft tokens per target step (0 without speculation)");
+  metric("linspec_mean_accepted_tokens_per_step", "gauge",
+         "Accepted draft tokens per target step (0 without speculation)");
   o << "linspec_mean_accepted_tokens_per_step " << (steps_ ? static_cast<double>(accepted_) / steps_ : 0.0) << '\n';
   metric("linspec_mean_batch_size", "gauge", "Sequences per batched decode step");
   o << "linspec_mean_batch_size " << (batch_steps_ ? static_cast<double>(batch_rows_) / batch_steps_ : 0.0) << '\n';

@@ -14,13 +14,20 @@ namespace {
 
 const char* type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    case json::value_t::number_float: return "a number";
-    default: return "an integer";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "an integer";
   }
 }
 
@@ -68,7 +75,8 @@ std::vector<int32_t> token_ids(const json& arr, const char* key) {
     if (!e.is_number_integer() && !e.is_number_unsigned())
       bad(key, std::string("'") + key + "' token ids must be integers, got " + type_name(e));
     const int64_t id = e.get<int64_t>();
-    if (id < 0 || id > std::numeric_limits<int32_t>::max()) bad(key, "token id " + std::to_string(id) + " is out of range");
+    if (id < 0 || id > std::numeric_limits<int32_t>::max())
+      bad(key, "token id " + std::to_string(id) + " is out of range");
     ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
@@ -85,13 +93,16 @@ std::vector<CompletionRequest::Prompt> parse_prompts(const json& body, const Ser
                       (p->is_array() ? "an empty array" : type_name(*p)));
   if ((*p)[0].is_number()) return {CompletionRequest::Prompt{"", token_ids(*p, "prompt"), true}};
   if (static_cast<int64_t>(p->size()) > limits.max_prompts)
-    bad("prompt", "at most " + std::to_string(limits.max_prompts) + " prompts per request, got " +
-                      std::to_string(p->size()));
+    bad("prompt",
+        "at most " + std::to_string(limits.max_prompts) + " prompts per request, got " + std::to_string(p->size()));
   for (const json& e : *p) {
-    if (e.is_string()) out.push_back(text(e.get<std::string>()));
-    else if (e.is_array() && !e.empty()) out.push_back({"", token_ids(e, "prompt"), true});
-    else bad("prompt", std::string("'prompt' list entries must be strings or non-empty token id lists, got ") +
-                           type_name(e));
+    if (e.is_string())
+      out.push_back(text(e.get<std::string>()));
+    else if (e.is_array() && !e.empty())
+      out.push_back({"", token_ids(e, "prompt"), true});
+    else
+      bad("prompt",
+          std::string("'prompt' list entries must be strings or non-empty token id lists, got ") + type_name(e));
   }
   return out;
 }
@@ -100,8 +111,8 @@ std::vector<ChatMessage> parse_messages(const json& body) {
   const json* m = field(body, "messages");
   if (!m) bad("messages", "'messages' is required");
   if (!m->is_array() || m->empty())
-    bad("messages", std::string("'messages' must be a non-empty array, got ") +
-                        (m->is_array() ? "an empty array" : type_name(*m)));
+    bad("messages",
+        std::string("'messages' must be a non-empty array, got ") + (m->is_array() ? "an empty array" : type_name(*m)));
   std::vector<ChatMessage> out;
   for (size_t i = 0; i < m->size(); ++i) {
     const json& e = (*m)[i];
@@ -120,7 +131,8 @@ std::vector<ChatMessage> parse_messages(const json& body) {
     } else if (content->is_array()) {
       // Content parts: only text parts (this server has no image or audio input).
       for (const json& part : *content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           bad(at + ".content", at + ".content parts must be {\"type\": \"text\", \"text\": string}");
         msg.content += part["text"].get<std::string>();
       }
@@ -136,13 +148,15 @@ std::vector<std::string> parse_stop(const json& body, const ServeLimits& limits)
   const json* s = field(body, "stop");
   if (!s) return {};
   std::vector<std::string> out;
-  if (s->is_string()) out.push_back(s->get<std::string>());
+  if (s->is_string())
+    out.push_back(s->get<std::string>());
   else if (s->is_array())
     for (const json& e : *s) {
       if (!e.is_string()) bad("stop", std::string("'stop' entries must be strings, got ") + type_name(e));
       out.push_back(e.get<std::string>());
     }
-  else bad("stop", std::string("'stop' must be a string or a list of strings, got ") + type_name(*s));
+  else
+    bad("stop", std::string("'stop' must be a string or a list of strings, got ") + type_name(*s));
   if (static_cast<int64_t>(out.size()) > limits.max_stop)
     bad("stop", "at most " + std::to_string(limits.max_stop) + " stop strings, got " + std::to_string(out.size()));
   for (const auto& x : out)
@@ -180,7 +194,9 @@ json chat_logprobs(const std::vector<TokenLogprob>& lps) {
   for (const auto& t : lps) {
     json top = json::array();
     for (const auto& [tok, lp] : t.top) top.push_back({{"token", tok}, {"logprob", lp}, {"bytes", bytes_of(tok)}});
-    content.push_back({{"token", t.token}, {"logprob", t.logprob.value_or(0.0)}, {"bytes", bytes_of(t.token)},
+    content.push_back({{"token", t.token},
+                       {"logprob", t.logprob.value_or(0.0)},
+                       {"bytes", bytes_of(t.token)},
                        {"top_logprobs", top}});
   }
   return {{"content", content}};
@@ -208,8 +224,10 @@ CompletionRequest parse_completion_request(const json& body, bool chat, const Se
     if (!m->is_string()) bad("model", std::string("'model' must be a string, got ") + type_name(*m));
     r.model = m->get<std::string>();
   }
-  if (chat) r.messages = parse_messages(body);
-  else r.prompts = parse_prompts(body, limits);
+  if (chat)
+    r.messages = parse_messages(body);
+  else
+    r.prompts = parse_prompts(body, limits);
 
   const int64_t fallback = chat ? limits.chat_default_max_tokens : limits.default_max_tokens;
   r.max_tokens = integer(body, "max_tokens", std::min(fallback, limits.max_tokens), 0, limits.max_tokens);
@@ -219,9 +237,10 @@ CompletionRequest parse_completion_request(const json& body, bool chat, const Se
   const int64_t top_k = integer(body, "top_k", 0, -1, std::numeric_limits<int32_t>::max());
   r.sampling.top_k = top_k < 0 ? 0 : top_k;  // vLLM's -1 and 0 both mean "no limit"
   // No seed: a fresh one per request (OpenAI's behaviour); with one, sampling is reproducible.
-  r.sampling.seed = field(body, "seed") ? static_cast<uint64_t>(integer(body, "seed", 0, std::numeric_limits<int64_t>::min(),
-                                                                         std::numeric_limits<int64_t>::max()))
-                                        : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  r.sampling.seed = field(body, "seed")
+                        ? static_cast<uint64_t>(integer(body, "seed", 0, std::numeric_limits<int64_t>::min(),
+                                                        std::numeric_limits<int64_t>::max()))
+                        : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   r.stop = parse_stop(body, limits);
   if (integer(body, "n", 1, 1, 1) != 1 || integer(body, "best_of", 1, 1, 1) != 1) bad("n", "only n = 1 is supported");
   for (const char* k : {"presence_penalty", "frequency_penalty"})
@@ -268,12 +287,9 @@ json completion_response(const CompletionRequest& req, const ResponseMeta& meta,
     else
       out_choices.push_back({{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish_reason}});
   }
-  return {{"id", meta.id},
-          {"object", req.chat ? "chat.completion" : "text_completion"},
-          {"created", meta.created},
-          {"model", meta.model},
-          {"choices", out_choices},
-          {"usage", usage(prompt, completion)}};
+  return {{"id", meta.id},           {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", meta.created}, {"model", meta.model},
+          {"choices", out_choices},  {"usage", usage(prompt, completion)}};
 }
 
 json completion_chunk(const CompletionRequest& req, const ResponseMeta& meta, int64_t index, const std::string& delta,

@@ -4,12 +4,11 @@
 // model (serve/http/scheduler.h), so the unit tests drive it with JSON alone.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/generation.h"
 #include "serve/http/chat_template.h"
@@ -22,18 +21,21 @@ struct ApiError : std::runtime_error {
   std::string type, param, code;
   ApiError(int status, std::string message, std::string param = "", std::string type = "invalid_request_error",
            std::string code = "")
-      : std::runtime_error(std::move(message)), status(status), type(std::move(type)), param(std::move(param)),
+      : std::runtime_error(std::move(message)),
+        status(status),
+        type(std::move(type)),
+        param(std::move(param)),
         code(std::move(code)) {}
 };
 nlohmann::json error_body(const ApiError& e);
 
 struct ServeLimits {
-  int64_t max_prompt_tokens = 4096;   // per prompt, after tokenisation (chat: after the template)
-  int64_t max_tokens = 2048;          // the largest max_tokens a request may ask for
-  int64_t default_max_tokens = 16;    // completions without max_tokens (OpenAI's default)
+  int64_t max_prompt_tokens = 4096;  // per prompt, after tokenisation (chat: after the template)
+  int64_t max_tokens = 2048;         // the largest max_tokens a request may ask for
+  int64_t default_max_tokens = 16;   // completions without max_tokens (OpenAI's default)
   int64_t chat_default_max_tokens = 512;
-  int64_t max_prompts = 16;           // prompts in one /v1/completions request (a list prompt)
-  int64_t max_stop = 4;               // stop strings (OpenAI's limit)
+  int64_t max_prompts = 16;  // prompts in one /v1/completions request (a list prompt)
+  int64_t max_stop = 4;      // stop strings (OpenAI's limit)
   int64_t max_top_logprobs = 20;
 };
 
@@ -53,8 +55,8 @@ struct CompletionRequest {
   SamplingConfig sampling;
   std::vector<std::string> stop;
   bool stream = false, include_usage = false;
-  bool echo = false;          // completions: prompt tokens (and their logprobs) come back in front of the output
-  int64_t logprobs = -1;      // -1: none; k >= 0: the sampled token's logprob and the k most likely alternatives
+  bool echo = false;      // completions: prompt tokens (and their logprobs) come back in front of the output
+  int64_t logprobs = -1;  // -1: none; k >= 0: the sampled token's logprob and the k most likely alternatives
 };
 
 // Parses a /v1/completions (chat false) or /v1/chat/completions body. ApiError 400 naming the field otherwise.
@@ -63,13 +65,13 @@ CompletionRequest parse_completion_request(const nlohmann::json& body, bool chat
 // What the scheduler hands back for one choice.
 struct TokenLogprob {
   int32_t id = 0;
-  std::string token;  // the token's own text (may be a partial UTF-8 sequence)
+  std::string token;              // the token's own text (may be a partial UTF-8 sequence)
   std::optional<double> logprob;  // none: the first prompt token (nothing predicts it)
   std::vector<std::pair<std::string, double>> top;
 };
 struct ChoiceResult {
-  std::string text;  // echo: prompt text + output
-  std::string finish_reason;  // stop | length
+  std::string text;                    // echo: prompt text + output
+  std::string finish_reason;           // stop | length
   std::vector<TokenLogprob> logprobs;  // when requested (echo: prompt tokens first)
   int64_t prompt_tokens = 0, completion_tokens = 0;
 };

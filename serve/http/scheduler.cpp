@@ -42,8 +42,7 @@ TokenLogprob token_logprob(const Tokenizer& tok, const float* row, int64_t vocab
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + k, order.end(),
                       [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    for (int64_t i = 0; i < k; ++i)
-      out.top.emplace_back(token_text(tok, order[i]), row[order[i]] - lse);
+    for (int64_t i = 0; i < k; ++i) out.top.emplace_back(token_text(tok, order[i]), row[order[i]] - lse);
   }
   return out;
 }
@@ -88,15 +87,17 @@ std::shared_ptr<Sequence> Scheduler::submit(SequenceRequest request) {
   const int64_t vocab = model_.config().vocab_size;
   for (int32_t id : request.prompt)
     if (id < 0 || id >= vocab)
-      throw ApiError(400, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                              std::to_string(vocab) + ")", "prompt");
+      throw ApiError(400,
+                     "token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab) + ")",
+                     "prompt");
   request.gen.sampling.validate();
   auto s = std::make_shared<Sequence>(std::move(request));
   s->submitted_ = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (static_cast<int64_t>(queue_.size()) >= opt_.max_queue)
-      throw ApiError(503, "the server is overloaded (" + std::to_string(queue_.size()) + " requests queued); retry later",
+      throw ApiError(503,
+                     "the server is overloaded (" + std::to_string(queue_.size()) + " requests queued); retry later",
                      "", "server_error", "overloaded");
     queue_.push_back(s);
     if (metrics_) metrics_->set_queue_depth(static_cast<int64_t>(queue_.size()));
@@ -135,7 +136,8 @@ bool Scheduler::emit(Sequence& s, int32_t token, const float* row) {
   const SequenceRequest& r = s.req_;
   SequenceEvent e;
   e.tokens.push_back(token);
-  if (row && r.logprobs >= 0) e.logprobs.push_back(token_logprob(tok_, row, model_.config().vocab_size, token, r.logprobs));
+  if (row && r.logprobs >= 0)
+    e.logprobs.push_back(token_logprob(tok_, row, model_.config().vocab_size, token, r.logprobs));
   if (s.emitted_ == 0 && metrics_)
     metrics_->time_to_first_token(std::chrono::duration<double>(Clock::now() - s.submitted_).count());
   ++s.emitted_;
@@ -143,8 +145,10 @@ bool Scheduler::emit(Sequence& s, int32_t token, const float* row) {
   s.last_ = token;
   if (metrics_) metrics_->generated_tokens(1);
   e.text = s.text_->push(token);
-  if (s.text_->stopped() || is_stop_id(r.gen, token)) e.finish_reason = "stop";
-  else if (s.emitted_ >= r.gen.max_new_tokens) e.finish_reason = "length";
+  if (s.text_->stopped() || is_stop_id(r.gen, token))
+    e.finish_reason = "stop";
+  else if (s.emitted_ >= r.gen.max_new_tokens)
+    e.finish_reason = "length";
   if (!e.finish_reason.empty()) {
     e.text += s.text_->finish();
     e.finished = true;
@@ -174,8 +178,8 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
       const int64_t b = std::min(T - 1, a + chunk);
       const Tensor rows = host_rows(model_.lm_head(hidden.slice(1, a, b).contiguous()));
       for (int64_t i = a; i < b; ++i)
-        s.prompt_logprobs.push_back(
-            token_logprob(tok_, rows.data<float>() + (i - a) * V, V, r.prompt[i + 1], std::max<int64_t>(r.logprobs, 0)));
+        s.prompt_logprobs.push_back(token_logprob(tok_, rows.data<float>() + (i - a) * V, V, r.prompt[i + 1],
+                                                  std::max<int64_t>(r.logprobs, 0)));
     }
   }
   if (r.gen.max_new_tokens == 0) {

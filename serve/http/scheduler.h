@@ -37,8 +37,8 @@
 namespace linspec::serve {
 
 struct SequenceRequest {
-  std::vector<int32_t> prompt;  // token ids, non-empty, each < vocab
-  GenerationConfig gen;         // max_new_tokens, sampling, stop_ids (EOS)
+  std::vector<int32_t> prompt;    // token ids, non-empty, each < vocab
+  GenerationConfig gen;           // max_new_tokens, sampling, stop_ids (EOS)
   std::vector<std::string> stop;  // stop strings
   int64_t logprobs = -1;          // -1: none; k: each token's logprob and the k most likely alternatives
   bool prompt_logprobs = false;   // echo: the prompt tokens' logprobs too (needs logprobs >= 0)

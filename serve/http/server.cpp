@@ -44,8 +44,13 @@ struct ActiveGuard {
 
 Server::Server(ServerOptions options, Scheduler& scheduler, const Tokenizer& tokenizer,
                std::optional<ChatTemplate> chat, std::string chat_unavailable, Metrics& metrics)
-    : opt_(std::move(options)), sched_(scheduler), tok_(tokenizer), chat_(std::move(chat)),
-      chat_unavailable_(std::move(chat_unavailable)), metrics_(metrics), http_(std::make_unique<httplib::Server>()) {
+    : opt_(std::move(options)),
+      sched_(scheduler),
+      tok_(tokenizer),
+      chat_(std::move(chat)),
+      chat_unavailable_(std::move(chat_unavailable)),
+      metrics_(metrics),
+      http_(std::make_unique<httplib::Server>()) {
   httplib::Server& s = *http_;
   const int threads = std::max(4, opt_.threads);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -70,7 +75,7 @@ Server::Server(ServerOptions options, Scheduler& scheduler, const Tokenizer& tok
   // OpenAI error object the handlers use.
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string msg = res.status == 404 ? "no route " + req.method + " " + req.path
+    const std::string msg = res.status == 404   ? "no route " + req.method + " " + req.path
                             : res.status == 413 ? std::string("request body too large")
                                                 : "HTTP error " + std::to_string(res.status);
     send_json(res, res.status, error_body(ApiError(res.status, msg)));
@@ -91,17 +96,20 @@ Server::Server(ServerOptions options, Scheduler& scheduler, const Tokenizer& tok
   });
 
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    if (draining_) send_json(res, 503, {{"status", "draining"}});
-    else send_json(res, 200, {{"status", "ok"}});
+    if (draining_)
+      send_json(res, 503, {{"status", "draining"}});
+    else
+      send_json(res, 200, {{"status", "ok"}});
   });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.prometheus(), "text/plain; version=0.0.4");
   });
   s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200,
-              {{"object", "list"},
-               {"data", json::array({{{"id", opt_.model_name}, {"object", "model"}, {"created", 0},
-                                      {"owned_by", "linspec"}}})}});
+    send_json(
+        res, 200,
+        {{"object", "list"},
+         {"data",
+          json::array({{{"id", opt_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "linspec"}}})}});
   });
   s.Post("/v1/completions",
          [this](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, false); });
@@ -112,8 +120,8 @@ Server::Server(ServerOptions options, Scheduler& scheduler, const Tokenizer& tok
 Server::~Server() = default;
 
 void Server::bind() {
-  const bool ok = opt_.port == 0 ? (port_ = http_->bind_to_any_port(opt_.host)) > 0
-                                 : http_->bind_to_port(opt_.host, opt_.port);
+  const bool ok =
+      opt_.port == 0 ? (port_ = http_->bind_to_any_port(opt_.host)) > 0 : http_->bind_to_port(opt_.host, opt_.port);
   if (!ok) throw_input_error("serve: cannot listen on ", opt_.host, ":", opt_.port, " (address in use or not local)");
   if (opt_.port != 0) port_ = opt_.port;
 }
@@ -137,8 +145,10 @@ std::vector<int32_t> Server::tokenize(const CompletionRequest::Prompt& p, bool c
   if (ids.empty()) throw ApiError(400, "the prompt is empty (no tokens)", chat ? "messages" : "prompt");
   for (int32_t id : ids)
     if (id < 0 || id >= tok_.vocab_size())
-      throw ApiError(400, "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
-                              std::to_string(tok_.vocab_size()) + ")", "prompt");
+      throw ApiError(400,
+                     "token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                         std::to_string(tok_.vocab_size()) + ")",
+                     "prompt");
   if (static_cast<int64_t>(ids.size()) > opt_.limits.max_prompt_tokens)
     throw ApiError(400,
                    "the prompt has " + std::to_string(ids.size()) + " tokens, more than the limit of " +
@@ -188,9 +198,9 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
     return;
   }
 
-  ResponseMeta meta{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(std::time(nullptr)) + "-" +
-                        std::to_string(next_id_++),
-                    opt_.model_name, static_cast<int64_t>(std::time(nullptr))};
+  ResponseMeta meta{
+      (chat ? "chatcmpl-" : "cmpl-") + std::to_string(std::time(nullptr)) + "-" + std::to_string(next_id_++),
+      opt_.model_name, static_cast<int64_t>(std::time(nullptr))};
   if (!cr.stream) {
     std::vector<ChoiceResult> choices(seqs.size());
     for (size_t i = 0; i < seqs.size(); ++i) {
@@ -250,10 +260,10 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
           }
           done = ev.finished;
           if (ev.finished && (ev.finish_reason == "error" || ev.finish_reason == "cancelled")) {
-            write(sse_error(error_body(ApiError(ev.finish_reason == "error" ? 500 : 503,
-                                                ev.finish_reason == "error" ? "generation failed: " + ev.error
-                                                                            : "the server stopped",
-                                                "", "server_error"))));
+            write(sse_error(error_body(
+                ApiError(ev.finish_reason == "error" ? 500 : 503,
+                         ev.finish_reason == "error" ? "generation failed: " + ev.error : "the server stopped", "",
+                         "server_error"))));
             sink.done();
             return true;
           }

@@ -28,7 +28,7 @@ namespace linspec::serve {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;  // 0: any free port (port() tells which)
+  int port = 8080;      // 0: any free port (port() tells which)
   std::string api_key;  // empty: no authentication
   std::string model_name = "linspec";
   size_t max_body_bytes = 1 << 20;

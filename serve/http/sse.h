@@ -2,9 +2,8 @@
 // (no event names, no ids). A JSON body never contains a raw newline (dump_json escapes them), so one data line
 // per event is enough.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace linspec::serve {
 

@@ -43,8 +43,8 @@ TEST(ChatTemplate, UnrenderableTemplatesAreRefused) {
   const std::string llama3 =
       "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + "
       "message['content'] | trim + '<|eot_id|>' }}{% endfor %}";
-  for (const std::string& bad : {llama3, std::string("Hello {{ messages }}"), std::string(""),
-                                 std::string("{% for message in messages")}) {
+  for (const std::string& bad :
+       {llama3, std::string("Hello {{ messages }}"), std::string(""), std::string("{% for message in messages")}) {
     try {
       ChatTemplate::parse(bad, "ckpt.h5");
       FAIL() << "accepted: " << bad;
