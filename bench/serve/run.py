@@ -7,7 +7,8 @@ Usage: bench/serve/run.py --linspec build/bin/linspec --checkpoint out/quickstar
                           [--requests-per-client 2] [--out bench/results/serve/results.json]
 Each mode starts its own server (--max-batch = the largest client count); every client sends its requests one
 after another (greedy, a different prompt each, streamed with include_usage), so `c` clients keep c requests in
-flight. Standard library only.
+flight. Besides wall-clock rates it reports tokens per server CPU-second, which a loaded machine does not distort.
+Standard library only.
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, threading, time, urllib.request
 
@@ -67,13 +68,21 @@ def one_request(base, prompt, max_tokens):
     return {"latency_s": total, "ttft_s": ttft if ttft is not None else total, "tokens": tokens}
 
 
+def cpu_seconds(pid):
+    """The server's user + system CPU time so far. On a machine shared with other work, wall-clock rates measure the
+    neighbours as much as the server; tokens per server CPU-second measure the server alone."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
-def run_level(base, clients, a):
+def run_level(base, clients, a, pid):
     results, lock = [], threading.Lock()
+    cpu0 = cpu_seconds(pid)
 
     def client(i):
         for k in range(a.requests_per_client):
@@ -88,10 +97,12 @@ def run_level(base, clients, a):
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
     lat, ttft = [r["latency_s"] for r in results], [r["ttft_s"] for r in results]
     tokens = sum(r["tokens"] for r in results)
     return {"clients": clients, "requests": len(results), "tokens": tokens, "wall_s": round(wall, 3),
-            "tokens_per_s": round(tokens / wall, 2),
+            "tokens_per_s": round(tokens / wall, 2), "server_cpu_s": round(cpu, 2),
+            "tokens_per_server_cpu_s": round(tokens / max(cpu, 1e-9), 2),
             "latency_p50_s": round(statistics.median(lat), 3), "latency_p99_s": round(pct(lat, 99), 3),
             "ttft_p50_s": round(statistics.median(ttft), 3), "ttft_p99_s": round(pct(ttft, 99), 3)}
 
@@ -121,7 +132,7 @@ def main():
         try:
             one_request(base, PROMPTS[0], 8)  # warm-up (first-touch allocations, oneDNN primitive cache)
             for c in levels:
-                r = run_level(base, c, a)
+                r = run_level(base, c, a, p.pid)
                 r["speculative"] = mode
                 print(json.dumps(r), flush=True)
                 report["runs"].append(r)
@@ -135,7 +146,8 @@ def main():
     for mode in a.modes.split(","):
         runs = {r["clients"]: r for r in report["runs"] if r["speculative"] == mode}
         if 1 in runs and max(levels) in runs:
-            report.setdefault("scaling", {})[mode] = round(runs[max(levels)]["tokens_per_s"] / runs[1]["tokens_per_s"], 2)
+            report.setdefault("scaling", {})[mode] = {
+                key: round(runs[max(levels)][key] / runs[1][key], 2) for key in ("tokens_per_s", "tokens_per_server_cpu_s")}
     report["load_average_at_end"] = os.getloadavg()
     with open(a.out, "w") as f:
         json.dump(report, f, indent=1)
