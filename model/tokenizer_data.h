@@ -33,6 +33,9 @@ struct TokenizerData {
   // tokenizer.json pre-tokenizer was not recognised) and, for tokenizer.json sources, its raw JSON.
   std::string pre;
   std::string pre_tokenizer_json;
+  // The model's chat template (Jinja source, GGUF tokenizer.chat_template / tokenizer_config.json chat_template), ""
+  // when the source had none. Not part of the fingerprint: it does not change how text tokenizes.
+  std::string chat_template;
   // The serialized SentencePiece ModelProto (tokenizer.model bytes), when the source had one. Binary: NOT part
   // of to_json(); checkpoints store it as its own dataset.
   std::string spm_model;

@@ -90,6 +90,8 @@ TokenizerData gguf_tokenizer(const GgufFile& f) {
   t.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", t.type == "spm");
   t.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
   t.pre = f.get_string("tokenizer.ggml.pre", "default");
+  t.chat_template = f.get_string("tokenizer.chat_template", "");
+  check_utf8({t.chat_template}, f.path(), "tokenizer.chat_template");
   t.validate(f.path() + " (tokenizer.ggml.*)");
   return t;
 }

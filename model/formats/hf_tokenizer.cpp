@@ -144,6 +144,18 @@ TokenizerData bpe_from_tokenizer_json(const json& tj, const std::string& path) {
   return t;
 }
 
+// tokenizer_config.json's chat_template: a string, or a list of {name, template} of which "default" is the chat one.
+static std::string chat_template_of(const json& cfg, const std::string& where) {
+  if (!cfg.is_object() || !cfg.contains("chat_template") || cfg["chat_template"].is_null()) return "";
+  const json& ct = cfg["chat_template"];
+  if (ct.is_string()) return ct.get<std::string>();
+  if (ct.is_array())
+    for (const json& e : ct)
+      if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+        return e["template"].get<std::string>();
+  throw_input_error(where, ": key 'chat_template': expected a string or a list with a \"default\" template");
+}
+
 TokenizerData load_hf_tokenizer(const std::string& dir, const ModelConfig& config) {
   const fs::path root(dir);
   const fs::path tj_path = root / "tokenizer.json", spm_path = root / "tokenizer.model";
@@ -182,6 +194,7 @@ TokenizerData load_hf_tokenizer(const std::string& dir, const ModelConfig& confi
   if (int64_t id = find_token(t, special_token_text(cfg, "pad_token")); id >= 0) t.pad_id = id;
   t.add_bos = jf::get_or<bool>(cfg, "add_bos_token", t.add_bos, where);
   t.add_eos = jf::get_or<bool>(cfg, "add_eos_token", t.add_eos, where);
+  t.chat_template = chat_template_of(cfg, where);
   if (static_cast<int64_t>(t.vocab.size()) > config.vocab_size)
     throw_input_error(dir, ": the tokenizer has ", t.vocab.size(), " tokens but the model's vocab_size is ",
                       config.vocab_size);

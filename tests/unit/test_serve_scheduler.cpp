@@ -1,0 +1,225 @@
+// Continuous batching: decode_batched rows equal single-sequence decode bit for bit, and the scheduler gives every
+// request exactly generate()'s output while sequences join and leave the running batch.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "core/autograd.h"
+#include "model/batched_decode.h"
+#include "model/generation.h"
+#include "serve/http/scheduler.h"
+#include "serve_test_util.h"
+
+namespace linspec {
+namespace {
+
+using namespace std::chrono_literals;
+using serve::Scheduler;
+using serve::Sequence;
+using serve::SequenceEvent;
+using serve::SequenceRequest;
+
+std::vector<int32_t> prompt_of(int64_t len, uint64_t seed, int64_t vocab) {
+  return testing::random_ids(1, len, vocab, seed).to_vector<int32_t>();
+}
+
+struct Collected {
+  std::vector<int32_t> tokens;
+  std::string text, finish_reason;
+};
+
+Collected collect(Sequence& s) {
+  Collected c;
+  SequenceEvent e;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!s.next(e, 100ms)) continue;
+    c.tokens.insert(c.tokens.end(), e.tokens.begin(), e.tokens.end());
+    c.text += e.text;
+    if (e.finished) {
+      c.finish_reason = e.finish_reason;
+      return c;
+    }
+  }
+  ADD_FAILURE() << "sequence did not finish";
+  return c;
+}
+
+TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
+  for (const std::string preset : {"aug", "softmax", "hedgehog"}) {
+    const LlamaModel m = testing::serve_model(3, preset);
+    NoGradGuard no_grad;
+    const int64_t V = m.config().vocab_size;
+    // Five sequences at different positions (prompt lengths 1..13), one batched state and one reference state each.
+    std::vector<DecodeState> batched, single;
+    std::vector<int32_t> last;
+    for (int64_t b = 0; b < 5; ++b) {
+      const auto p = prompt_of(1 + 3 * b, 10 + b, V);
+      for (auto* states : {&batched, &single}) {
+        states->push_back(m.new_decode_state(1, 64));
+        m.decode(states->back(), Tensor::from_vector(p, {1, static_cast<int64_t>(p.size())}), true);
+      }
+      last.push_back(p.back());
+    }
+    for (int step = 0; step < 8; ++step) {
+      // Sequence 1 leaves after step 3: the batch shrinks, the others must not notice.
+      std::vector<DecodeState*> states;
+      std::vector<int32_t> ids;
+      std::vector<int64_t> who;
+      for (int64_t b = 0; b < 5; ++b) {
+        if (b == 1 && step > 3) continue;
+        states.push_back(&batched[b]), ids.push_back(last[b]), who.push_back(b);
+      }
+      const auto rows = decode_batched(m, states, ids).to_vector<float>();
+      ASSERT_EQ(rows.size(), who.size() * V);
+      for (size_t i = 0; i < who.size(); ++i) {
+        const int64_t b = who[i];
+        const auto ref =
+            m.decode(single[b], Tensor::from_vector(std::vector<int32_t>{last[b]}, {1, 1}), true).to_vector<float>();
+        const std::vector<float> row(rows.begin() + i * V, rows.begin() + (i + 1) * V);
+        ASSERT_EQ(row, ref) << preset << " sequence " << b << " step " << step;
+        last[b] = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+      }
+    }
+  }
+}
+
+TEST(BatchedDecode, RefusesBadInput) {
+  const LlamaModel m = testing::serve_model();
+  DecodeState s = m.new_decode_state(1, 8), two = m.new_decode_state(2, 8);
+  EXPECT_ANY_THROW(decode_batched(m, {&s, &s}, {1, 2}));
+  EXPECT_ANY_THROW(decode_batched(m, {&two}, {1}));
+  EXPECT_ANY_THROW(decode_batched(m, {&s}, {1, 2}));
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  LlamaModel model = testing::serve_model();
+  std::unique_ptr<Tokenizer> tok = make_tokenizer(testing::serve_tokenizer_data());
+
+  SequenceRequest request(std::vector<int32_t> prompt, int64_t max_new, double temperature = 0.0, uint64_t seed = 0) {
+    SequenceRequest r;
+    r.prompt = std::move(prompt);
+    r.gen.max_new_tokens = max_new;
+    r.gen.sampling.temperature = temperature;
+    r.gen.sampling.seed = seed;
+    r.gen.stop_ids = {tok->eos()};
+    return r;
+  }
+};
+
+TEST_F(SchedulerTest, EveryRequestGetsItsOwnGreedyOutputWhileTheBatchChanges) {
+  Scheduler sched(model, *tok, {.max_batch = 3});
+  const int64_t V = model.config().vocab_size;
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  std::vector<GenerationResult> want;
+  for (int i = 0; i < 8; ++i) {
+    // Different prompt lengths and output lengths: sequences leave at different steps and queued ones take their
+    // slots (max_batch 3 < 8 requests).
+    auto r = request(prompt_of(2 + 3 * i, 100 + i, V - 1), 5 + 4 * (i % 3));
+    GenerationConfig g = r.gen;
+    want.push_back(generate(model, r.prompt, g));
+    seqs.push_back(sched.submit(std::move(r)));
+  }
+  for (int i = 0; i < 8; ++i) {
+    const Collected c = collect(*seqs[i]);
+    EXPECT_EQ(c.tokens, want[i].tokens) << "request " << i;
+    EXPECT_EQ(c.text, tok->decode(want[i].tokens, {.skip_special = true})) << "request " << i;
+    EXPECT_EQ(c.finish_reason, want[i].stopped ? "stop" : "length");
+  }
+  EXPECT_GT(sched.peak_batch(), 1);
+  EXPECT_LE(sched.peak_batch(), 3);
+  sched.wait_idle();
+  EXPECT_EQ(sched.running(), 0);
+  EXPECT_EQ(sched.queued(), 0);
+}
+
+TEST_F(SchedulerTest, SampledOutputEqualsGenerateWithTheSameSeed) {
+  Scheduler sched(model, *tok, {.max_batch = 4});
+  const int64_t V = model.config().vocab_size;
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  std::vector<GenerationResult> want;
+  for (int i = 0; i < 4; ++i) {
+    auto r = request(prompt_of(4 + i, 200 + i, V - 1), 12, 0.9, 1000 + i);
+    r.gen.sampling.top_k = 40;
+    want.push_back(generate(model, r.prompt, r.gen));
+    seqs.push_back(sched.submit(std::move(r)));
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(collect(*seqs[i]).tokens, want[i].tokens) << i;
+}
+
+TEST_F(SchedulerTest, StopStringEndsTheSequenceAndIsNotReturned) {
+  Scheduler sched(model, *tok, {.max_batch = 2});
+  auto r = request(prompt_of(6, 300, model.config().vocab_size - 1), 40);
+  const auto full = generate(model, r.prompt, r.gen);
+  const std::string text = tok->decode(full.tokens, {.skip_special = true});
+  ASSERT_GE(text.size(), 6u);
+  // A stop string taken from the middle of the greedy text.
+  const std::string stop = text.substr(3, 2);
+  r.stop = {stop};
+  const Collected c = collect(*sched.submit(std::move(r)));
+  EXPECT_EQ(c.finish_reason, "stop");
+  EXPECT_EQ(c.text, text.substr(0, text.find(stop)));
+  EXPECT_LT(c.tokens.size(), full.tokens.size());
+}
+
+TEST_F(SchedulerTest, CancelledSequenceLeavesAndOthersContinue) {
+  Scheduler sched(model, *tok, {.max_batch = 2});
+  const int64_t V = model.config().vocab_size;
+  auto r_long = request(prompt_of(5, 400, V - 1), 100000);
+  r_long.gen.stop_ids.clear();
+  auto r_other = request(prompt_of(7, 401, V - 1), 30);
+  const auto want = generate(model, r_other.prompt, r_other.gen);
+  auto a = sched.submit(std::move(r_long));
+  auto b = sched.submit(std::move(r_other));
+  SequenceEvent e;
+  ASSERT_TRUE(a->next(e, 30s));  // it runs
+  a->cancel();
+  const Collected ca = collect(*a);
+  EXPECT_EQ(ca.finish_reason, "cancelled");
+  EXPECT_EQ(collect(*b).tokens, want.tokens);
+  sched.wait_idle();
+}
+
+TEST_F(SchedulerTest, RefusesWhenTheQueueIsFullAndBadPrompts) {
+  Scheduler sched(model, *tok, {.max_batch = 1, .max_queue = 0});
+  try {
+    sched.submit(request({1, 2}, 4));
+    FAIL() << "expected 503";
+  } catch (const serve::ApiError& e) {
+    EXPECT_EQ(e.status, 503);
+  }
+  Scheduler ok(model, *tok, {.max_batch = 1});
+  EXPECT_THROW(ok.submit(request({}, 4)), serve::ApiError);
+  EXPECT_THROW(ok.submit(request({1, static_cast<int32_t>(model.config().vocab_size)}, 4)), serve::ApiError);
+}
+
+TEST_F(SchedulerTest, EchoLogprobsScoreThePrompt) {
+  Scheduler sched(model, *tok, {.max_batch = 2});
+  auto r = request(prompt_of(9, 500, model.config().vocab_size - 1), 0);
+  r.logprobs = 2;
+  r.prompt_logprobs = true;
+  const auto prompt = r.prompt;
+  auto s = sched.submit(std::move(r));
+  EXPECT_EQ(collect(*s).finish_reason, "length");
+  ASSERT_EQ(s->prompt_logprobs.size(), prompt.size());
+  EXPECT_FALSE(s->prompt_logprobs[0].logprob.has_value());
+  // Against log-softmax of the parallel forward.
+  NoGradGuard no_grad;
+  const auto logits =
+      model.forward(Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())})).to_vector<double>();
+  const int64_t V = model.config().vocab_size;
+  for (size_t i = 1; i < prompt.size(); ++i) {
+    const double* row = logits.data() + (i - 1) * V;
+    double mx = *std::max_element(row, row + V), z = 0;
+    for (int64_t v = 0; v < V; ++v) z += std::exp(row[v] - mx);
+    EXPECT_NEAR(*s->prompt_logprobs[i].logprob, row[prompt[i]] - mx - std::log(z), 1e-4) << i;
+    ASSERT_EQ(s->prompt_logprobs[i].top.size(), 2u);
+    EXPECT_GE(s->prompt_logprobs[i].top[0].second, s->prompt_logprobs[i].top[1].second);
+  }
+}
+
+}  // namespace
+}  // namespace linspec
