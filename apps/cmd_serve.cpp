@@ -120,7 +120,9 @@ RegisterCommand reg(Command{
           ->check(CLI::IsMember({"off", "heads", "draft"}))
           ->capture_default_str();
       s.add_option("--draft", args.draft, "Draft model: checkpoint PATH or first-layers:N");
-      s.add_option("--tree", args.spec.tree, "Heads tree: default | FILE.json")->capture_default_str();
+      s.add_option("--tree", args.spec.tree,
+                   "Heads tree: default | auto (sized by this machine's verify cost) | FILE.json")
+          ->capture_default_str();
       s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
       s.add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str();
       s.add_option("--max-queue", args.max_queue, "Waiting requests before 503")->capture_default_str();

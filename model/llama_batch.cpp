@@ -23,6 +23,16 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
   const double eps = c.rms_norm_eps;
   const ops::MatmulPrecision prec = model.options().precision;
   const Tensor& table = model.parameters().get("model.embed_tokens.weight");
+  // f32 (oneDNN) and int8 (linspec's own Q8 kernel) GEMMs give every row the same bits whatever the batch; the bf16
+  // GEMM does not (oneDNN picks another kernel for M = 1), so bf16 weights run one GEMM per row to stay exactly
+  // equal to single-sequence decoding.
+  const bool row_gemms = model.inference_weights() == DType::BF16 && B > 1;
+  auto linear = [&](const Tensor& in, const Tensor& weight, const Tensor& bias) {
+    if (!row_gemms) return ops::linear(in, weight, bias, prec);
+    std::vector<Tensor> rows(B);
+    for (int64_t b = 0; b < B; ++b) rows[b] = ops::linear(ops::slice(in, 0, b, b + 1), weight, bias, prec);
+    return ops::concat(rows, 0);
+  };
   // Positions before this step: the RoPE offset of each sequence's new token.
   std::vector<int64_t> pos(B);
   for (int64_t b = 0; b < B; ++b) pos[b] = states[b]->position();
@@ -31,28 +41,49 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
   for (int64_t i = 0; i < model.num_layers(); ++i) {
     const LlamaLayer& w = model.layer(i);
     const Tensor h = ops::rmsnorm(x, w.input_norm, eps);
-    const Tensor q = ops::linear(h, w.q_proj, w.q_bias, prec);  // [B, 1, Hq·d]
-    const Tensor k = ops::linear(h, w.k_proj, w.k_bias, prec);
-    const Tensor v = ops::linear(h, w.v_proj, w.v_bias, prec);
-    // Per sequence: [1, 1, H·d] -> [1, H, 1, d], rotated at its own position, through its own state.
-    auto heads = [&](const Tensor& y, int64_t b, int64_t n) {
-      return ops::transpose(ops::reshape(ops::slice(y, 0, b, b + 1), {1, 1, n, d}), 1, 2);
-    };
+    // bf16 / int8 inference weights come fused ([q; k; v], [gate; up]): the same GEMM decoder_layer runs, split by
+    // columns afterwards.
+    auto part = [](const Tensor& y, int64_t from, int64_t to) { return ops::slice(y, -1, from, to); };
+    Tensor q, k, v;  // [B, 1, H·d]
+    if (w.qkv_proj.defined()) {
+      const Tensor qkv = linear(h, w.qkv_proj, {});
+      q = part(qkv, 0, Hq * d), k = part(qkv, Hq * d, (Hq + Hkv) * d);
+      v = part(qkv, (Hq + Hkv) * d, (Hq + 2 * Hkv) * d);
+    } else {
+      q = linear(h, w.q_proj, w.q_bias);
+      k = linear(h, w.k_proj, w.k_bias);
+      v = linear(h, w.v_proj, w.v_bias);
+    }
+    // [B, 1, H·d] -> [B, H, 1, d] for the whole batch (layout copies, once per layer rather than per sequence: on a
+    // small model these small ops cost as much as the GEMMs), then per sequence: rotated at its own position,
+    // through its own state.
+    auto to_heads = [&](const Tensor& y, int64_t n) { return ops::transpose(ops::reshape(y, {B, 1, n, d}), 1, 2); };
+    const Tensor qh = to_heads(q, Hq), kh = to_heads(k, Hkv), vh = to_heads(v, Hkv);
     std::vector<Tensor> outs(B);
     for (int64_t b = 0; b < B; ++b) {
-      const Tensor qb = ops::rope(heads(q, b, Hq), pos[b], model.rope_inv_freq());
-      const Tensor kb = ops::rope(heads(k, b, Hkv), pos[b], model.rope_inv_freq());
-      const Tensor o = w.mixer->step(*states[b]->layers[i], qb, kb, heads(v, b, Hkv));
-      outs[b] = ops::reshape(ops::transpose(o, 1, 2), {1, 1, Hq * d});
+      const Tensor qb = ops::rope(ops::slice(qh, 0, b, b + 1), pos[b], model.rope_inv_freq());
+      const Tensor kb = ops::rope(ops::slice(kh, 0, b, b + 1), pos[b], model.rope_inv_freq());
+      outs[b] = w.mixer->step(*states[b]->layers[i], qb, kb, ops::slice(vh, 0, b, b + 1));  // [1, Hq, 1, d]
     }
-    const Tensor merged = B == 1 ? outs[0] : ops::concat(outs, 0);
-    const Tensor x1 = ops::add(x, ops::linear(merged, w.o_proj, w.o_bias, prec));
+    const Tensor o = B == 1 ? outs[0] : ops::concat(outs, 0);
+    const Tensor merged = ops::reshape(ops::transpose(o, 1, 2), {B, 1, Hq * d});
+    const Tensor x1 = ops::add(x, linear(merged, w.o_proj, w.o_bias));
     const Tensor h2 = ops::rmsnorm(x1, w.post_attention_norm, eps);
-    const Tensor act = ops::swiglu(ops::linear(h2, w.gate_proj, {}, prec), ops::linear(h2, w.up_proj, {}, prec));
-    x = ops::add(x1, ops::linear(act, w.down_proj, {}, prec));
+    Tensor act;
+    if (w.gate_up_proj.defined()) {
+      const Tensor gate_up = linear(h2, w.gate_up_proj, {});
+      const int64_t I = c.intermediate_size;
+      act = ops::swiglu(part(gate_up, 0, I), part(gate_up, I, 2 * I));
+    } else {
+      act = ops::swiglu(linear(h2, w.gate_proj, {}), linear(h2, w.up_proj, {}));
+    }
+    x = ops::add(x1, linear(act, w.down_proj, {}));
   }
   const Tensor hidden = ops::rmsnorm(x, model.parameters().get("model.norm.weight"), eps);
-  return ops::reshape(model.lm_head(hidden), {B, c.vocab_size});
+  if (!row_gemms) return ops::reshape(model.lm_head(hidden), {B, c.vocab_size});
+  std::vector<Tensor> rows(B);
+  for (int64_t b = 0; b < B; ++b) rows[b] = model.lm_head(ops::slice(hidden, 0, b, b + 1));
+  return ops::reshape(ops::concat(rows, 0), {B, c.vocab_size});
 }
 
 }  // namespace linspec

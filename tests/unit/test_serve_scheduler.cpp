@@ -48,8 +48,12 @@ Collected collect(Sequence& s) {
 }
 
 TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
-  for (const std::string preset : {"aug", "softmax", "hedgehog"}) {
-    const LlamaModel m = testing::serve_model(3, preset);
+  // f32 weights on three mixers; bf16 and int8 (fused q/k/v and gate/up GEMMs) on aug.
+  const std::vector<std::pair<std::string, DType>> cases = {
+      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
+  for (const auto& [preset, weights] : cases) {
+    LlamaModel m = testing::serve_model(3, preset);
+    m.set_inference_weights(weights);
     NoGradGuard no_grad;
     const int64_t V = m.config().vocab_size;
     // Five sequences at different positions (prompt lengths 1..13), one batched state and one reference state each.
@@ -79,7 +83,7 @@ TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
         const auto ref =
             m.decode(single[b], Tensor::from_vector(std::vector<int32_t>{last[b]}, {1, 1}), true).to_vector<float>();
         const std::vector<float> row(rows.begin() + i * V, rows.begin() + (i + 1) * V);
-        ASSERT_EQ(row, ref) << preset << " sequence " << b << " step " << step;
+        ASSERT_EQ(row, ref) << preset << " " << dtype_name(weights) << " sequence " << b << " step " << step;
         last[b] = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
       }
     }
