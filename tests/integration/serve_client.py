@@ -196,21 +196,29 @@ def main():
     assert batch > 1.0, f"the concurrent clients never shared a decode step (mean batch {batch})"
 
     # ---- SIGTERM: the running stream finishes (all its tokens, [DONE]), new requests are refused, exit 0 ----
-    out = {}
+    out, started = {}, threading.Event()
 
     def long_stream():
-        out["r"] = curl(base, "/v1/completions", {"prompt": PROMPTS[1], "max_tokens": 1000, "temperature": 0,
-                                                  "stream": True}, stream=True)
+        # Read the SSE stream ourselves so the signal goes out only once tokens are flowing.
+        body = json.dumps({"prompt": PROMPTS[1], "max_tokens": 1000, "temperature": 0, "stream": True}).encode()
+        req = urllib.request.Request(base + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+        lines = []
+        with urllib.request.urlopen(req, timeout=300) as r:
+            out["status"] = r.status
+            for line in r:
+                lines.append(line.decode())
+                if line.startswith(b"data: "):
+                    started.set()
+        out["text"] = "".join(lines)
 
     t = threading.Thread(target=long_stream)
     t.start()
-    time.sleep(0.3)
+    assert started.wait(timeout=120), "the stream did not start"
     p.send_signal(signal.SIGTERM)
     t.join(timeout=300)
     assert p.wait(timeout=120) == 0, f"server exited {p.returncode} after SIGTERM"
-    st, text = out["r"]
-    ev = sse_events(text)
-    assert st == 200 and ev[-1]["choices"][0]["finish_reason"] in ("length", "stop"), text[-300:]
+    ev = sse_events(out["text"])
+    assert out["status"] == 200 and ev[-1]["choices"][0]["finish_reason"] in ("length", "stop"), out["text"][-300:]
     assert canon("".join(e["choices"][0]["text"] for e in ev)) == generate(PROMPTS[1], 1000)
     try:
         urllib.request.urlopen(base + "/health", timeout=2)
