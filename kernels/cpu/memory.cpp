@@ -32,8 +32,10 @@ void* aligned_or_null(size_t bytes) { return std::aligned_alloc(64, std::max<siz
 // classes (caching_size_class), not whole huge pages: the tail past the last 2 MiB boundary keeps 4 KiB pages.
 void* huge_or_null(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
-  void* p = std::aligned_alloc(kHuge, (bytes + 4095) / 4096 * 4096);
-  if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+  // posix_memalign, not aligned_alloc: the size need not be a multiple of the alignment (ASan refuses that).
+  void* p = nullptr;
+  if (posix_memalign(&p, kHuge, (bytes + 4095) / 4096 * 4096) != 0) return nullptr;
+  madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
   return p;
 }
 void host_fail(size_t, int64_t) { throw std::bad_alloc(); }
