@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/cpu/backend.h"
+#include "kernels/cpu/output_tiles.h"
 
 namespace linspec::kernels::cpu {
 namespace {
@@ -57,21 +58,6 @@ void output_portable(const float* a, int64_t m, int64_t k, const uint16_t* w, in
   c[m * n_total + n] = sum;
 }
 
-template <int MR, int NR>
-void run_tiles(const float* a, int64_t m, int64_t k, const uint16_t* w, int64_t n0, int64_t n1, int64_t n, float* c) {
-  int64_t r = 0;
-  for (; r + MR <= m; r += MR) {
-    int64_t j = n0;
-    for (; j + NR <= n1; j += NR) tile<MR, NR>(a, r, k, w, j, n, c);
-    for (; j < n1; ++j) tile<MR, 1>(a, r, k, w, j, n, c);
-  }
-  for (; r < m; ++r) {
-    int64_t j = n0;
-    for (; j + NR <= n1; j += NR) tile<1, NR>(a, r, k, w, j, n, c);
-    for (; j < n1; ++j) tile<1, 1>(a, r, k, w, j, n, c);
-  }
-}
-
 }  // namespace
 
 void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c) {
@@ -79,6 +65,7 @@ void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uin
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   constexpr int64_t kRowsPerItem = 16;
   const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
+  auto tile = [&]<int R, int C>(int64_t r, int64_t j) { linspec::kernels::cpu::tile<R, C>(a, r, k, w, j, n, c); };
 #pragma omp parallel for schedule(static) if (m * n * k > (1 << 15))
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n0 = it * kRowsPerItem, n1 = std::min(n, n0 + kRowsPerItem);
@@ -86,9 +73,9 @@ void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uin
       for (int64_t r = 0; r < m; ++r)
         for (int64_t j = n0; j < n1; ++j) output_portable(a, r, k, w, j, n, c);
     } else if (m == 1) {
-      run_tiles<1, 4>(a, m, k, w, n0, n1, n, c);
+      for_each_output_tile<1, 4>(m, n0, n1, tile);
     } else {
-      run_tiles<4, 2>(a, m, k, w, n0, n1, n, c);
+      for_each_output_tile<4, 2>(m, n0, n1, tile);
     }
   }
 }

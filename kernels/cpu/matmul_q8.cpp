@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/backend.h"
+#include "kernels/cpu/output_tiles.h"
 #include "kernels/q8_format.h"
 
 namespace linspec::kernels::cpu {
@@ -186,22 +187,6 @@ void tile_portable(const QuantizedActivations& qa, int64_t m, const uint8_t* w, 
   c[m * n_total + n] = sum;
 }
 
-template <int MR, int NR>
-void run_tiles(const QuantizedActivations& qa, int64_t m0, int64_t m1, const uint8_t* w, int64_t row_bytes, int64_t n0,
-               int64_t n1, int64_t n_total, float* c) {
-  int64_t r = m0;
-  for (; r + MR <= m1; r += MR) {
-    int64_t j = n0;
-    for (; j + NR <= n1; j += NR) tile_vnni<MR, NR>(qa, r, w, row_bytes, j, n_total, c);
-    for (; j < n1; ++j) tile_vnni<MR, 1>(qa, r, w, row_bytes, j, n_total, c);
-  }
-  for (; r < m1; ++r) {
-    int64_t j = n0;
-    for (; j + NR <= n1; j += NR) tile_vnni<1, NR>(qa, r, w, row_bytes, j, n_total, c);
-    for (; j < n1; ++j) tile_vnni<1, 1>(qa, r, w, row_bytes, j, n_total, c);
-  }
-}
-
 }  // namespace
 
 void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, float* c) {
@@ -215,6 +200,7 @@ void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, 
   // Work items of 16 weight rows: the rows of one item stay in cache while every activation row passes over them.
   constexpr int64_t kRowsPerItem = 16;
   const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
+  auto tile = [&]<int R, int C>(int64_t r, int64_t j) { tile_vnni<R, C>(qa, r, w, row_bytes, j, n, c); };
 #pragma omp parallel for schedule(static) if (m * n * k > (1 << 15))
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n0 = it * kRowsPerItem, n1 = std::min(n, n0 + kRowsPerItem);
@@ -222,9 +208,9 @@ void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, 
       for (int64_t r = 0; r < m; ++r)
         for (int64_t j = n0; j < n1; ++j) tile_portable(qa, r, w, row_bytes, j, n, c);
     } else if (m == 1) {
-      run_tiles<1, 4>(qa, 0, 1, w, row_bytes, n0, n1, n, c);  // one token: more weight rows in flight
+      for_each_output_tile<1, 4>(m, n0, n1, tile);  // one token: more weight rows in flight
     } else {
-      run_tiles<4, 2>(qa, 0, m, w, row_bytes, n0, n1, n, c);
+      for_each_output_tile<4, 2>(m, n0, n1, tile);
     }
   }
 }
