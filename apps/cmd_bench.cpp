@@ -2,8 +2,8 @@
 // config or of the SmolLM2-shaped synthetic default, and a checkpoint's decode / tree-verification cost on this
 // machine (serve/decode_cost.h; cached for `--tree auto`).
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -105,7 +105,8 @@ int bench_train() {
   std::optional<trainer::TrainSetup> setup;
   if (!args.config.empty()) {
     if (args.shape_flags)
-      throw_input_error("bench train ", args.config, ": --layers, --batch, --seq, --precision and --recompute shape "
+      throw_input_error("bench train ", args.config,
+                        ": --layers, --batch, --seq, --precision and --recompute shape "
                         "the synthetic default only; change the config with --set (e.g. --set train.micro_batch=4)");
     std::vector<std::string> overrides = args.overrides;
     if (args.device != "auto") overrides.push_back("train.device=" + args.device);  // --device wins over the file
@@ -132,10 +133,11 @@ int bench_train() {
   const auto r = trainer::run_train_bench(*cfg, *setup, *comm, *grads, args.steps, args.warmup);
   if (comm->rank() != 0) return 0;
   const ModelConfig& mc = setup->model->config();
-  std::printf("train (%s): %lld layers, %lld tokens/step, %s, %lld rank(s) x %lld threads, %.1fM params (%.1fM train)\n",
-              cfg->source.c_str(), static_cast<long long>(mc.num_layers), static_cast<long long>(r.tokens_per_step),
-              r.precision.c_str(), static_cast<long long>(comm->world()), static_cast<long long>(r.threads),
-              r.params / 1e6, r.trainable / 1e6);
+  std::printf(
+      "train (%s): %lld layers, %lld tokens/step, %s, %lld rank(s) x %lld threads, %.1fM params (%.1fM train)\n",
+      cfg->source.c_str(), static_cast<long long>(mc.num_layers), static_cast<long long>(r.tokens_per_step),
+      r.precision.c_str(), static_cast<long long>(comm->world()), static_cast<long long>(r.threads), r.params / 1e6,
+      r.trainable / 1e6);
   std::printf("step %.3f s (forward %.3f, backward %.3f, optimizer %.3f)  %.1f tokens/s  peak %.2f GiB\n", r.step_s,
               r.forward_s, r.backward_s, r.optimizer_s, r.tokens_per_s, r.peak_bytes / 1073741824.0);
   std::printf("process CPU time %.3f s per step (%.2f cores busy on average)\n", r.cpu_s, r.cpu_s / r.step_s);
@@ -164,7 +166,7 @@ int bench_decode() {
     heads.emplace(load_draft_heads(args.checkpoint, *m.model));
     heads->set_inference_weights(m.model->inference_weights());
   }
-  const DecodeCost c = measure_decode_cost(*m.model, heads ? &*heads : nullptr, {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32},
+  const DecodeCost c = measure_decode_cost(*m.model, heads ? &*heads : nullptr, kDecodeCostNodes,
                                            static_cast<int>(std::max<int64_t>(args.steps, 3)));
   const std::string cache = decode_cost_cache_path(c.key);
   std::filesystem::create_directories(std::filesystem::path(cache).parent_path());
@@ -173,7 +175,8 @@ int bench_decode() {
               args.weights.c_str(), c.ar_step_ms, 1e3 / c.ar_step_ms, c.draft_ms);
   std::printf("%6s %10s %14s\n", "nodes", "verify ms", "x AR step");
   for (size_t i = 0; i < c.nodes.size(); ++i)
-    std::printf("%6lld %10.2f %14.2f\n", static_cast<long long>(c.nodes[i]), c.verify_ms[i], c.verify_ms[i] / c.ar_step_ms);
+    std::printf("%6lld %10.2f %14.2f\n", static_cast<long long>(c.nodes[i]), c.verify_ms[i],
+                c.verify_ms[i] / c.ar_step_ms);
   std::printf("cached for --tree auto: %s\n", cache.c_str());
   nlohmann::json j = c.to_json();
   j["bench"] = "decode", j["checkpoint"] = args.checkpoint, j["hardware"] = hardware_description();
@@ -181,32 +184,36 @@ int bench_decode() {
   return 0;
 }
 
-RegisterCommand reg(Command{"bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of the training step), decode (verify cost)",
-                            [](CLI::App& s) {
-  s.add_option("what", args.what, "gemm | train | decode")
-      ->required()
-      ->check(CLI::IsMember({"gemm", "train", "decode"}));
-  s.add_option("--checkpoint", args.checkpoint, "decode: the checkpoint whose decode and tree verification to time");
-  add_weights_flag(s, args.weights);
-  s.add_option("config", args.config,
-               "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
-  s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");
-  s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
-  s.add_option("--device", args.device, "train, decode: auto | cpu | cuda (train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
-  auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
-  shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
-  shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
-  shape(s.add_option("--batch", args.batch, "train (synthetic): sequences per step"));
-  shape(s.add_option("--seq", args.seq, "train (synthetic): tokens per sequence"));
-  s.add_option("--steps", args.steps, "measured steps (gemm: repetitions)");
-  s.add_option("--warmup", args.warmup, "train: unmeasured steps first");
-  shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
-  s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
-  s.add_option("--json", args.json_out, "write the results as JSON here");
-  return std::function<int()>([] {
-    return args.what == "gemm" ? bench_gemm() : args.what == "decode" ? bench_decode() : bench_train();
-  });
-}});
+RegisterCommand reg(Command{
+    "bench", "Benchmarks: gemm (GFLOP/s), train (tokens/s of the training step), decode (verify cost)",
+    [](CLI::App& s) {
+      s.add_option("what", args.what, "gemm | train | decode")
+          ->required()
+          ->check(CLI::IsMember({"gemm", "train", "decode"}));
+      s.add_option("--checkpoint", args.checkpoint,
+                   "decode: the checkpoint whose decode and tree verification to time");
+      add_weights_flag(s, args.weights);
+      s.add_option("config", args.config,
+                   "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
+      s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");
+      s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
+      s.add_option(
+          "--device", args.device,
+          "train, decode: auto | cpu | cuda (train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
+      auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
+      shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
+      shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
+      shape(s.add_option("--batch", args.batch, "train (synthetic): sequences per step"));
+      shape(s.add_option("--seq", args.seq, "train (synthetic): tokens per sequence"));
+      s.add_option("--steps", args.steps, "measured steps (gemm: repetitions)");
+      s.add_option("--warmup", args.warmup, "train: unmeasured steps first");
+      shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
+      s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
+      s.add_option("--json", args.json_out, "write the results as JSON here");
+      return std::function<int()>([] {
+        return args.what == "gemm" ? bench_gemm() : args.what == "decode" ? bench_decode() : bench_train();
+      });
+    }});
 
 }  // namespace
 }  // namespace linspec::apps

@@ -74,6 +74,10 @@ int32_t choose_token(const float* logits, int64_t vocab, const SamplingConfig& c
   return last;
 }
 
+Tensor host_logit_rows(const Tensor& logits, int64_t vocab) {
+  return logits.to(DType::F32).contiguous().to(Device::CPU).view({-1, vocab});
+}
+
 GenerationResult generate(const LlamaModel& model, const std::vector<int32_t>& prompt, const GenerationConfig& cfg) {
   cfg.sampling.validate();
   if (prompt.empty()) throw_input_error("generate: the prompt is empty");
@@ -86,14 +90,15 @@ GenerationResult generate(const LlamaModel& model, const std::vector<int32_t>& p
   Philox rng(cfg.sampling.seed);
   Tensor logits = model.decode(state, Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())}), true);
   for (int64_t step = 0; step < cfg.max_new_tokens; ++step) {
-    const Tensor row = logits.to(DType::F32).contiguous().to(Device::CPU);  // sampling runs on the host
+    const Tensor row = host_logit_rows(logits, vocab);
     const int32_t tok = choose_token(row.data<float>(), vocab, cfg.sampling, rng);
     out.tokens.push_back(tok);
     if (std::find(cfg.stop_ids.begin(), cfg.stop_ids.end(), tok) != cfg.stop_ids.end()) {
       out.stopped = true;
       break;
     }
-    if (step + 1 < cfg.max_new_tokens) logits = model.decode(state, Tensor::from_vector(std::vector<int32_t>{tok}, {1, 1}), true);
+    if (step + 1 < cfg.max_new_tokens)
+      logits = model.decode(state, Tensor::from_vector(std::vector<int32_t>{tok}, {1, 1}), true);
   }
   return out;
 }

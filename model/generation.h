@@ -24,6 +24,9 @@ struct SamplingConfig {
 std::vector<double> sampling_distribution(const float* logits, int64_t vocab, const SamplingConfig& cfg);
 // One token from one row of logits.
 int32_t choose_token(const float* logits, int64_t vocab, const SamplingConfig& cfg, Philox& rng);
+// Logits as contiguous f32 rows [N, vocab] on the host, from any device and dtype: sampling and speculative
+// acceptance run there (one row per token or tree node, a few hundred KB), the model stays on its device.
+Tensor host_logit_rows(const Tensor& logits, int64_t vocab);
 
 struct GenerationConfig {
   int64_t max_new_tokens = 32;

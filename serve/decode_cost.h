@@ -33,10 +33,12 @@ std::string decode_cost_key(const LlamaModel& model);
 // $LINSPEC_CACHE (default ~/.cache/linspec)/decode_cost/<xxh64 of the key>.json
 std::string decode_cost_cache_path(const std::string& key);
 
+// The tree sizes measured: dense where dynamic trees usually land, sparser up to the largest they may grow.
+inline const std::vector<int64_t> kDecodeCostNodes{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32};
+
 // Times decode() and verify_tree() over binary trees of each size (medians of `reps`), and the heads when given.
 DecodeCost measure_decode_cost(const LlamaModel& model, const DraftHeads* heads,
-                               const std::vector<int64_t>& nodes = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32},
-                               int reps = 5);
+                               const std::vector<int64_t>& nodes = kDecodeCostNodes, int reps = 5);
 // The cached figures for this model and machine, else measured now and cached (`measured` says which).
 DecodeCost cached_decode_cost(const LlamaModel& model, const DraftHeads* heads, bool* measured = nullptr);
 

@@ -35,7 +35,8 @@ std::vector<int32_t> top_k(const float* row, int64_t vocab, int64_t k) {
 constexpr int64_t kDynamicTopK = 8;
 
 // Softmax probabilities of the candidate ids within the full row (the heads' confidence in each).
-// The rows are host copies (f32_rows); the vectorised host exp keeps this at tens of microseconds per 49K-entry row.
+// The rows are host copies (host_logit_rows); the vectorised host exp keeps this at tens of microseconds per 49K-entry
+// row.
 std::vector<double> candidate_probabilities(const float* row, int64_t vocab, const std::vector<int32_t>& ids) {
   const float mx = kernels::cpu::max_of(row, vocab);
   float sum = 0;
@@ -61,10 +62,6 @@ class PhaseClock {
 
 Tensor ids_tensor(const std::vector<int32_t>& ids) {
   return Tensor::from_vector(ids, {1, static_cast<int64_t>(ids.size())});
-}
-
-Tensor f32_rows(const Tensor& logits, int64_t vocab) {
-  return logits.to(DType::F32).contiguous().to(Device::CPU).view({-1, vocab});  // acceptance runs on the host
 }
 
 std::vector<int32_t> chain_parents(size_t n) {
@@ -147,7 +144,8 @@ Speculator::Speculator(const LlamaModel& target, const DraftHeads& heads, TreeSp
 
 Speculator::Speculator(const LlamaModel& target, const DraftHeads& heads, DecodeCost cost, int64_t max_nodes)
     : target_(target), heads_(&heads), cost_(std::move(cost)), max_nodes_(max_nodes) {
-  if (max_nodes < 1 || max_nodes > 256) throw_input_error("--tree auto: max nodes must be in [1, 256], got ", max_nodes);
+  if (max_nodes < 1 || max_nodes > 256)
+    throw_input_error("--tree auto: max nodes must be in [1, 256], got ", max_nodes);
   tree_.name = "auto";
   tree_.max_depth = heads.count();
 }
@@ -189,14 +187,15 @@ void Speculator::prefill(Sequence& s, const std::vector<int32_t>& prompt, int64_
     s.draft = draft_->new_decode_state(1, max_len);
     draft_->decode(s.draft, ids_tensor(prompt), true);
   }
-  const Tensor row = f32_rows(logits, V);
+  const Tensor row = host_logit_rows(logits, V);
   if (s.emit(choose_token(row.data<float>(), V, cfg.sampling, s.rng), cfg)) s.pending = s.result.tokens.back();
 }
 
 void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig& cfg, SpeculativeStats& stats) const {
   NoGradGuard no_grad;
   PhaseClock clock;
-  const int64_t B = static_cast<int64_t>(live.size()), D = target_.config().hidden_size, V = target_.config().vocab_size;
+  const int64_t B = static_cast<int64_t>(live.size()), D = target_.config().hidden_size,
+                V = target_.config().vocab_size;
   // All live sequences' heads in one batch: hidden [B, D] -> per depth d, top-k candidates per sequence.
   Tensor h = Tensor::empty({B, D}, live[0]->hidden.dtype());
   for (int64_t b = 0; b < B; ++b) h.slice(0, b, b + 1).copy_from(live[b]->hidden);
@@ -204,7 +203,7 @@ void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig
   std::vector<std::vector<std::vector<double>>> probs(B);                // dynamic: [b][depth-1] -> their probs
   const std::vector<Tensor> head_logits = heads_->all_logits(h, tree_.max_depth);
   for (int64_t d = 1; d <= tree_.max_depth; ++d) {
-    const Tensor rows = f32_rows(head_logits[d - 1], V);
+    const Tensor rows = host_logit_rows(head_logits[d - 1], V);
     for (int64_t b = 0; b < B; ++b) {
       const float* row = rows.data<float>() + b * V;
       cand[d - 1].push_back(top_k(row, V, cost_ ? kDynamicTopK : tree_.top_k[d - 1]));
@@ -221,7 +220,7 @@ void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig
     tokens[0] = s.pending;
     for (int64_t n = 1; n < tree.nodes(); ++n) tokens[n] = cand[tree.depth[n] - 1][b][tree.rank[n]];
     const Tensor hidden = target_.verify_tree_hidden(s.target, ids_tensor(tokens), tree.parent);
-    const Tensor logits = f32_rows(target_.lm_head(hidden), V);
+    const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
     clock.lap(stats.verify_s);
     const Acceptance a = accept_sampled_tree(tokens, tree.parent, logits.data<float>(), V, cfg.sampling, s.rng);
     clock.lap(stats.accept_s);
@@ -254,7 +253,7 @@ void Speculator::draft_step(Sequence& s, const GenerationConfig& cfg, Speculativ
   std::vector<int32_t> tokens{s.pending};
   std::vector<std::vector<double>> q;
   for (int64_t i = 1; i <= gamma; ++i) {
-    const Tensor row = f32_rows(draft_->decode(s.draft, ids_tensor({tokens.back()}), true), V);
+    const Tensor row = host_logit_rows(draft_->decode(s.draft, ids_tensor({tokens.back()}), true), V);
     if (sampled) {
       q.push_back(sampling_distribution(row.data<float>(), V, cfg.sampling));
       tokens.push_back(sample_from(q.back(), s.rng.uniform()));
@@ -267,7 +266,7 @@ void Speculator::draft_step(Sequence& s, const GenerationConfig& cfg, Speculativ
   }
   clock.lap(stats.draft_s);
   const std::vector<int32_t> parent = chain_parents(tokens.size());
-  const Tensor logits = f32_rows(target_.verify_tree(s.target, ids_tensor(tokens), parent), V);
+  const Tensor logits = host_logit_rows(target_.verify_tree(s.target, ids_tensor(tokens), parent), V);
   clock.lap(stats.verify_s);
   const Acceptance a = sampled ? accept_chain_rejection(tokens, logits.data<float>(), V, q, cfg.sampling, s.rng)
                                : accept_greedy(tokens, parent, logits.data<float>(), V);
@@ -280,8 +279,10 @@ void Speculator::draft_step(Sequence& s, const GenerationConfig& cfg, Speculativ
     draft_->decode(s.draft, ids_tensor({tokens.back()}), true);
   } else if (keep < gamma) {
     for (size_t l = 0; l < s.draft.layers.size(); ++l) {
-      if (is_cache[l]) static_cast<KVCache&>(*s.draft.layers[l]).truncate(p0 + keep);
-      else s.draft.layers[l] = std::move(snaps[keep][l]);
+      if (is_cache[l])
+        static_cast<KVCache&>(*s.draft.layers[l]).truncate(p0 + keep);
+      else
+        s.draft.layers[l] = std::move(snaps[keep][l]);
     }
   }
   clock.lap(stats.commit_s);
@@ -313,7 +314,8 @@ std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vecto
     for (auto& s : seqs)
       if (!s.done && cfg.max_new_tokens > 0) live.push_back(&s);
     if (live.empty()) break;
-    if (heads_) heads_step(live, cfg, stats);
+    if (heads_)
+      heads_step(live, cfg, stats);
     else
       for (Sequence* s : live) draft_step(*s, cfg, stats);
   }

@@ -63,21 +63,10 @@ void output_portable(const float* a, int64_t m, int64_t k, const uint16_t* w, in
 void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c) {
   if (m == 0 || n == 0) return;
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  constexpr int64_t kRowsPerItem = 16;
-  const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
-  auto tile = [&]<int R, int C>(int64_t r, int64_t j) { linspec::kernels::cpu::tile<R, C>(a, r, k, w, j, n, c); };
-#pragma omp parallel for schedule(static) if (m * n * k > (1 << 15))
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t n0 = it * kRowsPerItem, n1 = std::min(n, n0 + kRowsPerItem);
-    if (!avx512) {
-      for (int64_t r = 0; r < m; ++r)
-        for (int64_t j = n0; j < n1; ++j) output_portable(a, r, k, w, j, n, c);
-    } else if (m == 1) {
-      for_each_output_tile<1, 4>(m, n0, n1, tile);
-    } else {
-      for_each_output_tile<4, 2>(m, n0, n1, tile);
-    }
-  }
+  compute_outputs(
+      m, n, k, avx512,
+      [&]<int R, int C>(int64_t r, int64_t j) { linspec::kernels::cpu::tile<R, C>(a, r, k, w, j, n, c); },
+      [&](int64_t r, int64_t j) { output_portable(a, r, k, w, j, n, c); });
 }
 
 }  // namespace linspec::kernels::cpu

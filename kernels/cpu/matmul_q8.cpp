@@ -197,22 +197,9 @@ void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, 
       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   quantize_activations(a, m, k, vnni, qa);
   const int64_t row_bytes = q8_row_bytes(k);
-  // Work items of 16 weight rows: the rows of one item stay in cache while every activation row passes over them.
-  constexpr int64_t kRowsPerItem = 16;
-  const int64_t items = (n + kRowsPerItem - 1) / kRowsPerItem;
-  auto tile = [&]<int R, int C>(int64_t r, int64_t j) { tile_vnni<R, C>(qa, r, w, row_bytes, j, n, c); };
-#pragma omp parallel for schedule(static) if (m * n * k > (1 << 15))
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t n0 = it * kRowsPerItem, n1 = std::min(n, n0 + kRowsPerItem);
-    if (!vnni) {
-      for (int64_t r = 0; r < m; ++r)
-        for (int64_t j = n0; j < n1; ++j) tile_portable(qa, r, w, row_bytes, j, n, c);
-    } else if (m == 1) {
-      for_each_output_tile<1, 4>(m, n0, n1, tile);  // one token: more weight rows in flight
-    } else {
-      for_each_output_tile<4, 2>(m, n0, n1, tile);
-    }
-  }
+  compute_outputs(
+      m, n, k, vnni, [&]<int R, int C>(int64_t r, int64_t j) { tile_vnni<R, C>(qa, r, w, row_bytes, j, n, c); },
+      [&](int64_t r, int64_t j) { tile_portable(qa, r, w, row_bytes, j, n, c); });
 }
 
 }  // namespace linspec::kernels::cpu

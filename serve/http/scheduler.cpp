@@ -14,9 +14,6 @@ namespace linspec::serve {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// Logits on the host as f32 (sampling runs on the host, as in generate()).
-Tensor host_rows(const Tensor& logits) { return logits.to(DType::F32).contiguous().to(Device::CPU); }
-
 bool is_stop_id(const GenerationConfig& g, int32_t tok) {
   return std::find(g.stop_ids.begin(), g.stop_ids.end(), tok) != g.stop_ids.end();
 }
@@ -176,7 +173,8 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
     s.prompt_logprobs.push_back({r.prompt[0], token_text(tok_, r.prompt[0]), std::nullopt, {}});
     for (int64_t a = 0; a + 1 < T; a += chunk) {
       const int64_t b = std::min(T - 1, a + chunk);
-      const Tensor rows = host_rows(model_.lm_head(hidden.slice(1, a, b).contiguous()));
+      const Tensor rows =
+          host_logit_rows(model_.lm_head(hidden.slice(1, a, b).contiguous()), model_.config().vocab_size);
       for (int64_t i = a; i < b; ++i)
         s.prompt_logprobs.push_back(token_logprob(tok_, rows.data<float>() + (i - a) * V, V, r.prompt[i + 1],
                                                   std::max<int64_t>(r.logprobs, 0)));
@@ -188,7 +186,7 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
   }
   // Prefill exactly as generate() does: the whole prompt in one decode call, logits of the last position only.
   s.state_.emplace(model_.new_decode_state(1, T + r.gen.max_new_tokens));
-  const Tensor row = host_rows(model_.decode(*s.state_, ids, true));
+  const Tensor row = host_logit_rows(model_.decode(*s.state_, ids, true), model_.config().vocab_size);
   const int32_t tok = choose_token(row.data<float>(), model_.config().vocab_size, r.gen.sampling, s.rng_);
   if (!emit(s, tok, row.data<float>())) running_.push_back(sp);
 }
@@ -200,7 +198,7 @@ void Scheduler::step() {
   const int64_t B = static_cast<int64_t>(running_.size());
   peak_batch_ = std::max<int64_t>(peak_batch_, B);
   if (metrics_) metrics_->batch_step(B), metrics_->steps(B, 0);
-  const Tensor logits = host_rows(decode_batched(model_, states, ids));  // [B, V]
+  const Tensor logits = host_logit_rows(decode_batched(model_, states, ids), model_.config().vocab_size);  // [B, V]
   const int64_t V = model_.config().vocab_size;
   std::vector<std::shared_ptr<Sequence>> still;
   for (int64_t b = 0; b < B; ++b) {
