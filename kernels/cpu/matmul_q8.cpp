@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "kernels/cpu/backend.h"
-#include "kernels/cpu/output_tiles.h"
 #include "kernels/q8_format.h"
 
 namespace linspec::kernels::cpu {
@@ -172,10 +171,27 @@ void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, 
     } else {
       // Full panels in tiles (one token: 4 panels in flight; several rows: 4 rows × 2 panels), then a last,
       // narrower panel on its own.
-      auto full = [&]<int R, int C>(int64_t r, int64_t p) { tile_vnni<R, C, true>(qa, r, w, n, p, c); };
       const int64_t f1 = std::min(p1, full_panels);
-      if (m == 1) for_each_output_tile<1, 4>(m, p0, f1, full);
-      else for_each_output_tile<4, 2>(m, p0, f1, full);
+      if (m == 1) {
+        int64_t p = p0;
+        for (; p + 4 <= f1; p += 4) tile_vnni<1, 4, true>(qa, 0, w, n, p, c);
+        for (; p < f1; ++p) tile_vnni<1, 1, true>(qa, 0, w, n, p, c);
+      } else {
+        // Pairs of panels against every row (4 at a time, the last 1-3 together), so a pair's weights come from
+        // memory once and from cache for the other rows.
+        auto rows = [&]<int C>(int64_t p) {
+          int64_t r = 0;
+          for (; r + 4 <= m; r += 4) tile_vnni<4, C, true>(qa, r, w, n, p, c);
+          switch (m - r) {
+            case 3: tile_vnni<3, C, true>(qa, r, w, n, p, c); break;
+            case 2: tile_vnni<2, C, true>(qa, r, w, n, p, c); break;
+            case 1: tile_vnni<1, C, true>(qa, r, w, n, p, c); break;
+          }
+        };
+        int64_t p = p0;
+        for (; p + 2 <= f1; p += 2) rows.template operator()<2>(p);
+        for (; p < f1; ++p) rows.template operator()<1>(p);
+      }
       if (p1 > full_panels)
         for (int64_t r = 0; r < m; ++r) tile_vnni<1, 1, false>(qa, r, w, n, full_panels, c);
     }
