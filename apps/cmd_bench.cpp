@@ -1,6 +1,7 @@
 // linspec bench gemm|train|decode: GEMM throughput, the training step (trainer/train_bench.h) of an experiment
 // config or of the SmolLM2-shaped synthetic default, and a checkpoint's decode / tree-verification cost on this
 // machine (serve/decode_cost.h; cached for `--tree auto`).
+#include <set>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,7 @@ struct BenchArgs {
   std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 2048;
   bool recompute = false;
+  bool profile = false;
   bool shape_flags = false;  // --layers/--batch/--seq/--precision/--recompute given
 } args;
 
@@ -154,6 +156,36 @@ int bench_train() {
   return 0;
 }
 
+// Per op kind, ms per pass: the AR step, then verify_tree at each size (the sum is a little above the untimed
+// passes': the profiler's clocks).
+void print_decode_profile(const DecodeCost& c, const DecodeProfile& p, nlohmann::json& j) {
+  std::set<std::string> names;
+  for (const auto& [name, ms] : p.ar_step_ms) names.insert(name);
+  for (const auto& v : p.verify_ms)
+    for (const auto& [name, ms] : v) names.insert(name);
+  auto at = [](const std::map<std::string, double>& m, const std::string& n) {
+    const auto it = m.find(n);
+    return it == m.end() ? 0.0 : it->second;
+  };
+  std::printf("\nms per pass by op (profiled passes)\n%-14s %8s", "op", "AR");
+  for (int64_t n : c.nodes) std::printf(" %7lld", static_cast<long long>(n));
+  std::printf("\n");
+  std::vector<double> total(c.nodes.size() + 1, 0.0);
+  for (const auto& name : names) {
+    std::printf("%-14s %8.3f", name.c_str(), at(p.ar_step_ms, name));
+    total[0] += at(p.ar_step_ms, name);
+    for (size_t i = 0; i < c.nodes.size(); ++i) {
+      std::printf(" %7.3f", at(p.verify_ms[i], name));
+      total[i + 1] += at(p.verify_ms[i], name);
+    }
+    std::printf("\n");
+  }
+  std::printf("%-14s %8.3f", "sum", total[0]);
+  for (size_t i = 0; i < c.nodes.size(); ++i) std::printf(" %7.3f", total[i + 1]);
+  std::printf("\n");
+  j["profile_ms_per_pass"] = {{"ar_step", p.ar_step_ms}, {"verify", p.verify_ms}};
+}
+
 int bench_decode() {
   if (args.checkpoint.empty()) throw_input_error("bench decode: --checkpoint is required");
   LlamaOptions opt;
@@ -166,8 +198,10 @@ int bench_decode() {
     heads.emplace(load_draft_heads(args.checkpoint, *m.model));
     heads->set_inference_weights(m.model->inference_weights());
   }
+  DecodeProfile profile;
   const DecodeCost c = measure_decode_cost(*m.model, heads ? &*heads : nullptr, kDecodeCostNodes,
-                                           static_cast<int>(std::max<int64_t>(args.steps, 3)));
+                                           static_cast<int>(std::max<int64_t>(args.steps, 3)),
+                                           args.profile ? &profile : nullptr);
   const std::string cache = decode_cost_cache_path(c.key);
   std::filesystem::create_directories(std::filesystem::path(cache).parent_path());
   write_json_atomically(cache, c.to_json());
@@ -179,6 +213,7 @@ int bench_decode() {
                 c.verify_ms[i] / c.ar_step_ms);
   std::printf("cached for --tree auto: %s\n", cache.c_str());
   nlohmann::json j = c.to_json();
+  if (args.profile) print_decode_profile(c, profile, j);
   j["bench"] = "decode", j["checkpoint"] = args.checkpoint, j["hardware"] = hardware_description();
   write_json(j);
   return 0;
@@ -208,6 +243,7 @@ RegisterCommand reg(Command{
       s.add_option("--steps", args.steps, "measured steps (gemm: repetitions)");
       s.add_option("--warmup", args.warmup, "train: unmeasured steps first");
       shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
+      s.add_flag("--profile", args.profile, "decode: ms per pass of each op kind, AR step and every tree size");
       s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
       s.add_option("--json", args.json_out, "write the results as JSON here");
       return std::function<int()>([] {

@@ -58,6 +58,10 @@ Tensor rmsnorm(const Tensor& x, const Tensor& weight, double eps);
 Tensor rope(const Tensor& x, double theta, int64_t pos0 = 0, const std::vector<float>& inv_freq = {});
 // The same with the frequencies as a [d/2] tensor on x's device (a model keeps them there: no copy per call).
 Tensor rope(const Tensor& x, int64_t pos0, const Tensor& inv_freq);
+// Row n of x [B, H, N, d] rotated to positions[n] (any order, repeats allowed: tree nodes), bit for bit as
+// rope(x, positions[n], inv_freq) rotates a token there. One table over the positions' span, one pass over x.
+// Forward only.
+Tensor rope_at_positions(const Tensor& x, const std::vector<int64_t>& positions, const Tensor& inv_freq);
 // Causal softmax attention with GQA: q [B, Hq, T, d], k/v [B, Hkv, S, d] with Hq % Hkv == 0 and the
 // query at row t attending to keys s <= t + (S - T) (so a query block can follow a cached prefix).
 // Scale defaults to 1/sqrt(d). Never materialises more than a tile of the T×S matrix.

@@ -1,7 +1,6 @@
 #include "model/decoder_layer.h"
 
 #include "model/op_profile.h"
-#include "model/tree_rope.h"
 
 namespace linspec {
 
@@ -23,7 +22,7 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
   };
   auto rotate = [&](const Tensor& y) {
     return profiled("rope", [&] {
-      return pass.tree ? rope_at_positions(y, pass.tree->positions, inv_freq) : ops::rope(y, pass.pos0, inv_freq);
+      return pass.tree ? ops::rope_at_positions(y, pass.tree->positions, inv_freq) : ops::rope(y, pass.pos0, inv_freq);
     });
   };
 

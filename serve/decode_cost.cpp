@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include "model/op_profile.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -100,8 +102,23 @@ std::string decode_cost_cache_path(const std::string& key) {
   return (dir / "decode_cost" / name).string();
 }
 
+namespace {
+// Milliseconds per pass of each op kind over `reps` profiled passes of `pass`.
+template <typename F>
+std::map<std::string, double> profile_ms(int reps, F&& pass) {
+  OpProfile prof;
+  {
+    OpProfile::Scope scope(&prof);
+    for (int i = 0; i < reps; ++i) pass();
+  }
+  std::map<std::string, double> ms;
+  for (const auto& [name, t] : prof.times()) ms[name] = 1e3 * t.forward_s / reps;
+  return ms;
+}
+}  // namespace
+
 DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, const std::vector<int64_t>& nodes,
-                               int reps) {
+                               int reps, DecodeProfile* profile) {
   NoGradGuard no_grad;
   const Device dev = m.options().device;
   DecodeCost cost;
@@ -115,6 +132,7 @@ DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, con
   const Tensor one = Tensor::from_vector(std::vector<int32_t>{1}, {1, 1});
   m.decode(state, one, true);  // warm-up: primitives, scratch buffers
   cost.ar_step_ms = median_ms(reps, dev, [&] { m.decode(state, one, true); });
+  if (profile) profile->ar_step_ms = profile_ms(reps, [&] { m.decode(state, one, true); });
   if (heads) {
     const Tensor h = hidden.view({1, m.config().hidden_size});
     heads->all_logits(h);
@@ -130,6 +148,7 @@ DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, con
     m.verify_tree(state, t, parent);  // warm-up at this size
     cost.nodes.push_back(n);
     cost.verify_ms.push_back(median_ms(reps, dev, [&] { m.verify_tree(state, t, parent); }));
+    if (profile) profile->verify_ms.push_back(profile_ms(reps, [&] { m.verify_tree(state, t, parent); }));
   }
   state.pending_tree = {};
   return cost;

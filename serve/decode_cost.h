@@ -5,6 +5,7 @@
 // GPU nearly one.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,9 +37,18 @@ std::string decode_cost_cache_path(const std::string& key);
 // The tree sizes measured: dense where dynamic trees usually land, sparser up to the largest they may grow.
 inline const std::vector<int64_t> kDecodeCostNodes{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32};
 
+// Where a pass goes: milliseconds per pass of each op kind (model/op_profile.h names: gemm.qkv, attention, ...),
+// for the AR step and for verify_tree at each measured size (`bench decode --profile`).
+struct DecodeProfile {
+  std::map<std::string, double> ar_step_ms;
+  std::vector<std::map<std::string, double>> verify_ms;  // one per DecodeCost::nodes entry
+};
+
 // Times decode() and verify_tree() over binary trees of each size (medians of `reps`), and the heads when given.
+// With `profile`, `reps` more passes of each run under the op profiler (not timed: its clocks cost a little).
 DecodeCost measure_decode_cost(const LlamaModel& model, const DraftHeads* heads,
-                               const std::vector<int64_t>& nodes = kDecodeCostNodes, int reps = 5);
+                               const std::vector<int64_t>& nodes = kDecodeCostNodes, int reps = 5,
+                               DecodeProfile* profile = nullptr);
 // The cached figures for this model and machine, else measured now and cached (`measured` says which).
 DecodeCost cached_decode_cost(const LlamaModel& model, const DraftHeads* heads, bool* measured = nullptr);
 

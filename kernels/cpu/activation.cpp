@@ -14,7 +14,7 @@ inline T sigmoid(T x) {
 // One loop body per (needs g_gate, needs g_up) combination so the inner loop has no branches.
 template <typename T, bool kGate, bool kUp>
 void swiglu_backward_impl(const T* gate, const T* up, const T* g, T* g_gate, T* g_up, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const T x = gate[i];
     const T s = sigmoid(x);
@@ -26,13 +26,13 @@ void swiglu_backward_impl(const T* gate, const T* up, const T* g, T* g_gate, T* 
 
 template <typename T>
 void silu_forward(const T* x, T* out, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * sigmoid(x[i]);
 }
 
 template <typename T>
 void silu_backward(const T* x, const T* g, T* gx, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const T s = sigmoid(x[i]);
     gx[i] = g[i] * s * (T(1) + x[i] * (T(1) - s));
@@ -41,7 +41,7 @@ void silu_backward(const T* x, const T* g, T* gx, int64_t n) {
 
 template <typename T>
 void swiglu_forward(const T* gate, const T* up, T* out, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
 }
 

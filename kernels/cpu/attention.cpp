@@ -37,7 +37,7 @@ Buffer<T> uninitialized(int64_t n) {
 
 template <typename T>
 void parallel_zero(T* p, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+#pragma omp parallel for simd schedule(static) if (parallel: n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) p[i] = T(0);
 }
 

@@ -33,7 +33,7 @@ void aug_tree_forward(const AugDims& dm, AugBranches br, const AugStateRef<T>& s
     path[i].push_back(static_cast<int32_t>(i));
   }
 
-#pragma omp parallel for collapse(2) schedule(static) if (B * Hq * N * d * (d + G + C) > (1 << 18))
+#pragma omp parallel for collapse(2) schedule(static) if (B * Hq * N * d * (d + G + C) > (1 << 16))
   for (int64_t bh = 0; bh < B * Hq; ++bh)
     for (int64_t i = 0; i < N; ++i) {
       const int64_t b = bh / Hq, h = bh % Hq, kv = b * Hkv + h / rep;

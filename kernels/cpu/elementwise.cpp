@@ -12,7 +12,7 @@ constexpr int64_t kParallelMin = 1 << 15;
 template <typename T, typename F>
 void binary(const T* a, const T* b, T* out, int64_t n, int64_t nb, F f) {
   if (nb == n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
     return;
   }
@@ -29,13 +29,13 @@ void binary(const T* a, const T* b, T* out, int64_t n, int64_t nb, F f) {
 
 template <typename T>
 void add_inplace(T* acc, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
 }
 
 template <typename T>
 void axpy(T a, const T* x, T* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
@@ -54,7 +54,7 @@ void mul(const T* a, const T* b, T* out, int64_t n, int64_t nb) {
 
 template <typename T>
 void scale(const T* a, T s, T* out, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] * s;
 }
 

@@ -150,7 +150,7 @@ void kl_backward(const T* student, const T* teacher, const T* lse_s, const T* ls
 template <typename T>
 double squared_error_sum(const T* a, const T* b, int64_t n) {
   double acc = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const double e = static_cast<double>(a[i]) - static_cast<double>(b[i]);
     acc += e * e;
@@ -160,7 +160,7 @@ double squared_error_sum(const T* a, const T* b, int64_t n) {
 
 template <typename T>
 void squared_error_backward(const T* a, const T* b, int64_t n, T coef, T* grad_a, T* grad_b) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel: n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const T g = coef * (a[i] - b[i]);
     if (grad_a) grad_a[i] = g;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/ops.h"
+#include "core/rng.h"
 #include "tests/support/gradcheck.h"
 
 using namespace linspec;
@@ -112,6 +113,30 @@ TEST(LayerErrors, EmbeddingIdOutOfRangeNamesTheId) {
   EXPECT_NE(msg.find("id -1"), std::string::npos) << msg;
   // The last valid row is accepted.
   EXPECT_NO_THROW(ops::embedding(table, Tensor::from_vector<int32_t>({5}, {1})));
+}
+
+// Tree verification rotates each node to its own position: equal, bit for bit, to rotating that row alone with
+// ops::rope at that position (what the single-token decode step does), for positions in any order and repeated.
+TEST(RopeAtPositions, EachRowEqualsRopeAtItsPosition) {
+  const std::vector<int64_t> positions{70, 71, 71, 72, 69, 300, 72};
+  const int64_t n = static_cast<int64_t>(positions.size()), d = 8;
+  Philox rng(17);
+  std::vector<float> xv(2 * 3 * n * d);
+  for (auto& v : xv) v = static_cast<float>(rng.normal());
+  const Tensor x = Tensor::from_vector(xv, {2, 3, n, d});
+  const Tensor inv_freq = Tensor::from_vector(std::vector<float>{1.f, 0.1f, 0.01f, 0.001f}, {d / 2});
+  const std::vector<float> got = ops::rope_at_positions(x, positions, inv_freq).to_vector<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const std::vector<float> want =
+        ops::rope(ops::slice(x, 2, i, i + 1).contiguous(), positions[i], inv_freq).to_vector<float>();
+    for (int64_t bh = 0; bh < 6; ++bh)
+      for (int64_t e = 0; e < d; ++e)
+        ASSERT_EQ(got[(bh * n + i) * d + e], want[bh * d + e]) << "node " << i << " position " << positions[i];
+  }
+  EXPECT_THROW(ops::rope_at_positions(x, {1, 2}, inv_freq), std::logic_error);  // a position per node
+  Tensor xg = x.clone();
+  xg.set_requires_grad();
+  EXPECT_THROW(ops::rope_at_positions(xg, positions, inv_freq), std::logic_error);  // forward only
 }
 
 TEST(LayerErrors, ShapeMismatchesAreRejected) {
