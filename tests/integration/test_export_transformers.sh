@@ -3,7 +3,8 @@
 # in the venv launch/setup.sh makes from tests/reference/requirements-hf.txt):
 #  1. the tiny random LLaMA (tiny_hf_model.py), as converted and with add_bos_token (a BOS post-processor): transformers'
 #     token ids equal those of the source tokenizer.json (HF tokenizers) on the corpus and a Unicode sample, and
-#     linspec's on short texts (specials, digits, spaces, emoji); greedy generate gives linspec generate's ids;
+#     linspec's on short texts (specials, digits, spaces, emoji); greedy generate gives linspec generate's ids; the same
+#     with a SentencePiece tokenizer (tests/reference/spm_tiny.model: tokenizer.model, LlamaTokenizer);
 #  2. SmolLM2-135M-Instruct converted from its GGUF: the exported tokenizer encodes the tokenizer golden corpus
 #     (tests/reference/golden/tokenizer_smollm2.json, HF tokenizers on the GGUF's vocabulary) to the golden ids; the
 #     chat template and the special tokens are the GGUF's (read with gguf-py); chat and plain prompts rendered by
@@ -105,6 +106,34 @@ for m in ("tiny", "bos"):
         if h["ids"] != l["prompt_ids"]: sys.exit(f"FAIL: ({m}) {t!r}: transformers {h['ids']} != linspec {l['prompt_ids']}")
     print(f"ok: ({m}) {len(texts)} texts: transformers ids == linspec ids ({files[0]['tokenizer_class']})")
 PY
+
+# ---- 1b. the tiny model with a SentencePiece tokenizer (tests/reference/spm_tiny.model, BOS added) ----
+python3 "$SRC/tests/integration/tiny_hf_model.py" spm_hf spm_corpus.txt --spm "$SRC/tests/reference/spm_tiny.model"
+"$LINSPEC" convert --from spm_hf --out spm.h5 2>/dev/null
+"$LINSPEC" export --checkpoint spm.h5 --hf-dir spm_export 2> export.log || fail "export spm: $(cat export.log)"
+cmp -s spm_hf/tokenizer.model spm_export/tokenizer.model || fail "the exported tokenizer.model is not the source's"
+python3 - "$SRC" <<'PY'
+import json, sys
+golden = json.load(open(sys.argv[1] + "/tests/reference/golden/spm_tiny.json"))["samples"]
+texts = [s["text"] for s in golden if s["text"]] + json.load(open("texts.json"))
+json.dump(texts, open("spm_texts.json", "w"))
+json.dump([{"prompt": t, "max_new_tokens": 0} for t in texts], open("spm_encode_reqs.json", "w"))
+PY
+"$PY" "$REF" encode spm_export spm_texts.json hf_spm_texts.json || fail "transformers encode (spm)"
+linspec_ids spm.h5 spm_encode_reqs.json ls_spm_texts.json
+python3 - "$SRC" <<'PY'
+import json, sys
+golden = {s["text"]: s["ids"] for s in json.load(open(sys.argv[1] + "/tests/reference/golden/spm_tiny.json"))["samples"]}
+hf, ls = json.load(open("hf_spm_texts.json")), json.load(open("ls_spm_texts.json"))
+for t, h, l in zip(json.load(open("spm_texts.json")), hf["results"], ls):
+    if h["ids"] != l["prompt_ids"]: sys.exit(f"FAIL: (spm) {t!r}: transformers {h['ids']} != linspec {l['prompt_ids']}")
+    # sentencepiece's own ids (the golden) with BOS, where the text holds no special token text
+    if t in golden and "<" not in t and h["ids"] != [1] + golden[t]: sys.exit(f"FAIL: (spm) {t!r}: not BOS + golden")
+print(f"ok: (spm) {len(ls)} texts: transformers ids == linspec ids ({hf['tokenizer_class']}), BOS + sentencepiece's")
+PY
+"$PY" "$REF" generate spm_export gen_reqs.json hf_gen_spm.json 2>/dev/null || fail "transformers generate (spm)"
+linspec_ids spm.h5 gen_reqs.json ls_gen_spm.json
+same_ids "tiny (SentencePiece) greedy generate" hf_gen_spm.json ls_gen_spm.json
 
 # ---- 2. SmolLM2-135M-Instruct ----
 "$LINSPEC" convert --from "$GGUF" --out smollm2.h5 2>/dev/null
