@@ -10,6 +10,8 @@ Usage: tiny_hf_model.py OUT_DIR CORPUS_TXT [--layers N] [--seed S] [--spm MODEL]
 """
 import argparse, json, os, random, shutil, struct
 
+from proto_fields import proto_fields  # this script's folder is on sys.path
+
 
 def bytes_to_unicode():
     # GPT-2's reversible byte -> printable character map.
@@ -22,40 +24,6 @@ def bytes_to_unicode():
             cs.append(256 + n)
             n += 1
     return dict(zip(bs, map(chr, cs)))
-
-
-def spm_piece_count(path):
-    """Number of pieces (ModelProto field 1, repeated) of a serialized SentencePiece model, read with the standard
-    library: walk the top-level protobuf fields."""
-    data, i, n = open(path, "rb").read(), 0, 0
-
-    def varint():
-        nonlocal i
-        v = shift = 0
-        while True:
-            b = data[i]
-            i += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return v
-
-    while i < len(data):
-        key = varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            varint()
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        elif wire == 2:
-            length = varint()  # not `i += varint()`: that would add to i as it was before the varint was read
-            i += length
-        else:
-            raise SystemExit(f"{path}: unexpected protobuf wire type {wire}")
-        n += field == 1
-    return n
 
 
 def main():
@@ -92,7 +60,8 @@ def main():
     vocab_size = eos_id + 4  # a few unused rows, as real models pad their vocabulary
     bos_id = eos_id
     if a.spm:
-        vocab_size, bos_id, eos_id = spm_piece_count(a.spm) + 4, 1, 2
+        pieces = sum(f == 1 for f, _ in proto_fields(open(a.spm, "rb").read()))  # ModelProto.pieces
+        vocab_size, bos_id, eos_id = pieces + 4, 1, 2
     hidden, heads, kv_heads, head_dim, ffn = 32, 4, 2, 8, 64
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab_size,
               "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": a.layers,
