@@ -69,10 +69,15 @@ DecodeCost DecodeCost::from_json(const nlohmann::json& j, const std::string& whe
   return c;
 }
 
+// Part of the cache key: bump it when a decode kernel's speed changes, so that cached costs measured with the old
+// kernels do not size trees for the new ones (2: Q8 weights in panels of 16 rows).
+constexpr int kDecodeKernelsRevision = 2;
+
 std::string decode_cost_key(const LlamaModel& m) {
   const ModelConfig& c = m.config();
   const nlohmann::json hw = hardware_description();
-  nlohmann::json k{{"cpu", hw["cpu"]},
+  nlohmann::json k{{"kernels", kDecodeKernelsRevision},
+                   {"cpu", hw["cpu"]},
                    {"threads", hw["threads"]},
                    {"device", device_name(m.options().device)},
                    {"gpu", hw["gpu"]},

@@ -1,5 +1,5 @@
-// The tile walk of the batch-invariant inference GEMMs (matmul_q8.cpp, matmul_bf16_weight.cpp): outputs
-// [0, m) × [n0, n1) in tiles of MR × NR, the edges in tiles of one row or one column. A tile computes each of its
+// The tile walk of the batch-invariant bf16-weight GEMM (matmul_bf16_weight.cpp): outputs [0, m) × [n0, n1) in
+// tiles of MR × NR, the edges in tiles of one row or one column. A tile computes each of its
 // outputs with the same operations as a 1 × 1 tile would, so how the outputs are tiled never changes a result.
 #pragma once
 #include <algorithm>

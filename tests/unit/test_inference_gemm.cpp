@@ -76,33 +76,41 @@ std::vector<float> run_cpu(const std::vector<float>& a, const std::vector<uint8_
 struct Shape3 {
   int64_t m, n, k;
 };
-const Shape3 kShapes[] = {{1, 1, 64},  {1, 7, 576}, {3, 70, 576}, {5, 33, 1536},
-                          {1, 9, 100}, {6, 17, 31}, {37, 19, 200}};
+// Partial panels (n % 16), whole panels in tiles of one token and of several rows, partial blocks (k % 32).
+const Shape3 kShapes[] = {{1, 1, 64},  {1, 7, 576},  {3, 70, 576}, {5, 33, 1536},  {1, 9, 100},
+                          {6, 17, 31}, {37, 19, 200}, {1, 128, 96}, {9, 48, 576}, {2, 160, 40}};
 
 TEST(Q8Format, DequantizedWeightsAreWithinHalfAStepOfTheOriginals) {
-  const int64_t n = 5, k = 200;  // 200: a partial last block and a padded last chunk
+  const int64_t n = 21, k = 200;  // a whole panel and a partial one of 5 rows; a partial last block
   const auto w = random_floats(n * k, 1);
   const auto packed = pack(w, n, k);
-  ASSERT_EQ(packed.size(), static_cast<size_t>(n * (256 + 256 / 32 * 4)));
+  ASSERT_EQ(packed.size(), static_cast<size_t>(n * 7 * (32 + 4)));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t b0 = 0; b0 < k; b0 += kQ8Block) {
       const int64_t cnt = std::min(kQ8Block, k - b0);
       const Block ref = quantize_block(&w[r * k + b0], cnt);
       for (int64_t i = 0; i < cnt; ++i) {
-        const float got = kernels::q8_dequantize(packed.data(), k, r, b0 + i);
+        const float got = kernels::q8_dequantize(packed.data(), n, k, r, b0 + i);
         EXPECT_FLOAT_EQ(got, static_cast<float>(ref.q[i] * ref.scale)) << "row " << r << " input " << b0 + i;
         EXPECT_LE(std::fabs(got - w[r * k + b0 + i]), ref.scale / 2 * 1.0001) << "row " << r << " input " << b0 + i;
       }
     }
 }
 
-TEST(Q8Format, ChunkPositionsArePermutations) {
-  std::vector<int> seen(kernels::kQ8Chunk, 0);
-  for (int64_t i = 0; i < kernels::kQ8Chunk; ++i) ++seen.at(kernels::q8_chunk_position(i));
-  for (int64_t p = 0; p < kernels::kQ8Chunk; ++p) EXPECT_EQ(seen[p], 1) << "position " << p;
-  // Even 4-byte groups hold the first block, odd groups the second.
-  EXPECT_EQ(kernels::q8_chunk_position(0) / 4 % 2, 0);
-  EXPECT_EQ(kernels::q8_chunk_position(kQ8Block) / 4 % 2, 1);
+TEST(Q8Format, EveryByteOfThePackedWeightHasOneOwner) {
+  for (int64_t n : {1, 16, 21, 40}) {
+    const int64_t k = 70, blocks = kernels::q8_blocks(k), bytes = n * kernels::q8_row_bytes(k);
+    std::vector<int> seen(bytes, 0);
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t i = 0; i < blocks * kQ8Block; ++i) ++seen.at(kernels::q8_value_offset(n, k, r, i));
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t j = 0; j < 4; ++j) ++seen.at(kernels::q8_scale_offset(n, k, r, b) + j);
+    }
+    for (int64_t p = 0; p < bytes; ++p) ASSERT_EQ(seen[p], 1) << "n=" << n << " byte " << p;
+  }
+  // One 64-byte load is the same 4 inputs of 16 rows: rows side by side, 4 bytes apart.
+  EXPECT_EQ(kernels::q8_value_offset(32, 64, 1, 0) - kernels::q8_value_offset(32, 64, 0, 0), 4);
+  EXPECT_EQ(kernels::q8_value_offset(32, 64, 0, 4) - kernels::q8_value_offset(32, 64, 0, 0), 64);
 }
 
 TEST(Q8Gemm, MatchesTheReferenceFromTheDefinition) {
