@@ -1,12 +1,14 @@
 // linspec export --checkpoint SNAP [--out serve.h5] [--hf-dir DIR] [--dtype f32|bf16] [--force]
 // A training snapshot (or any checkpoint) as what serving needs: --out writes a native checkpoint with LoRA merged,
 // the tokenizer and the draft heads / draft model, without optimizer or trainer state; --hf-dir writes config.json +
-// model.safetensors for transformers (softmax models only). Every output is written atomically.
+// model.safetensors + the tokenizer files for transformers (softmax models only: an HF LlamaForCausalLM cannot hold
+// linear attention, so a linearized model is refused before anything is written). Every output is written atomically.
 #include <filesystem>
 #include <iostream>
 
 #include "apps/command.h"
 #include "core/error.h"
+#include "data/hf_tokenizer_files.h"
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
 #include "model/formats/hf_export.h"
@@ -33,7 +35,11 @@ int run_export() {
   int merged = 0;
   Checkpoint ck = load_serving_checkpoint(checkpoint, &merged);
   // Refuse before anything is written: an --out next to a refused --hf-dir would be a half-done export.
-  if (!hf_dir.empty()) check_hf_exportable(ck, checkpoint);
+  std::map<std::string, std::string> tokenizer_files;
+  if (!hf_dir.empty()) {
+    check_hf_exportable(ck, checkpoint);
+    tokenizer_files = hf_tokenizer_files(ck.tokenizer, ck.config, checkpoint + " (/tokenizer)");
+  }
   for (auto& [name, t] : ck.tensors) t = t.to(dtype).contiguous();
   ck.extra_attrs["exported_from"] = checkpoint;
 
@@ -45,9 +51,10 @@ int run_export() {
               << (has_draft_model(out) ? ", draft model" : "") << "; no optimizer or trainer state)\n";
   }
   if (!hf_dir.empty()) {
-    write_hf_directory(ck, hf_dir, dtype, checkpoint, force);
-    std::cerr << "linspec export: -> " << hf_dir << "/ (config.json, model.safetensors; no tokenizer files: copy "
-              << "them from the source model)\n";
+    write_hf_directory(ck, hf_dir, dtype, checkpoint, force, tokenizer_files);
+    std::cerr << "linspec export: -> " << hf_dir << "/ (config.json, model.safetensors";
+    for (const auto& [name, contents] : tokenizer_files) std::cerr << ", " << name;
+    std::cerr << ")\n";
   }
   return 0;
 }
@@ -58,7 +65,8 @@ RegisterCommand reg(Command{"export", "Write a serving checkpoint or an HF direc
                               s.add_option("--out", out, "Serving checkpoint (.h5): model with LoRA merged, tokenizer, "
                                                          "draft heads / draft model");
                               s.add_option("--hf-dir", hf_dir,
-                                           "HF directory (config.json + model.safetensors); softmax models only");
+                                           "HF directory (config.json, model.safetensors, tokenizer and generation "
+                                           "config files) for transformers; softmax models only");
                               s.add_option("--dtype", dtype_name_opt, "Stored weight type: f32 (default) or bf16");
                               s.add_flag("--force", force, "Replace an existing --out / --hf-dir (atomically)");
                               return run_export;

@@ -1,6 +1,8 @@
 // linspec generate --checkpoint C --prompt TEXT [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //                  [--speculative off|heads|draft [--tree T] [--draft D] [--gamma G]]
-// Prints only the generated text to stdout; diagnostics go to stderr. Speculative decoding is lossless: greedy output
+//                  [--json OUT]
+// Prints only the generated text to stdout; diagnostics go to stderr; --json also writes the prompt's and the new
+// tokens' ids (what tests compare with other implementations: text alone can hide a different tokenization). Speculative decoding is lossless: greedy output
 // equals --speculative off token for token, sampled output has the same distribution.
 #include <chrono>
 #include <iostream>
@@ -9,12 +11,13 @@
 #include "core/error.h"
 #include "model/generation.h"
 #include "serve/model_loader.h"
+#include "serve/report.h"
 #include "serve/speculative_loader.h"
 
 namespace linspec::apps {
 namespace {
 struct Args {
-  std::string checkpoint, prompt, speculative = "off", draft, device = "cpu", weights = "f32";
+  std::string checkpoint, prompt, speculative = "off", draft, device = "cpu", weights = "f32", json;
   int64_t max_new = 64, top_k = 0;
   double temperature = 0.0, top_p = 1.0;
   uint64_t seed = 0;
@@ -46,7 +49,10 @@ int run() {
   if (spec.speculator) tokens = spec.speculator->generate(prompt, cfg, &stats).tokens;
   else tokens = generate(*m.model, prompt, cfg).tokens;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << m.tokenizer->decode(tokens, {.skip_special = true}) << std::flush;
+  const std::string text = m.tokenizer->decode(tokens, {.skip_special = true});
+  std::cout << text << std::flush;
+  if (!args.json.empty())
+    write_json_atomically(args.json, nlohmann::json{{"prompt_ids", prompt}, {"ids", tokens}});
   std::cerr << "\ngenerate: " << prompt.size() << " prompt + " << tokens.size() << " new tokens in " << s << " s ("
             << tokens.size() / std::max(s, 1e-9) << " tokens/s incl. prefill)\n";
   if (spec.speculator)
@@ -67,6 +73,8 @@ RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::A
                               s.add_option("--top-p", args.top_p, "Nucleus mass")->capture_default_str();
                               s.add_option("--seed", args.seed, "Sampling seed")->capture_default_str();
                               s.add_flag("--ignore-eos", args.ignore_eos, "Do not stop at the EOS token");
+                              s.add_option("--json", args.json,
+                                           "Also write {prompt_ids, ids} (ids: the new tokens) to this file");
                               s.add_option("--speculative", args.speculative, "off | heads | draft")
                                   ->check(CLI::IsMember({"off", "heads", "draft"}))
                               ->capture_default_str();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup: installs every build and run dependency from Debian packages.
-# Safe to re-run; prints what it did. Usage: launch/setup.sh [--with-reference]
+# Safe to re-run; prints what it did. Usage: launch/setup.sh
 set -euo pipefail
 
 PACKAGES=(
@@ -21,11 +21,12 @@ PACKAGES=(
   gnuplot-nox  # launch/plot_metrics draws the training curves
   time  # /usr/bin/time -f %M: peak RSS in tests/integration/test_malformed_inputs.sh
 )
-REFERENCE_PACKAGES=(python3-torch python3-numpy)
+# torch and numpy for the transformers venv below (venv-hf): Debian's, because PyPI's torch wheels bring GBs of CUDA
+# libraries. Its python3 is /usr/bin/python3, which the venv is made with.
+PACKAGES+=(python3-torch python3-numpy python3-venv)
 
 missing=()
 want=("${PACKAGES[@]}")
-if [[ "${1:-}" == "--with-reference" ]]; then want+=("${REFERENCE_PACKAGES[@]}"); fi
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
@@ -77,4 +78,20 @@ else
   echo "[setup] installing openai==$OPENAI_VERSION into $VENV (PyPI)"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
+fi
+
+# ---- transformers (+ gguf-py) in a venv on Debian's python3 and its torch, pinned in tests/reference/requirements-hf.txt
+# (tests/integration/test_export_transformers.sh loads `export --hf-dir` output with it); reinstalled only when the
+# requirements file changed or the venv does not import ----
+REQS="$(cd "$(dirname "$0")/.." && pwd)/tests/reference/requirements-hf.txt"
+VENV_HF="$CACHE_DIR/venv-hf"
+if [[ -x $VENV_HF/bin/python ]] && cmp -s "$REQS" "$VENV_HF/requirements-hf.txt" &&
+   "$VENV_HF/bin/python" -c "import torch, transformers, gguf, xxhash" 2>/dev/null; then
+  echo "[setup] transformers venv present: $VENV_HF"
+else
+  echo "[setup] installing tests/reference/requirements-hf.txt into $VENV_HF (PyPI; torch from Debian)"
+  rm -rf "$VENV_HF"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV_HF"
+  "$VENV_HF/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS"
+  cp "$REQS" "$VENV_HF/requirements-hf.txt"
 fi

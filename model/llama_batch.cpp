@@ -23,15 +23,12 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
   const double eps = c.rms_norm_eps;
   const ops::MatmulPrecision prec = model.options().precision;
   const Tensor& table = model.parameters().get("model.embed_tokens.weight");
-  // f32 (oneDNN) and int8 (linspec's own Q8 kernel) GEMMs give every row the same bits whatever the batch; the bf16
-  // GEMM does not (oneDNN picks another kernel for M = 1), so bf16 weights run one GEMM per row to stay exactly
-  // equal to single-sequence decoding.
-  const bool row_gemms = model.inference_weights() == DType::BF16 && B > 1;
+  // One GEMM per weight for the whole batch. Every row still equals single-sequence decoding bit for bit: f32 weights
+  // go through oneDNN's f32 GEMM, bf16 and int8 inference weights through linspec's own kernels
+  // (kernels/cpu/matmul_bf16_weight.cpp, matmul_q8.cpp, and their CUDA twins), which compute each output with the
+  // same operations whatever the number of rows.
   auto linear = [&](const Tensor& in, const Tensor& weight, const Tensor& bias) {
-    if (!row_gemms) return ops::linear(in, weight, bias, prec);
-    std::vector<Tensor> rows(B);
-    for (int64_t b = 0; b < B; ++b) rows[b] = ops::linear(ops::slice(in, 0, b, b + 1), weight, bias, prec);
-    return ops::concat(rows, 0);
+    return ops::linear(in, weight, bias, prec);
   };
   // Positions before this step: the RoPE offset of each sequence's new token.
   std::vector<int64_t> pos(B);
@@ -80,10 +77,7 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
     x = ops::add(x1, linear(act, w.down_proj, {}));
   }
   const Tensor hidden = ops::rmsnorm(x, model.parameters().get("model.norm.weight"), eps);
-  if (!row_gemms) return ops::reshape(model.lm_head(hidden), {B, c.vocab_size});
-  std::vector<Tensor> rows(B);
-  for (int64_t b = 0; b < B; ++b) rows[b] = model.lm_head(ops::slice(hidden, 0, b, b + 1));
-  return ops::reshape(ops::concat(rows, 0), {B, c.vocab_size});
+  return ops::reshape(model.lm_head(hidden), {B, c.vocab_size});
 }
 
 }  // namespace linspec

@@ -319,8 +319,8 @@ const GgufTensorInfo* GgufFile::find_tensor(const std::string& name) const {
 Tensor GgufFile::dequantize(const GgufTensorInfo& t) const {
   if (!t.type.dequantizable)
     throw_input_error(path(), ": tensor '", t.name, "' has ggml type ", t.type.name,
-                      ", which linspec cannot dequantize (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K "
-                      "Q5_K Q6_K)");
+                      ", which linspec cannot dequantize (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL "
+                      "Q2_K Q3_K Q4_K Q5_K Q6_K)");
   Tensor out = Tensor::empty(t.shape(), DType::F32);
   ggml::dequantize(t.type.type, tensor_bytes(t), out.data<float>(), t.numel);
   return out;

@@ -21,12 +21,12 @@ constexpr std::array<TypeInfo, 34> kTypes = {{
     {Type::Q4_0, "Q4_0", 32, 18, true},      {Type::Q4_1, "Q4_1", 32, 20, true},
     {Type::Q5_0, "Q5_0", 32, 22, true},      {Type::Q5_1, "Q5_1", 32, 24, true},
     {Type::Q8_0, "Q8_0", 32, 34, true},      {Type::Q8_1, "Q8_1", 32, 40, false},
-    {Type::Q2_K, "Q2_K", 256, 84, false},    {Type::Q3_K, "Q3_K", 256, 110, false},
+    {Type::Q2_K, "Q2_K", 256, 84, true},     {Type::Q3_K, "Q3_K", 256, 110, true},
     {Type::Q4_K, "Q4_K", 256, 144, true},    {Type::Q5_K, "Q5_K", 256, 176, true},
     {Type::Q6_K, "Q6_K", 256, 210, true},    {Type::Q8_K, "Q8_K", 256, 292, false},
     {Type::IQ2_XXS, "IQ2_XXS", 256, 66, false}, {Type::IQ2_XS, "IQ2_XS", 256, 74, false},
     {Type::IQ3_XXS, "IQ3_XXS", 256, 98, false}, {Type::IQ1_S, "IQ1_S", 256, 50, false},
-    {Type::IQ4_NL, "IQ4_NL", 32, 18, false}, {Type::IQ3_S, "IQ3_S", 256, 110, false},
+    {Type::IQ4_NL, "IQ4_NL", 32, 18, true},  {Type::IQ3_S, "IQ3_S", 256, 110, false},
     {Type::IQ2_S, "IQ2_S", 256, 82, false},  {Type::IQ4_XS, "IQ4_XS", 256, 136, false},
     {Type::I8, "I8", 1, 1, false},           {Type::I16, "I16", 1, 2, false},
     {Type::I32, "I32", 1, 4, false},         {Type::I64, "I64", 1, 8, false},
@@ -94,7 +94,54 @@ void q8_0(const uint8_t* b, float* y) {
   for (int j = 0; j < QK; ++j) y[j] = static_cast<float>(qs[j]) * d;
 }
 
+// IQ4_NL: f16 d | 16 bytes of nibbles (low: elements 0..15, high: 16..31), each an index into a fixed non-linear
+// grid of 16 int8 levels (denser near zero, where weights are); value d * level.
+constexpr std::array<int8_t, 16> kIq4nlLevels = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                 1,    13,   25,  38,  53,  69,  89,  113};
+void iq4_nl(const uint8_t* b, float* y) {
+  const float d = half(b);
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < QK / 2; ++j) {
+    y[j] = d * static_cast<float>(kIq4nlLevels[qs[j] & 0x0F]);
+    y[j + QK / 2] = d * static_cast<float>(kIq4nlLevels[qs[j] >> 4]);
+  }
+}
+
 // ---- k-quants: 256-element super-blocks ----
+// Q2_K and Q3_K share a quant layout: 64 bytes hold four 2-bit fields each; element 128h + 32j + l (h < 2, j < 4,
+// l < 32) is bits 2j..2j+1 of byte 32h + l. Every 16 consecutive elements share one sub-block scale.
+inline int two_bits(const uint8_t* qs, int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3; }
+
+// Q2_K: 16 scale bytes (low nibble: scale, high nibble: min) | 64 quant bytes | f16 d | f16 dmin;
+// value (d * scale) * q - (dmin * min).
+void q2_k(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const uint8_t* qs = b + 16;
+  const float d = half(b + 80), dmin = half(b + 82);
+  for (int s = 0; s < 16; ++s) {
+    const float dl = d * static_cast<float>(scales[s] & 0x0F), ml = dmin * static_cast<float>(scales[s] >> 4);
+    for (int e = 16 * s; e < 16 * s + 16; ++e) y[e] = dl * static_cast<float>(two_bits(qs, e)) - ml;
+  }
+}
+// Q3_K: 32 bytes of third bits (element e: bit e / 32 of byte e % 32; a clear bit subtracts 4) | 64 quant bytes |
+// 12 bytes of 16 six-bit scales stored with an offset of 32 | f16 d; value (d * (scale - 32)) * q.
+// Scale s: low nibble from byte s % 8 (low half for s < 8, high half after), top two bits from byte 8 + s % 4 at bit
+// 2 * (s / 4).
+void q3_k(const uint8_t* b, float* y) {
+  const uint8_t* hmask = b;
+  const uint8_t* qs = b + 32;
+  const uint8_t* sc = b + 96;
+  const float d = half(b + 108);
+  for (int s = 0; s < 16; ++s) {
+    const int low = s < 8 ? sc[s] & 0x0F : sc[s - 8] >> 4;
+    const int high = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+    const float dl = d * static_cast<float>((low | (high << 4)) - 32);
+    for (int e = 16 * s; e < 16 * s + 16; ++e) {
+      const int q = two_bits(qs, e) - ((hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4);
+      y[e] = dl * static_cast<float>(q);
+    }
+  }
+}
 // 12 bytes hold 8 six-bit scales and 8 six-bit mins (ggml's get_scale_min_k4).
 inline void scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
   if (j < 4) {
@@ -188,6 +235,9 @@ void dequantize(Type type, const void* src, float* out, int64_t n) {
     case Type::Q5_0: blocks<q5_0>(src, out, n, bs, bb); return;
     case Type::Q5_1: blocks<q5_1>(src, out, n, bs, bb); return;
     case Type::Q8_0: blocks<q8_0>(src, out, n, bs, bb); return;
+    case Type::IQ4_NL: blocks<iq4_nl>(src, out, n, bs, bb); return;
+    case Type::Q2_K: blocks<q2_k>(src, out, n, bs, bb); return;
+    case Type::Q3_K: blocks<q3_k>(src, out, n, bs, bb); return;
     case Type::Q4_K: blocks<q4_k>(src, out, n, bs, bb); return;
     case Type::Q5_K: blocks<q5_k>(src, out, n, bs, bb); return;
     case Type::Q6_K: blocks<q6_k>(src, out, n, bs, bb); return;

@@ -86,7 +86,7 @@ void check_hf_exportable(const Checkpoint& ck, const std::string& where) {
 }
 
 void write_hf_directory(const Checkpoint& ck, const std::string& dir_arg, DType dtype, const std::string& where,
-                        bool overwrite) {
+                        bool overwrite, const std::map<std::string, std::string>& extra_files) {
   LINSPEC_CHECK(dtype == DType::F32 || dtype == DType::BF16, "write_hf_directory: f32 or bf16");
   check_hf_exportable(ck, where);
   fs::path dir = fs::path(dir_arg).lexically_normal();
@@ -105,6 +105,11 @@ void write_hf_directory(const Checkpoint& ck, const std::string& dir_arg, DType 
     write_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
     const std::string config = hf_config_json(ck.config, dtype).dump(2) + "\n";
     write_file_synced((tmp / "config.json").string(), {config});
+    for (const auto& [name, contents] : extra_files) {
+      LINSPEC_CHECK(fs::path(name).filename() == name && name != "config.json" && name != "model.safetensors",
+                    "write_hf_directory: bad extra file name '", name, "'");
+      write_file_synced((tmp / name).string(), {contents});
+    }
     fsync_dir(tmp);
     if (fs::exists(dir)) fs::rename(dir, old);  // only with overwrite
     fs::rename(tmp, dir);

@@ -1,9 +1,10 @@
 // A native checkpoint as an HF model directory, the reverse of load_hf_model (model/formats/safetensors.h):
 // config.json (LlamaForCausalLM; Qwen2ForCausalLM for a qwen2 model, whose o_proj has no bias) and
 // model.safetensors with HF tensor names ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight" only when
-// the embeddings are untied). No tokenizer files: the repository has no writer for tokenizer.json yet, so copy
-// them from the model the checkpoint was converted from.
+// the embeddings are untied), plus any other files the caller passes (the tokenizer files of
+// data/hf_tokenizer_files.h: model/ cannot build a SentencePiece model, data/ can).
 #pragma once
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,10 +20,10 @@ nlohmann::json hf_config_json(const ModelConfig& c, DType dtype);
 // LLaMA cannot hold linear-attention mixers), or the config has no HF equivalent.
 void check_hf_exportable(const Checkpoint& ck, const std::string& where);
 
-// Writes config.json and model.safetensors (tensors in `dtype`: f32 or bf16) into a temporary sibling directory,
-// then renames it to `dir`, so `dir` is either complete or untouched. An existing `dir` is an InputError unless
-// `overwrite`. Runs check_hf_exportable first.
+// Writes config.json, model.safetensors (tensors in `dtype`: f32 or bf16) and `extra_files` (name -> contents)
+// into a temporary sibling directory, then renames it to `dir`, so `dir` is either complete or untouched. An
+// existing `dir` is an InputError unless `overwrite`. Runs check_hf_exportable first.
 void write_hf_directory(const Checkpoint& ck, const std::string& dir, DType dtype, const std::string& where,
-                        bool overwrite = false);
+                        bool overwrite = false, const std::map<std::string, std::string>& extra_files = {});
 
 }  // namespace linspec

@@ -86,6 +86,26 @@ std::string classify_pre_tokenizer(const json& pre) {
   return "custom";
 }
 
+json hf_pre_tokenizer_json(const std::string& pre) {
+  // What HF's own tokenizer.json files of these families hold, so classify_pre_tokenizer maps it back to `pre`.
+  auto byte_level = [](bool use_regex) {
+    return json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", use_regex}};
+  };
+  auto split_then_bytes = [&](const char* regex) {
+    return json{{"type", "Sequence"},
+                {"pretokenizers",
+                 {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
+                  byte_level(false)}}};
+  };
+  if (pre == "gpt2" || pre == "default" || pre.empty()) return byte_level(true);
+  if (pre == "smollm" || pre == "starcoder")
+    return json{{"type", "Sequence"},
+                {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level(true)}}};
+  if (pre == "llama3" || pre == "llama-bpe") return split_then_bytes(kLlama3Pattern);
+  if (pre == "qwen2") return split_then_bytes(kQwen2Pattern);
+  return nullptr;
+}
+
 TokenizerData bpe_from_tokenizer_json(const json& tj, const std::string& path) {
   TokenizerData t;
   t.type = "bpe";

@@ -19,4 +19,8 @@ TokenizerData bpe_from_tokenizer_json(const nlohmann::json& tj, const std::strin
 // llama.cpp-style name of a tokenizer.json pre_tokenizer: smollm, gpt2, llama3, qwen2, or "custom".
 std::string classify_pre_tokenizer(const nlohmann::json& pre);
 
+// The reverse: the tokenizer.json pre_tokenizer of a name PreTokenizer knows (smollm/starcoder, gpt2/default/"",
+// llama3/llama-bpe, qwen2); null for any other name.
+nlohmann::json hf_pre_tokenizer_json(const std::string& pre);
+
 }  // namespace linspec

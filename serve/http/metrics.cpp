@@ -72,6 +72,9 @@ std::string Metrics::prometheus() const {
   o << "linspec_queue_depth " << queue_depth_ << '\n';
   metric("linspec_running_sequences", "gauge", "Sequences in the running batch");
   o << "linspec_running_sequences " << running_ << '\n';
+  metric("linspec_cancelled_sequences_total", "counter",
+         "Sequences stopped before they finished because their client disconnected");
+  o << "linspec_cancelled_sequences_total " << cancelled_ << '\n';
   metric("linspec_time_to_first_token_seconds", "summary", "Time from admission request to first token");
   o << "linspec_time_to_first_token_seconds_sum " << ttft_sum_ << '\n';
   o << "linspec_time_to_first_token_seconds_count " << ttft_count_ << '\n';

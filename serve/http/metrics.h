@@ -23,6 +23,8 @@ class Metrics {
   void steps(int64_t steps, int64_t accepted);
   void batch_step(int64_t batch_size);
   void time_to_first_token(double seconds);
+  // A sequence dropped before it finished because its client went away (or the server gave up on it).
+  void sequence_cancelled() { ++cancelled_; }
   void set_queue_depth(int64_t n) { queue_depth_ = n; }
   void set_running(int64_t n) { running_ = n; }
 
@@ -38,7 +40,7 @@ class Metrics {
   double ttft_sum_ = 0;
   int64_t ttft_count_ = 0;
   std::atomic<int64_t> prompt_tokens_{0}, generated_{0}, steps_{0}, accepted_{0}, batch_steps_{0}, batch_rows_{0};
-  std::atomic<int64_t> queue_depth_{0}, running_{0};
+  std::atomic<int64_t> queue_depth_{0}, running_{0}, cancelled_{0};
 };
 
 }  // namespace linspec::serve

@@ -258,6 +258,13 @@ void Scheduler::run_speculative(std::vector<std::shared_ptr<Sequence>> group) {
   }
 }
 
+bool Scheduler::drop_if_cancelled(Sequence& s) {
+  if (!s.cancelled()) return false;
+  finish(s, "cancelled");
+  if (metrics_) metrics_->sequence_cancelled();
+  return true;
+}
+
 void Scheduler::loop() {
   for (;;) {
     std::vector<std::shared_ptr<Sequence>> admitted, spec_group;
@@ -270,10 +277,7 @@ void Scheduler::loop() {
       }
       if (stop_) return;
       busy_ = true;
-      std::erase_if(queue_, [&](const auto& s) {
-        if (s->cancelled()) finish(*s, "cancelled");
-        return s->cancelled();
-      });
+      std::erase_if(queue_, [&](const auto& s) { return drop_if_cancelled(*s); });
       spec_group = take_speculative_group();
       while (spec_group.empty() && !queue_.empty() &&
              static_cast<int64_t>(running_.size() + admitted.size()) < opt_.max_batch) {
@@ -282,10 +286,7 @@ void Scheduler::loop() {
       }
       if (metrics_) metrics_->set_queue_depth(static_cast<int64_t>(queue_.size()));
     }
-    std::erase_if(running_, [&](const auto& s) {
-      if (s->cancelled()) finish(*s, "cancelled");
-      return s->cancelled();
-    });
+    std::erase_if(running_, [&](const auto& s) { return drop_if_cancelled(*s); });
     // One failing sequence (a kernel error, memory) must not take the others down: it ends with an error event.
     auto guarded = [&](const std::vector<std::shared_ptr<Sequence>>& who, auto&& fn) {
       try {

@@ -116,6 +116,8 @@ class Scheduler {
   // Emits one token chosen from `row` (logits over the vocab; null for speculative tokens). True when it finished.
   bool emit(Sequence& s, int32_t token, const float* row);
   void finish(Sequence& s, const std::string& reason, std::string text = "", std::string error = "");
+  // Ends `s` with "cancelled" when its client went away; true then (the caller drops it).
+  bool drop_if_cancelled(Sequence& s);
   std::vector<std::shared_ptr<Sequence>> take_speculative_group();
   void update_gauges();
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "serve/http/client_connection.h"
 #include "serve/http/sse.h"
 
 namespace linspec::serve {
@@ -201,6 +202,9 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
   ResponseMeta meta{
       (chat ? "chatcmpl-" : "cmpl-") + std::to_string(std::time(nullptr)) + "-" + std::to_string(next_id_++),
       opt_.model_name, static_cast<int64_t>(std::time(nullptr))};
+  // The reply of a non-streamed request is written only at the end, and a stream's first bytes only once its
+  // sequence runs, so the client's socket is watched while they wait: a client that goes away stops its sequences.
+  auto conn = std::make_shared<ClientConnection>(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
   if (!cr.stream) {
     std::vector<ChoiceResult> choices(seqs.size());
     for (size_t i = 0; i < seqs.size(); ++i) {
@@ -208,7 +212,12 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
       c.prompt_tokens = static_cast<int64_t>(seqs[i]->request().prompt.size());
       SequenceEvent ev;
       for (bool done = false; !done;) {
-        if (!seqs[i]->next(ev, std::chrono::milliseconds(200))) continue;
+        if (!conn->alive()) {
+          for (auto& s : seqs) s->cancel();
+          send_error(res, ApiError(499, "the client closed the connection", "", "server_error", "client_closed"));
+          return;
+        }
+        if (!seqs[i]->next(ev, std::chrono::milliseconds(100))) continue;
         c.text += ev.text;
         c.logprobs.insert(c.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
         done = ev.finished;
@@ -235,12 +244,12 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
   }
 
   // Streaming: the provider runs on this connection's thread after the headers; it writes every event as it comes
-  // and stops the sequence as soon as a write fails (the client went away).
+  // and stops the sequence as soon as a write fails or, while no event comes, the client's socket is closed.
   auto seq = seqs[0];
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, cr, meta, seq, guard](size_t, httplib::DataSink& sink) {
+      [this, cr, meta, seq, guard, conn](size_t, httplib::DataSink& sink) {
         auto write = [&](const std::string& s) {
           if (!sink.write(s.data(), s.size())) {
             seq->cancel();
@@ -251,8 +260,8 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
         bool first = true;
         SequenceEvent ev;
         for (bool done = false; !done;) {
-          if (!seq->next(ev, std::chrono::milliseconds(200))) {
-            if (!sink.is_writable()) {
+          if (!seq->next(ev, std::chrono::milliseconds(100))) {
+            if (!sink.is_writable() || !conn->alive()) {
               seq->cancel();
               return false;
             }

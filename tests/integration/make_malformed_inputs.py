@@ -17,6 +17,7 @@ import json, os, random, struct, sys
 WORK, SRC = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(SRC, "fuzz"))
 import make_corpus as mc  # noqa: E402  (the minimal model and the GGUF / safetensors writers)
+from proto_fields import proto_fields  # noqa: E402  (this script's folder is on sys.path)
 
 OUT = os.path.join(WORK, "malformed")
 CASES = []
@@ -304,32 +305,6 @@ for cid, text in {"empty": "", "truncated": tj_text[: len(tj_text) // 2], "not_u
     hf_case("tokenizer_json", cid, "tokenizer.json", text, BPE)
 
 # SentencePiece tokenizer.model (an HF directory without tokenizer.json)
-def proto_fields(b):
-    """(field number, end offset) of each top-level field of a protobuf message."""
-    def varint(i):
-        r = s = 0
-        while True:
-            c = b[i]
-            i += 1
-            r |= (c & 0x7F) << s
-            s += 7
-            if c < 0x80:
-                return r, i
-    i, out = 0, []
-    while i < len(b):
-        key, i = varint(i)
-        wire = key & 7
-        if wire == 2:
-            n, i = varint(i)
-            i += n
-        elif wire == 0:
-            _, i = varint(i)
-        else:
-            i += 4 if wire == 5 else 8
-        out.append((key >> 3, i))
-    return out
-
-
 def last_piece_end(b):
     return max(end for f, end in proto_fields(b) if f == 1)
 

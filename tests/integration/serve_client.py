@@ -90,6 +90,29 @@ def check_error(status, text, want_status, param=None):
         assert err["param"] == param, err
 
 
+def metric(base, name):
+    st, text = curl(base, "/metrics")
+    assert st == 200, text
+    return float(next(l.split()[1] for l in text.splitlines() if l.startswith(name + " ")))
+
+
+def wait_metric(base, name, want, what):
+    for _ in range(200):
+        if metric(base, name) == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: {name} stayed {metric(base, name)}, expected {want}")
+
+
+def open_request(base, body):
+    """A completion request on a raw socket, left unread: the test closes it to play a client that goes away."""
+    s = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    return s
+
+
 PROMPTS = ["The model reads", "the next word", "Training can learn which token", "a line of text and",
            "in this small corpus", "comes after which", "plain english words follow", "so that the"]
 
@@ -240,6 +263,31 @@ def main():
         pass
     ok = openai.OpenAI(base_url=base + "/v1", api_key="sekret", max_retries=0)
     assert ok.completions.create(model="lin", prompt="x", max_tokens=3, temperature=0).usage.completion_tokens >= 1
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 0
+
+    # ---- a client that goes away stops its sequence: non-streamed (its reply would come only at the end), streamed
+    # while still queued (no bytes written yet), streamed while tokens flow; the server keeps serving ----
+    p, base = start("--max-batch", "1", "--max-tokens", "1000000")
+    long = {"prompt": PROMPTS[0], "max_tokens": 1000000, "temperature": 0}  # minutes of tokens if nobody stops it
+    a = open_request(base, long)
+    wait_metric(base, "linspec_running_sequences", 1, "non-streamed request A")
+    b = open_request(base, dict(long, stream=True))
+    wait_metric(base, "linspec_queue_depth", 1, "streamed request B behind A")
+    b.close()
+    wait_metric(base, "linspec_cancelled_sequences_total", 1, "closing queued stream B")
+    assert metric(base, "linspec_running_sequences") == 1, "A should still run"
+    a.close()
+    wait_metric(base, "linspec_cancelled_sequences_total", 2, "closing non-streamed A")
+    wait_metric(base, "linspec_running_sequences", 0, "closing non-streamed A")
+    c = open_request(base, dict(long, stream=True))
+    assert c.recv(4096).startswith(b"HTTP/1.1 200"), "stream C did not start"
+    c.close()
+    wait_metric(base, "linspec_cancelled_sequences_total", 3, "closing flowing stream C")
+    generated = metric(base, "linspec_generated_tokens_total")
+    assert generated < 1000000, generated
+    st, text = curl(base, "/v1/completions", {"prompt": PROMPTS[2], "max_tokens": 8, "temperature": 0})
+    assert st == 200 and canon(json.loads(text)["choices"][0]["text"]) == generate(PROMPTS[2], 8), text
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=60) == 0
 

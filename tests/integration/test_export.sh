@@ -88,12 +88,19 @@ for k, (dt, shape, data) in src.items():
     if bf[k][:2] != ("BF16", shape) or got != want: sys.exit(f"FAIL: bf16 export of {k} is not RNE of the source")
 print(f"safetensors: {len(src)} tensors equal to the source (f32) and its RNE rounding (bf16)")
 PY
-# No tokenizer writer yet: the directory gets the source's tokenizer files to be loadable.
-cp hf/tokenizer.json hf/tokenizer_config.json serve_hf/
+# The directory carries its own tokenizer (transformers reads it: test_export_transformers.sh), so it converts back.
+for f in tokenizer.json tokenizer_config.json special_tokens_map.json generation_config.json; do
+  [[ -s serve_hf/$f ]] || fail "--hf-dir wrote no $f"
+done
 "$LINSPEC" convert --from serve_hf --out roundtrip.h5 2>/dev/null
 describe roundtrip.h5 | grep '^model/' > rt.txt
 cmp -s rt.txt <(grep '^model/' serve.txt) || { diff rt.txt <(grep '^model/' serve.txt) | head -5; fail "HF round trip differs"; }
-echo "ok: --hf-dir: config.json, f32/bf16 safetensors, convert round trip bit-identical"
+tok_info() { "$LINSPEC" info --json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["tokenizer"])'; }
+[[ $(tok_info roundtrip.h5) == "$(tok_info serve.h5)" ]] || fail "tokenizer round trip: $(tok_info roundtrip.h5)"
+ids() { "$LINSPEC" generate --checkpoint "$1" --prompt "$(head -c 2000 corpus.txt) <|endoftext|> 12345" --max-new 8 \
+          --json "$1.ids.json" >/dev/null 2>&1; cat "$1.ids.json"; }
+[[ $(ids roundtrip.h5) == "$(ids serve.h5)" ]] || fail "round trip tokenizes or generates differently"
+echo "ok: --hf-dir: config.json, f32/bf16 safetensors, tokenizer files, convert round trip bit-identical"
 
 # ---- 3. refusals ----
 expect_exit2() {  # expect_exit2 LOGFILE PATTERN... -- ARGS

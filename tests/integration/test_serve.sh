@@ -3,7 +3,8 @@
 # Python client (launch/setup.sh installs it into $LINSPEC_CACHE/venv-serve): completions and chat equal to
 # `linspec generate`, streaming (SSE ending in [DONE]), stop strings, echo logprobs, 8 concurrent clients each getting
 # exactly its own greedy output while bad requests get 400, API key on/off, speculative (draft) output equal to AR,
-# SIGTERM draining a running stream then exit 0, and a chat template linspec cannot render refused at startup (exit 2).
+# SIGTERM draining a running stream then exit 0, clients that disconnect (non-streamed, queued stream, flowing stream)
+# stopping their sequences, and a chat template linspec cannot render refused at startup (exit 2).
 # Usage: test_serve.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$1" "$2"
 export OMP_NUM_THREADS=2

@@ -3,9 +3,14 @@
 byte-level BPE over the 256 byte symbols plus a few merges) and a small English-like corpus, using only the Python
 standard library, so integration tests can run `linspec convert` / `prepare` / `train` in seconds.
 
-Usage: tiny_hf_model.py OUT_DIR CORPUS_TXT [--layers N] [--seed S]
+With --spm MODEL the tokenizer is that SentencePiece model instead (tokenizer.model; <unk> <s> </s> are ids 0 1 2,
+as in tests/reference/spm_tiny.model), with BOS added, LLaMA-2 style.
+
+Usage: tiny_hf_model.py OUT_DIR CORPUS_TXT [--layers N] [--seed S] [--spm MODEL]
 """
-import argparse, json, os, random, struct
+import argparse, json, os, random, shutil, struct
+
+from proto_fields import proto_fields  # this script's folder is on sys.path
 
 
 def bytes_to_unicode():
@@ -27,6 +32,7 @@ def main():
     ap.add_argument("corpus")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--spm", help="SentencePiece model to use as the tokenizer")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
@@ -52,18 +58,27 @@ def main():
                   "merges": merges},
     }
     vocab_size = eos_id + 4  # a few unused rows, as real models pad their vocabulary
+    bos_id = eos_id
+    if a.spm:
+        pieces = sum(f == 1 for f, _ in proto_fields(open(a.spm, "rb").read()))  # ModelProto.pieces
+        vocab_size, bos_id, eos_id = pieces + 4, 1, 2
     hidden, heads, kv_heads, head_dim, ffn = 32, 4, 2, 8, 64
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab_size,
               "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": a.layers,
               "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
               "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 512,
-              "tie_word_embeddings": True, "bos_token_id": eos_id, "eos_token_id": eos_id, "hidden_act": "silu"}
+              "tie_word_embeddings": True, "bos_token_id": bos_id, "eos_token_id": eos_id, "hidden_act": "silu"}
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
-    with open(os.path.join(a.out, "tokenizer.json"), "w") as f:
-        json.dump(tokenizer, f)
-    with open(os.path.join(a.out, "tokenizer_config.json"), "w") as f:
-        json.dump({"eos_token": eos, "bos_token": eos, "add_bos_token": False}, f)
+    if a.spm:
+        shutil.copy(a.spm, os.path.join(a.out, "tokenizer.model"))
+        with open(os.path.join(a.out, "tokenizer_config.json"), "w") as f:
+            json.dump({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": True}, f)
+    else:
+        with open(os.path.join(a.out, "tokenizer.json"), "w") as f:
+            json.dump(tokenizer, f)
+        with open(os.path.join(a.out, "tokenizer_config.json"), "w") as f:
+            json.dump({"eos_token": eos, "bos_token": eos, "add_bos_token": False}, f)
 
     shapes = {"model.embed_tokens.weight": (vocab_size, hidden), "model.norm.weight": (hidden,)}
     for i in range(a.layers):

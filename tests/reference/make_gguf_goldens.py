@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Golden GGUF file for linspec's GGUF reader and dequantisation kernels, made with gguf-py (PyPI `gguf`).
 
-For every ggml type linspec dequantises (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K) it stores
+For every ggml type linspec dequantises (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K, and Q2_K Q3_K IQ4_NL,
+drawn last so the earlier types keep their bytes) it stores
   q.<TYPE>    random raw blocks of that type (random bytes; the f16 scale fields are random finite halves,
               subnormals, zeros and negatives included), written as a raw tensor
   ref.<TYPE>  F32: gguf.quants.dequantize() of the same bytes, i.e. gguf-py's numpy port of ggml's kernels
 plus metadata keys of every GGUF value type (test.*) whose values the C++ test checks.
-Usage: python3 tests/reference/make_gguf_goldens.py   (writes tests/reference/golden/gguf_dequant.gguf)
+Usage: $LINSPEC_CACHE/venv-hf/bin/python tests/reference/make_gguf_goldens.py
+       (writes tests/reference/golden/gguf_dequant.gguf; the venv has gguf-py, see tests/reference/requirements-hf.txt)
 """
 import os
 
@@ -27,6 +29,12 @@ QUANTS = [
     (T.Q4_K, 3, 2, [0, 2]),
     (T.Q5_K, 3, 2, [0, 2]),
     (T.Q6_K, 3, 2, [208]),
+]
+# Added later; drawn after everything above so the cases above stay byte-identical.
+MORE_QUANTS = [
+    (T.Q2_K, 3, 2, [80, 82]),
+    (T.Q3_K, 3, 2, [108]),
+    (T.IQ4_NL, 4, 3, [0]),
 ]
 
 
@@ -93,6 +101,11 @@ def main():
     bf16_raw = bf16_bits.view(np.uint8).reshape(3, 32)
     w.add_tensor("q.BF16", bf16_raw, raw_dtype=T.BF16)
     w.add_tensor("ref.BF16", dequantize(bf16_raw, T.BF16).astype(np.float32))
+
+    for qtype, rows, bpr, halves in MORE_QUANTS:
+        raw, ref = quantized_case(rng, qtype, rows, bpr, halves)
+        w.add_tensor(f"q.{qtype.name}", raw, raw_dtype=qtype)
+        w.add_tensor(f"ref.{qtype.name}", ref)
 
     w.write_header_to_file()
     w.write_kv_data_to_file()

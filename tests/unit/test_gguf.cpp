@@ -59,8 +59,8 @@ GgufBuilder one_tensor_file() {
 
 TEST(GgufDequant, EveryTypeMatchesGgufPyBitForBit) {
   GgufFile f(kGolden);
-  const std::vector<std::string> types = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1",
-                                          "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"};
+  const std::vector<std::string> types = {"F32",  "F16",  "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0",
+                                          "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"};
   for (const auto& type : types) {
     SCOPED_TRACE(type);
     const GgufTensorInfo* q = f.find_tensor("q." + type);
@@ -256,8 +256,8 @@ TEST(GgufHeader, CustomAlignmentIsHonoured) {
 
 TEST(GgufHeader, KnownTypeWithoutKernelIsRefusedByName) {
   GgufBuilder b = one_tensor_file();
-  b.tensor("k.weight", {256}, 10, std::string(84, '\0'));  // Q2_K
-  const std::string path = temp_path("q2k.gguf");
+  b.tensor("k.weight", {256}, 16, std::string(66, '\0'));  // IQ2_XXS
+  const std::string path = temp_path("iq2xxs.gguf");
   write_file(path, b.build());
   GgufFile f(path);
   try {
@@ -265,7 +265,7 @@ TEST(GgufHeader, KnownTypeWithoutKernelIsRefusedByName) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_CONTAINS(e.what(), "k.weight");
-    EXPECT_CONTAINS(e.what(), "Q2_K");
+    EXPECT_CONTAINS(e.what(), "IQ2_XXS");
   }
 }
 
