@@ -175,7 +175,7 @@ RegisterCommand reg(Command{
       s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
       s.add_option(
           "--device", args.device,
-          "train, decode: auto | cpu | cuda (train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
+          "gemm, train, decode: auto | cpu | cuda (gemm, train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
       auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
       shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
       shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
