@@ -8,13 +8,13 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "apps/command.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
-#include "kernels/matmul.h"
 #include "model/draft_heads.h"
 #include "serve/decode_cost.h"
 #include "serve/model_loader.h"
@@ -29,45 +29,10 @@ namespace {
 struct BenchArgs {
   std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32";
   std::vector<std::string> overrides;
-  int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 2048;
-  bool recompute = false;
-  bool profile = false;
+  int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 0;  // gemm_n 0: 2048 (gemm), 1024 (train)
+  bool recompute = false, profile = false;
   bool shape_flags = false;  // --layers/--batch/--seq/--precision/--recompute given
 } args;
-
-struct GemmBenchResult {
-  std::string kind;  // f32 | bf16 (bf16 operands) | f32_via_bf16 (f32 operands rounded on the fly)
-  int64_t n = 0, reps = 0;
-  double seconds = 0, gflops = 0;
-};
-
-// C[n, n] = A[n, n] · B[n, n], best of `reps` after one warm-up call. The CPU backend's GEMMs on host buffers
-// (the oneDNN peer figure); bench/bench_cuda.cpp times the CUDA backend's.
-std::vector<GemmBenchResult> run_gemm_bench(int64_t n, int64_t reps) {
-  const auto& mm = backend(Device::CPU).matmul;
-  Philox rng(3);
-  std::vector<float> a(n * n), b(n * n), c(n * n);
-  for (auto& x : a) x = rng.uniform_f32() - 0.5f;
-  for (auto& x : b) x = rng.uniform_f32() - 0.5f;
-  const Tensor a16 = Tensor::from_vector(a, {n, n}).to(DType::BF16),
-               b16 = Tensor::from_vector(b, {n, n}).to(DType::BF16);
-  const kernels::GemmShape s{1, n, n, n, false, false, false};
-  std::vector<GemmBenchResult> out;
-  auto measure = [&](const std::string& kind, auto&& call) {
-    call();
-    double best = 1e30;
-    for (int64_t i = 0; i < reps; ++i) {
-      const double t0 = seconds_now();
-      call();
-      best = std::min(best, seconds_now() - t0);
-    }
-    out.push_back({kind, n, reps, best, 2.0 * n * n * n / best * 1e-9});
-  };
-  measure("f32", [&] { mm.gemm_f32(s, a.data(), b.data(), c.data(), 0.f); });
-  measure("bf16", [&] { mm.gemm_bf16(s, a16.data<uint16_t>(), b16.data<uint16_t>(), c.data(), 0.f); });
-  measure("f32_via_bf16", [&] { mm.gemm_f32_via_bf16(s, a.data(), b.data(), c.data(), 0.f); });
-  return out;
-}
 
 void write_json(const nlohmann::json& j) {
   if (args.json_out.empty()) return;
@@ -76,9 +41,17 @@ void write_json(const nlohmann::json& j) {
   f << j.dump(2) << "\n";
 }
 
+// The device `--device` names for gemm (auto: CUDA when built and a GPU is visible, as train's auto).
+Device gemm_device() {
+  if (args.device == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  return device_flag(args.device);
+}
+
 int bench_gemm() {
-  const auto results = run_gemm_bench(args.gemm_n, std::max<int64_t>(args.steps, 1));
-  nlohmann::json j = {{"bench", "gemm"}, {"threads", num_threads()}, {"results", nlohmann::json::array()}};
+  const Device device = gemm_device();
+  const auto results = trainer::measure_gemm_rates(device, args.gemm_n > 0 ? args.gemm_n : 2048, std::max<int64_t>(args.steps, 1));
+  nlohmann::json j = {{"bench", "gemm"}, {"device", device_name(device)}, {"threads", num_threads()},
+                      {"results", nlohmann::json::array()}};
   std::printf("%-14s %8s %12s %10s\n", "kind", "n", "seconds", "GFLOP/s");
   for (const auto& r : results) {
     std::printf("%-14s %8lld %12.4f %10.1f\n", r.kind.c_str(), static_cast<long long>(r.n), r.seconds, r.gflops);
@@ -132,7 +105,10 @@ int bench_train() {
     grads = trainer::make_communicator("auto", device);
     setup.emplace(trainer::synthetic_training_setup(shape, device));
   }
-  const auto r = trainer::run_train_bench(*cfg, *setup, *comm, *grads, args.steps, args.warmup);
+  auto r = trainer::run_train_bench(*cfg, *setup, *comm, *grads, args.steps, args.warmup);
+  // The ceiling: this backend's GEMM rate at the step's precision, measured now (the same machine state).
+  r.gemm_rates = trainer::measure_gemm_rates(setup->model->rope_inv_freq().device(), args.gemm_n > 0 ? args.gemm_n : 1024, 3);
+  r.ceiling_gflops = trainer::gemm_ceiling_gflops(r.gemm_rates, r.precision);
   if (comm->rank() != 0) return 0;
   const ModelConfig& mc = setup->model->config();
   std::printf(
@@ -143,15 +119,14 @@ int bench_train() {
   std::printf("step %.3f s (forward %.3f, backward %.3f, optimizer %.3f)  %.1f tokens/s  peak %.2f GiB\n", r.step_s,
               r.forward_s, r.backward_s, r.optimizer_s, r.tokens_per_s, r.peak_bytes / 1073741824.0);
   std::printf("process CPU time %.3f s per step (%.2f cores busy on average)\n", r.cpu_s, r.cpu_s / r.step_s);
-  std::printf("%-16s %10s %10s %7s\n", "op", "fwd s", "bwd s", "share");
-  std::vector<std::pair<std::string, OpTimes>> rows(r.ops.begin(), r.ops.end());
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return a.second.forward_s + a.second.backward_s > b.second.forward_s + b.second.backward_s;
-  });
-  for (const auto& [name, t] : rows)
-    std::printf("%-16s %10.4f %10.4f %6.1f%%\n", name.c_str(), t.forward_s, t.backward_s,
-                100.0 * (t.forward_s + t.backward_s) / r.step_s);
-  std::printf("%-16s %10s %10.4f %6.1f%%\n", "optimizer", "", r.optimizer_s, 100.0 * r.optimizer_s / r.step_s);
+  std::printf("GEMM rate now (n=%lld):", static_cast<long long>(r.gemm_rates.empty() ? 0 : r.gemm_rates[0].n));
+  for (const auto& g : r.gemm_rates) std::printf(" %s %.1f", g.kind.c_str(), g.gflops);
+  std::printf(" GFLOP/s\n");
+  std::ostringstream os;
+  const trainer::StepProfileInput in = r.profile_input();
+  trainer::print_flop_summary(os, in);
+  trainer::print_step_profile(os, in, args.profile);
+  std::fputs(os.str().c_str(), stdout);
   write_json(trainer::train_bench_json(r, mc, cfg->source));
   return 0;
 }
@@ -234,7 +209,7 @@ RegisterCommand reg(Command{
       s.add_option("--stage", args.stage, "train: which stage of a staged config (stages:) to time");
       s.add_option(
           "--device", args.device,
-          "train, decode: auto | cpu | cuda (train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
+          "gemm, train, decode: auto | cpu | cuda (gemm, train auto: CUDA when built and a GPU is visible; decode auto: cpu)");
       auto shape = [](CLI::Option* o) { o->each([](const std::string&) { args.shape_flags = true; }); };
       shape(s.add_option("--precision", args.precision, "train (synthetic): matmul precision fp32 | bf16"));
       shape(s.add_option("--layers", args.layers, "train (synthetic): decoder layers (SmolLM2 has 30)"));
@@ -243,8 +218,10 @@ RegisterCommand reg(Command{
       s.add_option("--steps", args.steps, "measured steps (gemm: repetitions)");
       s.add_option("--warmup", args.warmup, "train: unmeasured steps first");
       shape(s.add_flag("--recompute", args.recompute, "train (synthetic): per-layer activation recomputation"));
-      s.add_flag("--profile", args.profile, "decode: ms per pass of each op kind, AR step and every tree size");
-      s.add_option("--gemm-n", args.gemm_n, "gemm: matrix size n (n x n x n)");
+      s.add_option("--gemm-n", args.gemm_n, "gemm, train: matrix size n (n x n x n) of the GEMM rate (default 2048 for gemm, 1024 for train)");
+      s.add_flag("--profile", args.profile,
+                 "train: where the step goes (time and GFLOP/s per op family, per region and per GEMM shape, against "
+                 "the GEMM ceiling); decode: ms per pass of each op kind, AR step and every tree size");
       s.add_option("--json", args.json_out, "write the results as JSON here");
       return std::function<int()>([] {
         return args.what == "gemm" ? bench_gemm() : args.what == "decode" ? bench_decode() : bench_train();

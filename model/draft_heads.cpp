@@ -102,7 +102,7 @@ Tensor DraftHeads::logits(int64_t k, const Tensor& hidden) const {
   const Tensor x = features(k, hidden);
   const Head& head = heads_[k - 1];
   const Tensor& proj = head.proj_inference.defined() ? head.proj_inference : head.proj;
-  return proj.defined() ? ops::linear(x, proj, {}, target_->options().precision) : target_->lm_head(x);
+  return proj.defined() ? ops::linear(x, proj, {}, target_->options().precision) : target_->lm_head_frozen(x);
 }
 
 void DraftHeads::set_inference_weights(DType format) {
@@ -127,7 +127,7 @@ std::vector<Tensor> DraftHeads::all_logits(const Tensor& hidden, int64_t n) cons
   const int64_t D = hidden.size(-1), rows = hidden.numel() / D;
   std::vector<Tensor> feats;
   for (int64_t k = 1; k <= n; ++k) feats.push_back(ops::reshape(features(k, hidden), {rows, D}));
-  const Tensor all = target_->lm_head(ops::concat(feats, 0));  // [n·rows, V]
+  const Tensor all = target_->lm_head_frozen(ops::concat(feats, 0));  // [n·rows, V]
   Shape shape = hidden.shape();
   shape.back() = all.size(-1);
   for (int64_t k = 0; k < n; ++k) out.push_back(ops::reshape(ops::slice(all, 0, k * rows, (k + 1) * rows), shape));

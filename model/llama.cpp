@@ -242,6 +242,10 @@ Tensor LlamaModel::lm_head(const Tensor& hidden) const {
   return profiled("gemm.lm_head", [&] { return ops::linear(hidden, lm_head_, {}, options_.precision); });
 }
 
+Tensor LlamaModel::lm_head_frozen(const Tensor& hidden) const {
+  return profiled("gemm.lm_head", [&] { return ops::linear(hidden, lm_head_.detach(), {}, options_.precision); });
+}
+
 DecodeState LlamaModel::new_decode_state(int64_t batch, int64_t max_len) const {
   DecodeState s;
   s.batch = batch;

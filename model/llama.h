@@ -107,6 +107,10 @@ class LlamaModel {
   Tensor forward_hidden(const Tensor& ids) const;
   // hidden [..., D] -> logits [..., V].
   Tensor lm_head(const Tensor& hidden) const;
+  // The same projection with the weight as a constant: differentiable in `hidden` only. For callers outside the
+  // trainer's Student (the draft heads' shared projection): the model's own weight tensor is not what trains (the
+  // Student trains handles of it), so a gradient for it would be a wasted V×D GEMM and buffer per step.
+  Tensor lm_head_frozen(const Tensor& hidden) const;
   Tensor forward(const Tensor& ids) const { return lm_head(forward_hidden(ids)); }
   // RoPE frequencies [head_dim / 2] (model dtype) on the model's device, as every layer rotates with them.
   const Tensor& rope_inv_freq() const { return inv_freq_; }

@@ -140,6 +140,7 @@ const std::vector<Key>& schema() {
       {"eval.every", Kind::Int, 1, 1e9, {}, FIELD(eval.every)},
       {"eval.batches", Kind::Int, 0, 1e6, {}, FIELD(eval.batches)},
       {"log.every", Kind::Int, 1, 1e9, {}, FIELD(log.every)},
+      {"log.profile_every", Kind::Int, 0, 1e9, {}, FIELD(log.profile_every)},
   };
   return keys;
 }

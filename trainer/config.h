@@ -67,6 +67,7 @@ struct ExperimentConfig {
   } eval;
   struct {
     int every = 10;
+    int profile_every = 0;  // > 0: profile every N-th step (time per op family, GFLOP/s vs the GEMM ceiling)
   } log;
 
   std::string source;    // the file it came from

@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "core/error.h"
+#include "model/op_profile.h"
 
 namespace linspec::trainer {
 namespace {
@@ -106,10 +107,13 @@ void GradSync::reduce(Bucket& b) {
     if (meta.grad_stale) meta.grad.zero(), meta.grad_stale = false;
   }
   const size_t n = static_cast<size_t>(b.padded);
-  if (zero_)
-    on_comm_buffers(comm_, {b.grad, b.shard}, [&](std::vector<float*> p) { comm_.reduce_scatter_sum(p[0], p[1], n); });
-  else if (comm_.world() > 1)
-    on_comm_buffers(comm_, {b.grad}, [&](std::vector<float*> p) { comm_.allreduce_sum(p[0], n); });
+  profiled_phase("comm.grad_reduce", true, [&] {
+    if (zero_)
+      on_comm_buffers(comm_, {b.grad, b.shard},
+                      [&](std::vector<float*> p) { comm_.reduce_scatter_sum(p[0], p[1], n); });
+    else if (comm_.world() > 1)
+      on_comm_buffers(comm_, {b.grad}, [&](std::vector<float*> p) { comm_.allreduce_sum(p[0], n); });
+  });
   b.reduced = true;
 }
 
@@ -144,8 +148,10 @@ void GradSync::allgather_params() {
       const int64_t a = std::max(lo, s.offset), e = std::min(hi, s.offset + s.param.numel());
       if (a < e) mine.slice(0, a - lo, e - lo).copy_from(flat(s).slice(0, a - s.offset, e - s.offset));
     }
-    on_comm_buffers(comm_, {mine, all},
-                    [&](std::vector<float*> p) { comm_.allgather(p[0], p[1], static_cast<size_t>(b.padded)); });
+    profiled_phase("comm.param_allgather", false, [&] {
+      on_comm_buffers(comm_, {mine, all},
+                      [&](std::vector<float*> p) { comm_.allgather(p[0], p[1], static_cast<size_t>(b.padded)); });
+    });
     for (size_t si : b.slots) {
       const Slot& s = slots_[si];
       flat(s).copy_from(all.slice(0, s.offset, s.offset + s.param.numel()));

@@ -82,6 +82,10 @@ void MetricsLog::append(const nlohmann::json& j) {
 }
 
 void MetricsLog::log_step(const StepMetrics& m) { append(step_metrics_json(m)); }
+void MetricsLog::log_profile(int64_t step, const nlohmann::json& profile) {
+  append({{"step", step}, {"profile", profile}});
+}
+
 void MetricsLog::log_val(int64_t step, double val_loss, const std::vector<std::pair<std::string, double>>& extra) {
   append(val_metrics_json(step, val_loss, extra));
 }

@@ -55,6 +55,8 @@ class MetricsLog {
 
   void log_step(const StepMetrics& m);
   void log_val(int64_t step, double val_loss, const std::vector<std::pair<std::string, double>>& extra = {});
+  // {"step": step, "profile": profile} (trainer/step_profile.h), for log.profile_every.
+  void log_profile(int64_t step, const nlohmann::json& profile);
   const std::string& path() const { return path_; }
 
  private:

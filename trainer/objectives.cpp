@@ -77,7 +77,8 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
       Tensor teacher_logits;
       {
         NoGradGuard no_grad;
-        teacher_logits = flat_logits(teacher_->forward(inputs));
+        // Forward only, no tape (grad mode off); a region of its own in profiles.
+        teacher_logits = flat_logits(profiled("teacher", [&] { return teacher_->forward(inputs); }));
       }
       add("kd", w_.kd, profiled("kd", [&] { return ops::kl_divergence(logits, teacher_logits, w_.kd_temperature); }));
     }

@@ -7,6 +7,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "data/loader.h"
+#include "trainer/flop_count.h"
 #include "trainer/schedule.h"
 #include "trainer/train_step.h"
 
@@ -103,16 +104,35 @@ TrainBenchResult run_train_bench(const ExperimentConfig& cfg, TrainSetup& setup,
   r.forward_s /= n, r.backward_s /= n, r.optimizer_s /= n, r.cpu_s /= n;
   r.step_s = r.forward_s + r.backward_s + r.optimizer_s;
   r.tokens_per_s = static_cast<double>(r.tokens_per_step) / r.step_s;
-  r.ops = profile.times();
-  for (auto& [name, t] : r.ops) t.forward_s /= n, t.backward_s /= n, t.calls /= std::max<int64_t>(steps, 1);
+  profile.scale(n);
+  r.profile = profile;
+  r.flops = count_step_flops(setup, cfg.train.micro_batch, cfg.data.seq_len);
+  r.micro_batches = cfg.train.grad_accum;
   return r;
+}
+
+StepProfileInput TrainBenchResult::profile_input() const {
+  StepProfileInput in;
+  in.profile = &profile;
+  in.step_s = step_s, in.optimizer_s = optimizer_s;
+  in.flops = flops;
+  in.micro_batches = micro_batches;
+  in.ceiling_gflops = ceiling_gflops;
+  in.precision = precision;
+  return in;
 }
 
 nlohmann::json train_bench_json(const TrainBenchResult& r, const ModelConfig& c, const std::string& source) {
   nlohmann::json ops = nlohmann::json::object();
-  for (const auto& [name, t] : r.ops)
-    ops[name] = {{"forward_s", t.forward_s}, {"backward_s", t.backward_s}, {"calls_per_step", t.calls}};
-  return {{"bench", "train"},
+  for (const auto& [name, t] : r.profile.times())
+    ops[name] = {{"forward_s", t.forward_s},
+                 {"backward_s", t.backward_s},
+                 {"calls_per_step", t.calls},
+                 {"gemm_forward_flops", t.gemm_forward_flops},
+                 {"gemm_backward_flops", t.gemm_backward_flops}};
+  nlohmann::json rates = nlohmann::json::array();
+  for (const auto& g : r.gemm_rates) rates.push_back({{"kind", g.kind}, {"n", g.n}, {"gflops", g.gflops}});
+  nlohmann::json j = {{"bench", "train"},
           {"source", source},
           {"model",
            {{"layers", c.num_layers},
@@ -138,7 +158,10 @@ nlohmann::json train_bench_json(const TrainBenchResult& r, const ModelConfig& c,
           {"peak_bytes", r.peak_bytes},
           {"start_bytes", r.start_bytes},
           {"losses", r.losses},
-          {"ops_s_per_step", ops}};
+          {"ops_s_per_step", ops},
+          {"gemm_rates", rates}};
+  j["profile"] = step_profile_json(r.profile_input());
+  return j;
 }
 
 }  // namespace linspec::trainer

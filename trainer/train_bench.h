@@ -12,6 +12,7 @@
 #include "model/op_profile.h"
 #include "trainer/comm.h"
 #include "trainer/config.h"
+#include "trainer/step_profile.h"
 #include "trainer/train_setup.h"
 
 namespace linspec::trainer {
@@ -37,7 +38,13 @@ struct TrainBenchResult {
   std::string precision;
   double step_s = 0, forward_s = 0, backward_s = 0, optimizer_s = 0, tokens_per_s = 0, cpu_s = 0;
   std::vector<double> losses;
-  std::map<std::string, OpTimes> ops;  // per measured step
+  OpProfile profile;           // regions and GEMMs, per measured step
+  StepFlops flops;             // one micro-batch (trainer/flop_count.h)
+  int64_t micro_batches = 1;   // per step and rank
+  std::vector<GemmRate> gemm_rates;  // measured in the same run (filled by the caller: `bench train`)
+  double ceiling_gflops = 0;
+
+  StepProfileInput profile_input() const;
 };
 
 // `warmup` unmeasured steps, then `steps` measured ones, on the config's training data (communicators as for

@@ -17,12 +17,14 @@
 #include "data/loader.h"
 #include "trainer/comm.h"
 #include "trainer/config.h"
+#include "trainer/flop_count.h"
 #include "trainer/grad_sync.h"
 #include "trainer/metrics.h"
 #include "trainer/objectives.h"
 #include "trainer/schedule.h"
 #include "trainer/signals.h"
 #include "trainer/snapshot.h"
+#include "trainer/step_profile.h"
 #include "trainer/stages.h"
 #include "trainer/train_setup.h"
 #include "trainer/train_step.h"
@@ -121,8 +123,15 @@ class Trainer {
 
   StepMetrics train_step() {
     const double lr = learning_rate(schedule_, static_cast<int>(step_));
+    // log.profile_every: this step runs under an op profile (model/op_profile.h), reported by rank 0.
+    const bool profile = cfg_.log.profile_every > 0 && (step_ + 1) % cfg_.log.profile_every == 0;
+    OpProfile prof;
+    std::optional<OpProfile::Scope> scope;
+    if (profile) scope.emplace(&prof);
     const StepResult r = step_fn_.run([this] { return loader_.next(cfg_.train.micro_batch); }, rng_, lr, step_);
+    scope.reset();
     ++step_;
+    if (profile && comm_.rank() == 0) report_profile(prof, r.phases);
     tokens_ += step_fn_.tokens_per_step();
 
     StepMetrics m;
@@ -133,6 +142,30 @@ class Trainer {
     m.lr = lr;
     m.grad_norm = r.grad_norm;
     return m;
+  }
+
+  // The profile of the step just run: op families against the GEMM ceiling (measured once, at the first report)
+  // on the progress output, the full profile (regions, GEMM shapes) in metrics.jsonl.
+  void report_profile(const OpProfile& prof, const StepPhases& phases) {
+    if (ceiling_gflops_ < 0)
+      ceiling_gflops_ = gemm_ceiling_gflops(measure_gemm_rates(setup_.model->rope_inv_freq().device(), 1024, 3),
+                                            training_precision(cfg_, setup_.model->rope_inv_freq().device()));
+    StepProfileInput in;
+    in.profile = &prof;
+    in.step_s = phases.forward_s + phases.backward_s + phases.optimizer_s;
+    in.optimizer_s = phases.optimizer_s;
+    in.flops = count_step_flops(setup_, cfg_.train.micro_batch, cfg_.data.seq_len);
+    in.micro_batches = cfg_.train.grad_accum;
+    in.ceiling_gflops = ceiling_gflops_;
+    in.precision = training_precision(cfg_, setup_.model->rope_inv_freq().device());
+    std::ostringstream os;
+    os << "profile of step " << step_ << ": ";
+    print_flop_summary(os, in);
+    print_step_profile(os, in, false);
+    std::string text = os.str();
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    progress_->note(text);
+    metrics_->log_profile(step_, step_profile_json(in));
   }
 
   // Mean over eval.batches micro-batches of the validation split per rank: the student's next-token cross-entropy
@@ -191,6 +224,7 @@ class Trainer {
   int64_t step_ = 0, tokens_ = 0;
   std::optional<int64_t> last_saved_;
   bool can_eval_ = false;
+  double ceiling_gflops_ = -1;  // the GEMM ceiling for profiles, measured at the first one
   std::optional<MetricsLog> metrics_;
   std::unique_ptr<ProgressLine> progress_;
 };

@@ -1,4 +1,8 @@
 // matmul / linear: forward and backward through the GEMMs of the operands' backend.
+#include <chrono>
+
+#include "core/device.h"
+#include "core/gemm_observer.h"
 #include "core/ops/dispatch.h"
 #include "kernels/q8_format.h"
 
@@ -7,7 +11,7 @@ namespace {
 thread_local MatmulPrecision default_precision = MatmulPrecision::F32;
 
 // Runs C = op(A) op(B) (+ beta C) on contiguous operands of any float dtype the kernels support.
-void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta, MatmulPrecision p) {
+void run_gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta, MatmulPrecision p) {
   const auto& mm = backend(a.device()).matmul;
   if (a.dtype() == DType::F64) {
     detail::kernel(mm.gemm_f64, "gemm_f64", a)(s, a.device_data<double>(), b.device_data<double>(),
@@ -19,6 +23,20 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
     detail::kernel(mm.gemm_f32, "gemm_f32", a)(s, a.device_data<float>(), b.device_data<float>(),
                                                c.device_data<float>(), beta);
   }
+}
+
+// run_gemm, reported to the thread's GemmObserver when one is installed (core/gemm_observer.h).
+void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta, MatmulPrecision p,
+          GemmRole role) {
+  GemmObserver* obs = GemmObserver::current();
+  if (!obs) return run_gemm(s, a, b, c, beta, p);
+  using clock = std::chrono::steady_clock;
+  device_synchronize(a.device());
+  const auto t0 = clock::now();
+  run_gemm(s, a, b, c, beta, p);
+  device_synchronize(a.device());
+  obs->on_gemm(s, role, a.dtype(), a.dtype() != DType::F64 && p == MatmulPrecision::BF16, a.device(),
+               std::chrono::duration<double>(clock::now() - t0).count());
 }
 
 MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
@@ -119,7 +137,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
   out_shape.push_back(M);
   out_shape.push_back(N);
   Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
-  gemm({batch, M, N, K, trans_a, trans_b, bcast}, a, b, c, 0.f, p);
+  gemm({batch, M, N, K, trans_a, trans_b, bcast}, a, b, c, 0.f, p, GemmRole::Forward);
 
   if (any_requires_grad({&a_in, &b_in})) {
     record_op(c, [a, b, a_in, b_in, trans_a, trans_b, batch, M, N, K, bcast, p](const Tensor& g_in) {
@@ -127,7 +145,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
       if (a_in.requires_grad()) {
         // dA = dC · op(B)ᵀ  (stored as A's layout: transpose the product when A was transposed)
         Tensor ga = Tensor::empty(trans_a ? Shape{batch, M, K} : a.shape(), a.dtype(), a.device());
-        gemm({batch, M, K, N, false, !trans_b, bcast}, g, b, ga, 0.f, p);
+        gemm({batch, M, K, N, false, !trans_b, bcast}, g, b, ga, 0.f, p, GemmRole::GradA);
         accumulate_grad(a_in, trans_a ? ga.transpose(-1, -2).contiguous().reshape(a.shape()) : ga);
       }
       if (b_in.requires_grad()) {
@@ -145,13 +163,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
           Tensor a2 = trans_a ? a.transpose(-1, -2).contiguous() : a;
           Tensor g2 = g;
           if (!trans_b)
-            gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, beta, p);
+            gemm({1, K, N, batch * M, true, false, false}, a2, g2, gb, beta, p, GemmRole::GradB);
           else
-            gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, beta, p);
+            gemm({1, N, K, batch * M, true, false, false}, g2, a2, gb, beta, p, GemmRole::GradB);
         } else if (!trans_b) {
-          gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, beta, p);
+          gemm({batch, K, N, M, !trans_a, false, false}, a, g, gb, beta, p, GemmRole::GradB);
         } else {
-          gemm({batch, N, K, M, true, trans_a, false}, g, a, gb, beta, p);
+          gemm({batch, N, K, M, true, trans_a, false}, g, a, gb, beta, p, GemmRole::GradB);
         }
         if (into_grad) meta->grad_stale = false;
         else accumulate_grad(b_in, gb);

@@ -2,7 +2,9 @@
 # `linspec bench train CONFIG.yaml` times the step `linspec train CONFIG.yaml` runs (trainer/train_step.h):
 #  1. on an aug + LoRA + grad-accumulation + kd config, the benchmark's per-step losses equal the losses `train`
 #     logs for the same steps (same model, objectives, data order and seeds);
-#  2. --set reaches the config; shape flags with a config, and a missing config, exit 2 with a message.
+#  2. it prints the workload's FLOPs against the GEMM ceiling, their GEMM part equal to the GEMMs counted in the
+#     step; --profile prints the region and GEMM-shape tables; train's log.profile_every logs a profile;
+#  3. --set reaches the config; shape flags with a config, and a missing config, exit 2 with a message.
 # Usage: test_bench_train.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$@"
 
@@ -31,6 +33,27 @@ print(f"bench vs train losses: {got} vs {train}, max rel. difference {worst:.1e}
 if worst > 1e-6: sys.exit("FAIL: bench train does not run the step train runs")
 assert bench["tokens_per_step"] == 2 * 2 * 32, bench["tokens_per_step"]
 assert bench["tokens_per_s"] > 0 and bench["model"]["trainable"] < bench["model"]["params"]
+# The FLOP model's GEMM FLOPs equal the GEMMs the profile counted in the step (trainer/flop_count.h).
+prof = bench["profile"]
+counted = sum(o["gemm_forward_flops"] + o["gemm_backward_flops"] for o in bench["ops_s_per_step"].values())
+assert abs(counted - prof["gemm_flops_per_step"]) <= 1e-9 * counted, (counted, prof["gemm_flops_per_step"])
+assert "teacher" in prof["model_flops_per_step"] and prof["model_flops_per_step"]["teacher"]["gemm_backward"] == 0
+assert prof["ceiling_gflops"] > 0 and 0 < prof["fraction_of_ceiling"], prof
+PY
+grep -q "of the fp32 GEMM ceiling" bench.txt || { cat bench.txt >&2; fail "bench train printed no FLOP summary"; }
+
+"$LINSPEC" bench train exp.yaml --steps 1 --warmup 0 --profile > profile.txt 2>&1 || fail "bench train --profile"
+grep -q "GEMMs by shape" profile.txt && grep -q "teacher/gemm.mlp" profile.txt ||
+  { cat profile.txt >&2; fail "bench train --profile printed no region / GEMM-shape tables"; }
+
+# log.profile_every: a profile note on the progress output and a {"step", "profile"} line in metrics.jsonl.
+"$LINSPEC" train exp.yaml --set log.profile_every=2 --set checkpoint.dir=prof 2> prof.log || { cat prof.log >&2; fail "train with log.profile_every"; }
+grep -q "profile of step 2" prof.log || { cat prof.log >&2; fail "no profile note at step 2"; }
+python3 - prof/metrics.jsonl <<'PY'
+import json, sys
+rows = [d for d in map(json.loads, open(sys.argv[1])) if "profile" in d]
+assert [d["step"] for d in rows] == [2], rows
+assert rows[0]["profile"]["gemms"] and rows[0]["profile"]["flops_per_step"] > 0
 PY
 
 "$LINSPEC" bench train exp.yaml --steps 1 --warmup 0 --set train.micro_batch=1 --json one.json > /dev/null 2>&1
