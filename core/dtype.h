@@ -34,7 +34,9 @@ inline float bf16_to_f32(uint16_t h) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
-// Bulk conversions between any two floating storage types (vectorised where it matters).
+// Bulk conversions between any two floating storage types (vectorised where it matters). Both pointers must be
+// aligned to their element size (tensor storage always is); bytes read from a file at an arbitrary offset go through
+// an aligned copy first (model/formats/safetensors.cpp), since a misaligned uint16_t load is undefined behaviour.
 void convert_floats(const void* src, DType src_type, void* dst, DType dst_type, size_t count);
 
 template <typename T> struct dtype_of;
