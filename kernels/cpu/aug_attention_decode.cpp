@@ -16,6 +16,9 @@ namespace {
 using namespace aug_detail;
 
 constexpr int64_t kParallelWork = 1 << 18;  // multiply-adds below which a parallel region does not pay
+// One token's heads: each head's pass over its state is a few microseconds (strided rows of S and the buffer),
+// so a fork/join pays from a handful of heads (SmolLM2: 9 heads, ~90K multiply-adds; serial it was ~30 µs/layer).
+constexpr int64_t kParallelStepWork = 1 << 15;
 
 // Writes token (k̂, v) at absolute position pos into the group buffer of one kv head.
 template <typename T>
@@ -56,7 +59,7 @@ void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st
     buffer_token(dm, st.buf_k ? st.buf_k + bk * buf : nullptr, st.buf_v ? st.buf_v + bk * buf : nullptr, pos,
                  khat + bk * d, v + bk * d);
 
-#pragma omp parallel for schedule(static) if (B * Hq * d * (G + d + C) > kParallelWork)
+#pragma omp parallel for schedule(static) if (B * Hq * d * (G + d + C) > kParallelStepWork)
   for (int64_t bh = 0; bh < B * Hq; ++bh) {
     const int64_t b = bh / Hq, h = bh % Hq, kv = b * Hkv + h / rep;
     const T* q = qhat + bh * d;
