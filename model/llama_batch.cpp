@@ -51,17 +51,18 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
       k = linear(h, w.k_proj, w.k_bias);
       v = linear(h, w.v_proj, w.v_bias);
     }
-    // [B, 1, H·d] -> [B, H, 1, d] for the whole batch (layout copies, once per layer rather than per sequence: on a
-    // small model these small ops cost as much as the GEMMs), then per sequence: rotated at its own position,
-    // through its own state.
-    auto to_heads = [&](const Tensor& y, int64_t n) { return ops::transpose(ops::reshape(y, {B, 1, n, d}), 1, 2); };
-    const Tensor qh = to_heads(q, Hq), kh = to_heads(k, Hkv), vh = to_heads(v, Hkv);
+    // Layout and RoPE once per layer for the whole batch, not per sequence (on a small model these small ops cost as
+    // much as the GEMMs): [B, 1, H·d] -> [1, H, B, d], the sequences side by side as the "tokens" of one row, each
+    // rotated to its own position (bit for bit as ops::rope at that position). Then per sequence, through its own
+    // state, as [1, H, 1, d].
+    auto to_heads = [&](const Tensor& y, int64_t n) { return ops::transpose(ops::reshape(y, {1, B, n, d}), 1, 2); };
+    const Tensor qh = ops::rope_at_positions(to_heads(q, Hq), pos, model.rope_inv_freq());
+    const Tensor kh = ops::rope_at_positions(to_heads(k, Hkv), pos, model.rope_inv_freq());
+    const Tensor vh = to_heads(v, Hkv);
     std::vector<Tensor> outs(B);
-    for (int64_t b = 0; b < B; ++b) {
-      const Tensor qb = ops::rope(ops::slice(qh, 0, b, b + 1), pos[b], model.rope_inv_freq());
-      const Tensor kb = ops::rope(ops::slice(kh, 0, b, b + 1), pos[b], model.rope_inv_freq());
-      outs[b] = w.mixer->step(*states[b]->layers[i], qb, kb, ops::slice(vh, 0, b, b + 1));  // [1, Hq, 1, d]
-    }
+    for (int64_t b = 0; b < B; ++b)
+      outs[b] = w.mixer->step(*states[b]->layers[i], ops::slice(qh, 2, b, b + 1), ops::slice(kh, 2, b, b + 1),
+                              ops::slice(vh, 2, b, b + 1));  // [1, Hq, 1, d]
     const Tensor o = B == 1 ? outs[0] : ops::concat(outs, 0);
     const Tensor merged = ops::reshape(ops::transpose(o, 1, 2), {B, 1, Hq * d});
     const Tensor x1 = ops::add(x, linear(merged, w.o_proj, w.o_bias));
