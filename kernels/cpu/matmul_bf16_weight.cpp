@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/backend.h"
 #include "kernels/cpu/output_tiles.h"
@@ -15,6 +16,10 @@ namespace linspec::kernels::cpu {
 namespace {
 
 constexpr int64_t kStep = 32;  // inputs per iteration: one 64-byte load of bf16 weights
+// How far ahead in its weight row each load prefetches. A thread reads 4 rows of 1–3 KB side by side, too short
+// for the hardware prefetcher to get ahead of; 512 bytes ahead took a SmolLM2 step of bf16 GEMMs (one token) from
+// 23.2 to 15.1 ms (medians of 8 alternating runs, same machine).
+constexpr int64_t kPrefetchBytes = 512;
 
 __attribute__((target("avx512f,avx512bw"))) inline void widen(__m512i raw, __m512& lo, __m512& hi) {
   lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(raw)), 16));
@@ -27,12 +32,19 @@ __attribute__((target("avx512f,avx512bw"))) void tile(const float* a, int64_t m0
   __m512 acc[MR][NR];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < k; kk += kStep) {
-    const int64_t left = std::min(kStep, k - kk);  // the tail is masked: the same operations, zeros beyond k
-    const __mmask32 m16 = left == kStep ? ~__mmask32(0) : static_cast<__mmask32>((1ull << left) - 1);
+  // One 32-input step: full steps load plainly, the tail is masked (the same operations, zeros beyond k).
+  auto step = [&](int64_t kk, __mmask32 m16, auto full) __attribute__((always_inline)) {
     const __mmask16 mlo = static_cast<__mmask16>(m16), mhi = static_cast<__mmask16>(m16 >> 16);
     __m512 wlo[NR], whi[NR];
-    for (int j = 0; j < NR; ++j) widen(_mm512_maskz_loadu_epi16(m16, w + (n0 + j) * k + kk), wlo[j], whi[j]);
+    for (int j = 0; j < NR; ++j) {
+      const uint16_t* p = w + (n0 + j) * k + kk;
+      if constexpr (decltype(full)::value) {
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+        widen(_mm512_loadu_si512(p), wlo[j], whi[j]);
+      } else {
+        widen(_mm512_maskz_loadu_epi16(m16, p), wlo[j], whi[j]);
+      }
+    }
     for (int r = 0; r < MR; ++r) {
       const float* ar = a + (m0 + r) * k + kk;
       const __m512 alo = _mm512_maskz_loadu_ps(mlo, ar), ahi = _mm512_maskz_loadu_ps(mhi, ar + 16);
@@ -41,7 +53,10 @@ __attribute__((target("avx512f,avx512bw"))) void tile(const float* a, int64_t m0
         acc[r][j] = _mm512_fmadd_ps(ahi, whi[j], acc[r][j]);
       }
     }
-  }
+  };
+  int64_t kk = 0;
+  for (; kk + kStep <= k; kk += kStep) step(kk, ~__mmask32(0), std::true_type{});
+  if (kk < k) step(kk, static_cast<__mmask32>((1ull << (k - kk)) - 1), std::false_type{});
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) c[(m0 + r) * n_total + n0 + j] = _mm512_reduce_add_ps(acc[r][j]);
 }
