@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 #include "kernels/cpu/backend.h"
 #include "kernels/cpu/output_tiles.h"
@@ -26,37 +25,42 @@ __attribute__((target("avx512f,avx512bw"))) inline void widen(__m512i raw, __m51
   hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(raw, 1)), 16));
 }
 
+// One 32-input step of a tile: whole steps load plainly (and prefetch), the tail is masked (the same operations,
+// zeros beyond k).
+template <int MR, int NR, bool Whole>
+__attribute__((target("avx512f,avx512bw"))) inline void tile_step(const float* a, int64_t m0, int64_t k,
+                                                                   const uint16_t* w, int64_t n0, int64_t kk,
+                                                                   __mmask32 m16, __m512 (&acc)[MR][NR]) {
+  const __mmask16 mlo = static_cast<__mmask16>(m16), mhi = static_cast<__mmask16>(m16 >> 16);
+  __m512 wlo[NR], whi[NR];
+  for (int j = 0; j < NR; ++j) {
+    const uint16_t* p = w + (n0 + j) * k + kk;
+    if constexpr (Whole) {
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+      widen(_mm512_loadu_si512(p), wlo[j], whi[j]);
+    } else {
+      widen(_mm512_maskz_loadu_epi16(m16, p), wlo[j], whi[j]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    const float* ar = a + (m0 + r) * k + kk;
+    const __m512 alo = _mm512_maskz_loadu_ps(mlo, ar), ahi = _mm512_maskz_loadu_ps(mhi, ar + 16);
+    for (int j = 0; j < NR; ++j) {
+      acc[r][j] = _mm512_fmadd_ps(alo, wlo[j], acc[r][j]);
+      acc[r][j] = _mm512_fmadd_ps(ahi, whi[j], acc[r][j]);
+    }
+  }
+}
+
 template <int MR, int NR>
 __attribute__((target("avx512f,avx512bw"))) void tile(const float* a, int64_t m0, int64_t k, const uint16_t* w,
                                                       int64_t n0, int64_t n_total, float* c) {
   __m512 acc[MR][NR];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
-  // One 32-input step: full steps load plainly, the tail is masked (the same operations, zeros beyond k).
-  auto step = [&](int64_t kk, __mmask32 m16, auto full) __attribute__((always_inline)) {
-    const __mmask16 mlo = static_cast<__mmask16>(m16), mhi = static_cast<__mmask16>(m16 >> 16);
-    __m512 wlo[NR], whi[NR];
-    for (int j = 0; j < NR; ++j) {
-      const uint16_t* p = w + (n0 + j) * k + kk;
-      if constexpr (decltype(full)::value) {
-        _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-        widen(_mm512_loadu_si512(p), wlo[j], whi[j]);
-      } else {
-        widen(_mm512_maskz_loadu_epi16(m16, p), wlo[j], whi[j]);
-      }
-    }
-    for (int r = 0; r < MR; ++r) {
-      const float* ar = a + (m0 + r) * k + kk;
-      const __m512 alo = _mm512_maskz_loadu_ps(mlo, ar), ahi = _mm512_maskz_loadu_ps(mhi, ar + 16);
-      for (int j = 0; j < NR; ++j) {
-        acc[r][j] = _mm512_fmadd_ps(alo, wlo[j], acc[r][j]);
-        acc[r][j] = _mm512_fmadd_ps(ahi, whi[j], acc[r][j]);
-      }
-    }
-  };
   int64_t kk = 0;
-  for (; kk + kStep <= k; kk += kStep) step(kk, ~__mmask32(0), std::true_type{});
-  if (kk < k) step(kk, static_cast<__mmask32>((1ull << (k - kk)) - 1), std::false_type{});
+  for (; kk + kStep <= k; kk += kStep) tile_step<MR, NR, true>(a, m0, k, w, n0, kk, ~__mmask32(0), acc);
+  if (kk < k) tile_step<MR, NR, false>(a, m0, k, w, n0, kk, static_cast<__mmask32>((1ull << (k - kk)) - 1), acc);
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) c[(m0 + r) * n_total + n0 + j] = _mm512_reduce_add_ps(acc[r][j]);
 }
