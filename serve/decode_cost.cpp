@@ -2,8 +2,6 @@
 
 #include <xxhash.h>
 
-#include "model/op_profile.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -13,6 +11,7 @@
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "model/op_profile.h"
 #include "serve/report.h"
 
 namespace linspec {
@@ -72,8 +71,9 @@ DecodeCost DecodeCost::from_json(const nlohmann::json& j, const std::string& whe
 }
 
 // Part of the cache key: bump it when a decode kernel's speed changes, so that cached costs measured with the old
-// kernels do not size trees for the new ones (2: Q8 weights in panels of 16 rows).
-constexpr int kDecodeKernelsRevision = 2;
+// kernels do not size trees for the new ones (2: Q8 weights in panels of 16 rows; 3: vectorised small ops, threaded
+// aug step, bf16 prefetch).
+constexpr int kDecodeKernelsRevision = 3;
 
 std::string decode_cost_key(const LlamaModel& m) {
   const ModelConfig& c = m.config();
