@@ -26,7 +26,12 @@ struct Args {
   std::string checkpoint, speculative = "off", draft, device = "cpu", weights = "f32", chat_template, model_name;
   serve::ServerOptions server;
   int64_t max_batch = 16, max_queue = 256;
-  SpeculativeSetup spec;
+  // Heads trees sized by this machine's verify cost: the static 64-node tree costs a CPU far more than it saves.
+  SpeculativeSetup spec = [] {
+    SpeculativeSetup s;
+    s.tree = "auto";
+    return s;
+  }();
 } args;
 
 int run() {
@@ -121,7 +126,7 @@ RegisterCommand reg(Command{
           ->capture_default_str();
       s.add_option("--draft", args.draft, "Draft model: checkpoint PATH or first-layers:N");
       s.add_option("--tree", args.spec.tree,
-                   "Heads tree: default | auto (sized by this machine's verify cost) | FILE.json")
+                   "Heads tree: auto (default: sized by this machine's verify cost, measured once and cached) | default (static) | FILE.json")
           ->capture_default_str();
       s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
       s.add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str();
