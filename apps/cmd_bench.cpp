@@ -1,13 +1,13 @@
 // linspec bench gemm|train|decode: GEMM throughput, the training step (trainer/train_bench.h) of an experiment
 // config or of the SmolLM2-shaped synthetic default, and a checkpoint's decode / tree-verification cost on this
 // machine (serve/decode_cost.h; cached for `--tree auto`).
-#include <set>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "apps/command.h"
@@ -41,14 +41,8 @@ void write_json(const nlohmann::json& j) {
   f << j.dump(2) << "\n";
 }
 
-// The device `--device` names for gemm (auto: CUDA when built and a GPU is visible, as train's auto).
-Device gemm_device() {
-  if (args.device == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  return device_flag(args.device);
-}
-
 int bench_gemm() {
-  const Device device = gemm_device();
+  const Device device = device_flag(args.device);  // auto: CUDA when built and a GPU is visible
   const auto results = trainer::measure_gemm_rates(device, args.gemm_n > 0 ? args.gemm_n : 2048, std::max<int64_t>(args.steps, 1));
   nlohmann::json j = {{"bench", "gemm"}, {"device", device_name(device)}, {"threads", num_threads()},
                       {"results", nlohmann::json::array()}};
@@ -134,29 +128,28 @@ int bench_train() {
 // Per op kind, ms per pass: the AR step, then verify_tree at each size (the sum is a little above the untimed
 // passes': the profiler's clocks).
 void print_decode_profile(const DecodeCost& c, const DecodeProfile& p, nlohmann::json& j) {
+  std::vector<const std::map<std::string, double>*> columns{&p.ar_step_ms};  // AR, then each tree size
+  for (const auto& v : p.verify_ms) columns.push_back(&v);
   std::set<std::string> names;
-  for (const auto& [name, ms] : p.ar_step_ms) names.insert(name);
-  for (const auto& v : p.verify_ms)
-    for (const auto& [name, ms] : v) names.insert(name);
-  auto at = [](const std::map<std::string, double>& m, const std::string& n) {
-    const auto it = m.find(n);
-    return it == m.end() ? 0.0 : it->second;
-  };
+  for (const auto* col : columns)
+    for (const auto& [name, ms] : *col) names.insert(name);
   std::printf("\nms per pass by op (profiled passes)\n%-14s %8s", "op", "AR");
   for (int64_t n : c.nodes) std::printf(" %7lld", static_cast<long long>(n));
-  std::printf("\n");
-  std::vector<double> total(c.nodes.size() + 1, 0.0);
+  std::vector<double> total(columns.size(), 0.0);
+  auto row = [&](const std::string& name, const std::vector<double>& ms) {
+    std::printf("\n%-14s %8.3f", name.c_str(), ms[0]);
+    for (size_t i = 1; i < ms.size(); ++i) std::printf(" %7.3f", ms[i]);
+  };
   for (const auto& name : names) {
-    std::printf("%-14s %8.3f", name.c_str(), at(p.ar_step_ms, name));
-    total[0] += at(p.ar_step_ms, name);
-    for (size_t i = 0; i < c.nodes.size(); ++i) {
-      std::printf(" %7.3f", at(p.verify_ms[i], name));
-      total[i + 1] += at(p.verify_ms[i], name);
+    std::vector<double> ms;
+    for (const auto* col : columns) {
+      const auto it = col->find(name);
+      ms.push_back(it == col->end() ? 0.0 : it->second);
+      total[ms.size() - 1] += ms.back();
     }
-    std::printf("\n");
+    row(name, ms);
   }
-  std::printf("%-14s %8.3f", "sum", total[0]);
-  for (size_t i = 0; i < c.nodes.size(); ++i) std::printf(" %7.3f", total[i + 1]);
+  row("sum", total);
   std::printf("\n");
   j["profile_ms_per_pass"] = {{"ar_step", p.ar_step_ms}, {"verify", p.verify_ms}};
 }
