@@ -36,6 +36,18 @@ double median_ms(int reps, Device device, Fn&& fn) {
   return t[t.size() / 2];
 }
 
+// Milliseconds per pass of each op kind over `reps` profiled passes of `pass`.
+template <typename F>
+std::map<std::string, double> profile_ms(int reps, F&& pass) {
+  OpProfile prof;
+  {
+    OpProfile::Scope scope(&prof);
+    for (int i = 0; i < reps; ++i) pass();
+  }
+  std::map<std::string, double> ms;
+  for (const auto& [name, t] : prof.times()) ms[name] = 1e3 * t.forward_s / reps;
+  return ms;
+}
 }  // namespace
 
 double DecodeCost::verify_ms_at(int64_t n) const {
@@ -101,21 +113,6 @@ std::string decode_cost_cache_path(const std::string& key) {
   std::snprintf(name, sizeof(name), "%016llx.json", static_cast<unsigned long long>(XXH64(key.data(), key.size(), 0)));
   return (dir / "decode_cost" / name).string();
 }
-
-namespace {
-// Milliseconds per pass of each op kind over `reps` profiled passes of `pass`.
-template <typename F>
-std::map<std::string, double> profile_ms(int reps, F&& pass) {
-  OpProfile prof;
-  {
-    OpProfile::Scope scope(&prof);
-    for (int i = 0; i < reps; ++i) pass();
-  }
-  std::map<std::string, double> ms;
-  for (const auto& [name, t] : prof.times()) ms[name] = 1e3 * t.forward_s / reps;
-  return ms;
-}
-}  // namespace
 
 DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, const std::vector<int64_t>& nodes,
                                int reps, DecodeProfile* profile) {
