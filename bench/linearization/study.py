@@ -168,8 +168,11 @@ def main():
     if unknown:
         sys.exit(f"unknown arm(s) {', '.join(unknown)}; arms.yaml has: {', '.join(arms)}")
     os.environ.setdefault("LINSPEC_BIN", args.linspec)
-    rows = [measure_arm(a, arms[a], args, args.linspec) for a in chosen]
-    write_outputs(rows, args.out, "python3 bench/linearization/study.py " + " ".join(sys.argv[1:]))
+    command = "python3 bench/linearization/study.py " + " ".join(sys.argv[1:])
+    rows = []
+    for a in chosen:  # the table is rewritten after every arm, so an interrupted study still leaves its finished arms
+        rows.append(measure_arm(a, arms[a], args, args.linspec))
+        write_outputs(rows, args.out, command)
     print(open(os.path.join(args.out, "table.md")).read())
 
 
