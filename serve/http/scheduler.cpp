@@ -9,6 +9,10 @@
 #include "core/error.h"
 #include "model/batched_decode.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace linspec::serve {
 
 namespace {
@@ -65,6 +69,13 @@ bool Sequence::next(SequenceEvent& event, std::chrono::milliseconds timeout) {
 Scheduler::Scheduler(const LlamaModel& model, const Tokenizer& tokenizer, SchedulerOptions options, Metrics* metrics)
     : model_(model), tok_(tokenizer), opt_(options), metrics_(metrics) {
   LINSPEC_CHECK(opt_.max_batch >= 1 && opt_.max_queue >= 0, "scheduler: max_batch must be >= 1");
+#ifdef _OPENMP
+  // From here on the engine thread runs every model op, in its own OpenMP team. The team the caller's thread kept
+  // from loading the model would stay alive beside it, and with more OpenMP threads than cores libgomp throttles its
+  // spin-wait into futex sleeps: a third of a decode step went to waking threads (perf, 1 client, 2 cores). Release
+  // the caller's workers (they come back if the caller runs a parallel region again).
+  omp_pause_resource_all(omp_pause_soft);
+#endif
   thread_ = std::thread([this] { loop(); });
 }
 
