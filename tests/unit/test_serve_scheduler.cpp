@@ -119,14 +119,15 @@ TEST_F(SchedulerTest, EveryRequestGetsItsOwnGreedyOutputWhileTheBatchChanges) {
   const int64_t V = model.config().vocab_size;
   std::vector<std::shared_ptr<Sequence>> seqs;
   std::vector<GenerationResult> want;
+  std::vector<SequenceRequest> requests;
   for (int i = 0; i < 8; ++i) {
     // Different prompt lengths and output lengths: sequences leave at different steps and queued ones take their
     // slots (max_batch 3 < 8 requests).
-    auto r = request(prompt_of(2 + 3 * i, 100 + i, V - 1), 5 + 4 * (i % 3));
-    GenerationConfig g = r.gen;
-    want.push_back(generate(model, r.prompt, g));
-    seqs.push_back(sched.submit(std::move(r)));
+    requests.push_back(request(prompt_of(2 + 3 * i, 100 + i, V - 1), 5 + 4 * (i % 3)));
+    want.push_back(generate(model, requests.back().prompt, requests.back().gen));
   }
+  // Submitted back to back (the references first): the engine must find several waiting, or nothing is batched.
+  for (auto& r : requests) seqs.push_back(sched.submit(std::move(r)));
   for (int i = 0; i < 8; ++i) {
     const Collected c = collect(*seqs[i]);
     EXPECT_EQ(c.tokens, want[i].tokens) << "request " << i;
