@@ -1,12 +1,15 @@
-// One incremental decode step over several independent sequences at once: what continuous batching needs (the
-// server's scheduler, serve/http/scheduler.h). Every sequence keeps its own batch-1 DecodeState, so sequences at
-// different positions share a step and can join or leave between steps; with linear attention each state is O(1).
+// Several independent sequences in one pass through the model: what continuous batching (the server's scheduler,
+// serve/http/scheduler.h) and batched speculative verification (serve/speculative.h) need. Every sequence keeps its
+// own batch-1 DecodeState, so sequences at different positions share a pass and can join or leave between passes;
+// with linear attention each state is O(1).
 //
-// The projections, the MLP and the LM head run as one GEMM over the B new tokens (the weights are read once per
-// step instead of once per sequence, which is what makes batching pay on a memory-bound decode); RoPE and the
-// token mixer run per sequence on its own state and position. The layer math mirrors model/decoder_layer.cpp's
-// incremental form (without LoRA adapters: serving checkpoints have them merged, and load_model merges a
-// snapshot's); tests/unit/test_serve_batched_decode.cpp checks that every row equals LlamaModel::decode exactly.
+// The tokens of all sequences are packed side by side (model/decoder_layer.h PackedPass): the projections, the MLP
+// and the LM head run as one GEMM over all of them (the weights are read once per pass instead of once per
+// sequence), RoPE turns each token to its own position, and the token mixer runs per sequence on its own state.
+// Every row equals the sequence's own single-sequence result exactly: f32 weights go through oneDNN's f32 GEMM, bf16
+// and int8 inference weights through linspec's own kernels (kernels/cpu/matmul_bf16_weight.cpp, matmul_q8.cpp and
+// their CUDA twins), which compute each output row with the same operations whatever the number of rows
+// (tests/unit/test_serve_batched_decode.cpp). No LoRA adapters: serving checkpoints have them merged.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -17,8 +20,18 @@
 namespace linspec {
 
 // Appends ids[b] to *states[b] (each a batch-1 state of `model`) and returns the logits [B, V] (f32, on the model's
-// device). states.size() == ids.size() >= 1; the states must be distinct.
+// device): row b equals LlamaModel::decode on that state alone. states.size() == ids.size() >= 1; the states must be
+// distinct.
 Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
                       const std::vector<int32_t>& ids);
+
+// verify_tree_hidden for several sequences in one pass: the tree (ids[b], parents[b]) over *states[b]'s committed
+// tokens. Returns the hidden states [Σ N_b, D] (after the final norm), sequence b's rows after those of sequences
+// 0 .. b−1, each equal to LlamaModel::verify_tree_hidden on that state alone. Every state's pending_tree is filled
+// as verify_tree_hidden fills it, so LlamaModel::advance commits each sequence's accepted path without recomputing.
+// No state advances. A sequence with an empty tree contributes no rows.
+Tensor verify_trees_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                           const std::vector<std::vector<int32_t>>& ids,
+                           const std::vector<std::vector<int32_t>>& parents);
 
 }  // namespace linspec

@@ -3,11 +3,37 @@
 #include "model/op_profile.h"
 
 namespace linspec {
+namespace {
+
+// The packed form's token mixer: each sequence's slice of q / k / v through its own state, outputs side by side.
+Tensor packed_mixer(const AttentionMixer& mixer, const PackedPass& p, const Tensor& q, const Tensor& k,
+                    const Tensor& v) {
+  const bool whole = p.sequences.size() == 1;
+  std::vector<Tensor> outs;
+  for (const PackedSequence& s : p.sequences) {
+    LINSPEC_CHECK(s.state && s.end > s.begin && (!s.parent || s.kv), "decoder_layer: a packed sequence without ",
+                  "state, tokens or k / v sink");
+    auto own = [&](const Tensor& t) { return whole ? t : ops::slice(t, 2, s.begin, s.end).contiguous(); };
+    const Tensor qs = own(q), ks = own(k), vs = own(v);
+    if (s.parent) {
+      s.kv->emplace_back(ks, vs);
+      outs.push_back(mixer.tree(*s.state, qs, ks, vs, *s.parent));
+    } else {
+      LINSPEC_CHECK(s.end - s.begin == 1, "decoder_layer: a packed step sequence has ", s.end - s.begin, " tokens");
+      outs.push_back(mixer.step(*s.state, qs, ks, vs));
+    }
+  }
+  return whole ? outs[0] : ops::concat(outs, 2);
+}
+
+}  // namespace
 
 LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, ops::MatmulPrecision prec,
                           const Tensor& inv_freq, int64_t index, const Tensor& x, const LayerPass& pass) {
   LINSPEC_CHECK(w.mixer != nullptr, "decoder_layer: layer ", index, " has no token mixer");
-  LINSPEC_CHECK(!pass.tree || pass.state, "decoder_layer: the tree form needs a decode state");
+  LINSPEC_CHECK(!pass.packed || (x.size(0) == 1 && !pass.lora && !pass.tap &&
+                                  static_cast<int64_t>(pass.packed->positions.size()) == x.size(1)),
+                "decoder_layer: the packed form takes [1, N, D] with N positions, no adapters and no tap");
   const int64_t B = x.size(0), T = x.size(1), d = c.head_dim, Hq = c.num_heads, Hkv = c.num_kv_heads;
   const double eps = c.rms_norm_eps;
   auto project = [&](const char* kind, const Tensor& in, const Tensor& weight, const Tensor& bias, LoraTarget t) {
@@ -22,7 +48,8 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
   };
   auto rotate = [&](const Tensor& y) {
     return profiled("rope", [&] {
-      return pass.tree ? ops::rope_at_positions(y, pass.tree->positions, inv_freq) : ops::rope(y, pass.pos0, inv_freq);
+      return pass.packed ? ops::rope_at_positions(y, pass.packed->positions, inv_freq)
+                         : ops::rope(y, pass.pos0, inv_freq);
     });
   };
 
@@ -45,9 +72,8 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
   const Tensor q = rotate(to_heads(q_lin, Hq));
   const Tensor k = rotate(to_heads(k_lin, Hkv));
   const Tensor v = to_heads(v_lin, Hkv);
-  if (pass.tree) pass.tree->kv->emplace_back(k, v);
   const Tensor o = profiled("attention", [&] {
-    if (pass.tree) return w.mixer->tree(*pass.state, q, k, v, *pass.tree->parent);
+    if (pass.packed) return packed_mixer(*w.mixer, *pass.packed, q, k, v);
     return pass.state ? w.mixer->step(*pass.state, q, k, v) : w.mixer->forward(q, k, v);
   });
   LayerOutput out;

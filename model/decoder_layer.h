@@ -37,18 +37,27 @@ struct DecoderLayerWeights {
 using MixerTap = std::function<Tensor(int64_t layer, const AttentionMixer& mixer, const Tensor& q, const Tensor& k,
                                       const Tensor& v, const Tensor& o)>;
 
-// Tree verification: each node's RoPE position, the parent array, and where the layer's k / v are appended.
-struct TreePass {
-  const std::vector<int32_t>* parent = nullptr;
-  std::vector<int64_t> positions;
-  std::vector<std::pair<Tensor, Tensor>>* kv = nullptr;
+// Several sequences' new tokens in one pass: tree verification (one sequence or many) and continuous batching
+// (model/batched_decode.h). x is [1, N, D] with each sequence's tokens side by side. The projections, norms and the
+// MLP run once over all N tokens (one GEMM per weight, which is what makes a batch pay on a memory-bound decode),
+// RoPE turns every token to its own position, and the mixer runs per sequence on that sequence's own state: its step
+// form for one new token, its tree form when `parent` is set.
+struct PackedSequence {
+  AttentionState* state = nullptr;                       // this layer's state of the sequence (set per layer)
+  int64_t begin = 0, end = 0;                            // its tokens in x
+  const std::vector<int32_t>* parent = nullptr;          // set: a tree of end − begin nodes; else one token (step)
+  std::vector<std::pair<Tensor, Tensor>>* kv = nullptr;  // tree: each layer appends its k / v [1, Hkv, n, d] here
+};
+struct PackedPass {
+  std::vector<int64_t> positions;         // every token's RoPE position
+  std::vector<PackedSequence> sequences;  // in x's order
 };
 
 // Which form of the layer runs, and what rides along.
 struct LayerPass {
   int64_t pos0 = 0;                  // absolute position of x's first token
-  AttentionState* state = nullptr;   // null: parallel form; set: incremental (or tree) form over this state
-  const TreePass* tree = nullptr;    // set: tree form
+  AttentionState* state = nullptr;   // null: parallel form; set: incremental form over this state
+  const PackedPass* packed = nullptr; // set: packed form (state and pos0 unused)
   const LoraContext* lora = nullptr; // dropout context of the adapters (null: no adapter is applied)
   const MixerTap* tap = nullptr;     // called once on (q, k, v, o)
 };

@@ -253,13 +253,12 @@ DecodeState LlamaModel::new_decode_state(int64_t batch, int64_t max_len) const {
   return s;
 }
 
-Tensor LlamaModel::decode_layers(const Tensor& ids, DecodeState& state, int64_t pos0, const TreePass* tree) const {
+Tensor LlamaModel::decode_layers(const Tensor& ids, DecodeState& state, int64_t pos0) const {
   Tensor x = embed(ids);
   for (int64_t i = 0; i < num_layers(); ++i) {
     LayerPass pass;
     pass.pos0 = pos0;
     pass.state = state.layers[i].get();
-    pass.tree = tree;
     x = decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, x, pass).y;
   }
   return x;
@@ -271,7 +270,7 @@ Tensor LlamaModel::decode_hidden(DecodeState& state, const Tensor& ids, bool las
                 " layers, the model ", num_layers());
   LINSPEC_CHECK(ids.dim() == 2 && ids.size(0) == state.batch, "decode: ids ", shape_str(ids.shape()),
                 " do not match the state's batch of ", state.batch);
-  Tensor x = decode_layers(ids, state, state.position(), nullptr);
+  Tensor x = decode_layers(ids, state, state.position());
   if (last_only) x = x.slice(1, x.size(1) - 1, x.size(1)).contiguous();
   return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps);
 }

@@ -132,8 +132,8 @@ class LlamaModel {
   Tensor embed(const Tensor& ids) const;
   // Builds the mixers config_.attention asks for; their tensors come from `source` (a checkpoint) or fresh inits.
   void build_attention_from_config(const std::map<std::string, Tensor>* source, const std::string& where);
-  // Every layer in the incremental form over `state` (the tree form when `tree` is set), then the final norm.
-  Tensor decode_layers(const Tensor& x, DecodeState& state, int64_t pos0, const TreePass* tree) const;
+  // Every layer in the incremental form over `state` (before the final norm).
+  Tensor decode_layers(const Tensor& x, DecodeState& state, int64_t pos0) const;
 
   ModelConfig config_;
   LlamaOptions options_;

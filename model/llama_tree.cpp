@@ -1,6 +1,8 @@
 // Tree verification through the whole model: every layer runs its mixer's tree form over the committed state,
-// with each node rotated to its own position (committed length + depth); advance() commits an accepted path.
+// with each node rotated to its own position (committed length + depth), as one sequence of the packed pass
+// (model/llama_batch.cpp); advance() commits an accepted path.
 #include "core/autograd.h"
+#include "model/batched_decode.h"
 #include "model/llama.h"
 
 namespace linspec {
@@ -30,30 +32,8 @@ Tensor LlamaModel::verify_tree(DecodeState& state, const Tensor& ids, const std:
 }
 
 Tensor LlamaModel::verify_tree_hidden(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent) const {
-  NoGradGuard no_grad;
-  const std::vector<int32_t> flat = node_ids(ids, "verify_tree");
-  LINSPEC_CHECK(state.batch == 1, "verify_tree: trees are verified one sequence at a time (batch 1), the state has ",
-                state.batch);
-  LINSPEC_CHECK(static_cast<int64_t>(state.layers.size()) == num_layers(), "verify_tree: state has ",
-                state.layers.size(), " layers, the model ", num_layers());
-  if (flat.size() != parent.size())
-    throw_input_error("verify_tree: ", flat.size(), " token ids for ", parent.size(), " tree nodes");
-  const std::vector<int32_t> depth = tree_node_depths(parent, "verify_tree");
-  const int64_t N = static_cast<int64_t>(flat.size()), P = state.position();
-  if (N == 0) return Tensor::empty({0, config_.hidden_size}, options_.dtype, inv_freq_.device());
-
-  DecodeState::PendingTree pending;
-  pending.position = P;
-  pending.ids = flat;
-  pending.parent = parent;
-  TreePass pass;
-  pass.parent = &parent;
-  pass.kv = &pending.kv;
-  for (int32_t d : depth) pass.positions.push_back(P + d);
-
-  const Tensor x = decode_layers(Tensor::from_vector(flat, {1, N}).to(inv_freq_.device()), state, P, &pass);
-  state.pending_tree = std::move(pending);
-  return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps).view({N, config_.hidden_size});
+  // One sequence of the packed pass that verifies many (model/llama_batch.cpp): the same code either way.
+  return verify_trees_hidden(*this, {&state}, {node_ids(ids, "verify_tree")}, {parent});
 }
 
 void LlamaModel::advance(DecodeState& state, const Tensor& ids, const std::vector<int32_t>& parent,

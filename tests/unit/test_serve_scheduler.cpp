@@ -90,12 +90,74 @@ TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
   }
 }
 
+TEST(BatchedVerify, RowsEqualSingleSequenceVerifyAndAdvanceExactly) {
+  // Four sequences at different positions verify trees of different shapes in one pass (a branching tree, a chain,
+  // the root alone, no tree): every row equals verify_tree_hidden on that sequence alone, and committing a path
+  // after the batched pass leaves the state the single pass leaves. Rounds of up to 4 new tokens cross aug's group
+  // boundaries (group size 4).
+  const std::vector<std::pair<std::string, DType>> cases = {
+      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
+  const std::vector<std::vector<int32_t>> shapes = {{-1, 0, 0, 1, 2}, {-1, 0, 1, 2}, {-1}, {}};
+  for (const auto& [preset, weights] : cases) {
+    LlamaModel m = testing::serve_model(3, preset);
+    m.set_inference_weights(weights);
+    NoGradGuard no_grad;
+    const int64_t V = m.config().vocab_size, D = m.config().hidden_size;
+    std::vector<DecodeState> batched, single;
+    for (int64_t b = 0; b < 4; ++b) {
+      const auto p = prompt_of(2 + 3 * b, 20 + b, V);
+      for (auto* states : {&batched, &single}) {
+        states->push_back(m.new_decode_state(1, 64));
+        m.decode(states->back(), Tensor::from_vector(p, {1, static_cast<int64_t>(p.size())}), true);
+      }
+    }
+    for (int round = 0; round < 4; ++round) {
+      std::vector<DecodeState*> states;
+      std::vector<std::vector<int32_t>> ids, parents;
+      for (int64_t b = 0; b < 4; ++b) {
+        states.push_back(&batched[b]);
+        parents.push_back(shapes[(b + round) % shapes.size()]);
+        ids.push_back(prompt_of(std::max<int64_t>(parents.back().size(), 1), 100 * round + b, V));
+        ids.back().resize(parents.back().size());
+      }
+      const auto rows = verify_trees_hidden(m, states, ids, parents).to_vector<float>();
+      size_t offset = 0;
+      for (int64_t b = 0; b < 4; ++b) {
+        const int64_t n = static_cast<int64_t>(ids[b].size());
+        const auto ref = m.verify_tree_hidden(single[b], Tensor::from_vector(ids[b], {1, n}), parents[b]);
+        const std::vector<float> got(rows.begin() + offset * D, rows.begin() + (offset + n) * D);
+        ASSERT_EQ(got, ref.to_vector<float>()) << preset << " " << dtype_name(weights) << " sequence " << b
+                                               << " round " << round;
+        offset += n;
+        // Commit the deepest path (node n−1's ancestry) on both states.
+        std::vector<int32_t> path;
+        for (int32_t i = static_cast<int32_t>(n) - 1; i >= 0; i = parents[b][i]) path.insert(path.begin(), i);
+        const Tensor t = Tensor::from_vector(ids[b], {1, n});
+        m.advance(batched[b], t, parents[b], path);
+        m.advance(single[b], t, parents[b], path);
+        ASSERT_EQ(batched[b].position(), single[b].position());
+      }
+      ASSERT_EQ(offset * D, rows.size());
+    }
+    for (int64_t b = 0; b < 4; ++b) {  // the committed states decode alike
+      const Tensor next = Tensor::from_vector(std::vector<int32_t>{7}, {1, 1});
+      ASSERT_EQ(m.decode(batched[b], next, true).to_vector<float>(), m.decode(single[b], next, true).to_vector<float>())
+          << preset << " " << dtype_name(weights) << " sequence " << b;
+    }
+  }
+}
+
 TEST(BatchedDecode, RefusesBadInput) {
   const LlamaModel m = testing::serve_model();
   DecodeState s = m.new_decode_state(1, 8), two = m.new_decode_state(2, 8);
   EXPECT_ANY_THROW(decode_batched(m, {&s, &s}, {1, 2}));
   EXPECT_ANY_THROW(decode_batched(m, {&two}, {1}));
   EXPECT_ANY_THROW(decode_batched(m, {&s}, {1, 2}));
+  EXPECT_ANY_THROW(verify_trees_hidden(m, {&s, &s}, {{1}, {2}}, {{-1}, {-1}}));
+  EXPECT_ANY_THROW(verify_trees_hidden(m, {&two}, {{1}}, {{-1}}));
+  EXPECT_ANY_THROW(verify_trees_hidden(m, {&s}, {{1, 2}}, {{-1}}));   // ids without parents
+  EXPECT_ANY_THROW(verify_trees_hidden(m, {&s}, {{1, 2}}, {{-1, 1}}));  // a node its own parent
+  EXPECT_ANY_THROW(verify_trees_hidden(m, {&s}, {{1}, {2}}, {{-1}}));  // two trees for one state
 }
 
 class SchedulerTest : public ::testing::Test {
