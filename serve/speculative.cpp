@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "kernels/cpu/simd_math.h"
+#include "model/batched_decode.h"
 #include "serve/acceptance.h"
 
 namespace linspec {
@@ -111,28 +112,28 @@ nlohmann::json SpeculativeStats::to_json() const {
 
 // ---- one sequence ----
 
-struct Speculator::Sequence {
-  DecodeState target, draft;  // both hold every committed token except `pending`
-  int32_t pending = -1;       // the last emitted token: the root of the next tree
-  Tensor hidden;              // [1, D] target hidden state at the last absorbed token (heads mode)
-  Philox rng;
-  SpeculativeResult result;
-  bool done = false;
+bool SpeculativeSequence::emit(int32_t tok) {
+  result_.tokens.push_back(tok);
+  if (std::find(cfg_.stop_ids.begin(), cfg_.stop_ids.end(), tok) != cfg_.stop_ids.end()) result_.stopped = true;
+  done_ = result_.stopped || static_cast<int64_t>(result_.tokens.size()) >= cfg_.max_new_tokens;
+  return !done_;
+}
 
-  // Appends a token; false once the sequence has ended (stop id or length).
-  bool emit(int32_t tok, const GenerationConfig& cfg) {
-    result.tokens.push_back(tok);
-    if (std::find(cfg.stop_ids.begin(), cfg.stop_ids.end(), tok) != cfg.stop_ids.end()) result.stopped = true;
-    done = result.stopped || static_cast<int64_t>(result.tokens.size()) >= cfg.max_new_tokens;
-    return !done;
-  }
-  // Emits the accepted candidates after the root, then the target's own token.
-  void emit_step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& path, int32_t next,
-                 const GenerationConfig& cfg) {
-    for (size_t i = 1; i < path.size(); ++i)
-      if (!emit(tokens[path[i]], cfg)) return;
-    if (emit(next, cfg)) pending = next;
-  }
+void SpeculativeSequence::emit_step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& path,
+                                    int32_t next) {
+  for (size_t i = 1; i < path.size(); ++i)
+    if (!emit(tokens[path[i]])) return;
+  if (emit(next)) pending_ = next;
+}
+
+// One sequence's candidates for a step: a tree rooted at its pending token (heads), or a chain (draft model) with
+// what committing it needs.
+struct Speculator::Proposal {
+  std::vector<int32_t> tokens, parent;
+  std::vector<std::vector<double>> q;  // draft, sampled: the draft's distribution at each proposal
+  int64_t p0 = 0, gamma = 0;           // draft: its position before the step, proposals made
+  std::vector<bool> is_cache;          // draft: which layers are KV caches (truncated) or recurrent (restored)
+  std::vector<std::vector<std::unique_ptr<AttentionState>>> snaps;  // draft: recurrent layers after proposal i
 };
 
 Speculator::Speculator(const LlamaModel& target, const DraftHeads& heads, TreeSpec tree)
@@ -173,32 +174,47 @@ nlohmann::json Speculator::describe() const {
   return j;
 }
 
-void Speculator::prefill(Sequence& s, const std::vector<int32_t>& prompt, int64_t max_len,
-                         const GenerationConfig& cfg) const {
+SpeculativeSequence Speculator::start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
+                                      SpeculativeStats* stats) const {
+  cfg.sampling.validate();
+  if (cfg.max_new_tokens < 0) throw_input_error("speculative generate: max_new_tokens must be >= 0");
+  SpeculativeSequence s;
+  s.cfg_ = cfg;
+  s.rng_ = rng;
+  if (stats) ++stats->sequences;
+  if (cfg.max_new_tokens == 0) {
+    s.done_ = true;
+    return s;
+  }
   if (prompt.empty()) throw_input_error("speculative generate: a prompt is empty");
+  NoGradGuard no_grad;
+  const double t0 = now_s();
   const int64_t V = target_.config().vocab_size;
-  s.target = target_.new_decode_state(1, max_len);
+  const int64_t max_len =
+      static_cast<int64_t>(prompt.size()) + cfg.max_new_tokens + (heads_ ? tree_.max_depth : gamma_) + 2;
+  s.target_ = target_.new_decode_state(1, max_len);
   Tensor logits;
   if (heads_) {
-    s.hidden = target_.decode_hidden(s.target, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
-    logits = target_.lm_head(s.hidden);
+    s.hidden_ = target_.decode_hidden(s.target_, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
+    logits = target_.lm_head(s.hidden_);
   } else {
-    logits = target_.decode(s.target, ids_tensor(prompt), true);
-    s.draft = draft_->new_decode_state(1, max_len);
-    draft_->decode(s.draft, ids_tensor(prompt), true);
+    logits = target_.decode(s.target_, ids_tensor(prompt), true);
+    s.draft_ = draft_->new_decode_state(1, max_len);
+    draft_->decode(s.draft_, ids_tensor(prompt), true);
   }
   const Tensor row = host_logit_rows(logits, V);
-  if (s.emit(choose_token(row.data<float>(), V, cfg.sampling, s.rng), cfg)) s.pending = s.result.tokens.back();
+  const int32_t first = choose_token(row.data<float>(), V, cfg.sampling, s.rng_);
+  if (s.emit(first)) s.pending_ = first;
+  if (stats) stats->prefill_s += now_s() - t0, ++stats->new_tokens;
+  return s;
 }
 
-void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig& cfg, SpeculativeStats& stats) const {
-  NoGradGuard no_grad;
-  PhaseClock clock;
+std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<SpeculativeSequence*>& live) const {
   const int64_t B = static_cast<int64_t>(live.size()), D = target_.config().hidden_size,
                 V = target_.config().vocab_size;
-  // All live sequences' heads in one batch: hidden [B, D] -> per depth d, top-k candidates per sequence.
-  Tensor h = Tensor::empty({B, D}, live[0]->hidden.dtype());
-  for (int64_t b = 0; b < B; ++b) h.slice(0, b, b + 1).copy_from(live[b]->hidden);
+  // All sequences' heads in one batch: hidden [B, D] -> per depth d, top-k candidates per sequence.
+  Tensor h = Tensor::empty({B, D}, live[0]->hidden_.dtype(), live[0]->hidden_.device());
+  for (int64_t b = 0; b < B; ++b) h.slice(0, b, b + 1).copy_from(live[b]->hidden_);
   std::vector<std::vector<std::vector<int32_t>>> cand(tree_.max_depth);  // [depth-1][b] -> top-k ids
   std::vector<std::vector<std::vector<double>>> probs(B);                // dynamic: [b][depth-1] -> their probs
   const std::vector<Tensor> head_logits = heads_->all_logits(h, tree_.max_depth);
@@ -210,88 +226,116 @@ void Speculator::heads_step(std::vector<Sequence*>& live, const GenerationConfig
       if (cost_) probs[b].push_back(candidate_probabilities(row, V, cand[d - 1].back()));
     }
   }
-  auto step_ms = [&](int64_t nodes) { return cost_->verify_ms_at(nodes) + cost_->draft_ms; };
-  clock.lap(stats.draft_s);
+  // A dynamic tree is sized by the cost of the whole pass: with B sequences verifying n nodes each, a sequence's
+  // share of it (B = 1: the single-sequence cost).
+  auto step_ms = [&](int64_t nodes) {
+    return (cost_->verify_ms_at(B * nodes) + cost_->draft_ms) / static_cast<double>(B);
+  };
+  std::vector<Proposal> out(B);
   for (int64_t b = 0; b < B; ++b) {
-    Sequence& s = *live[b];
     const TreeSpec dynamic = cost_ ? dynamic_tree(probs[b], max_nodes_, step_ms) : TreeSpec{};
     const TreeSpec& tree = cost_ ? dynamic : tree_;
-    std::vector<int32_t> tokens(tree.nodes());
-    tokens[0] = s.pending;
-    for (int64_t n = 1; n < tree.nodes(); ++n) tokens[n] = cand[tree.depth[n] - 1][b][tree.rank[n]];
-    const Tensor hidden = target_.verify_tree_hidden(s.target, ids_tensor(tokens), tree.parent);
-    const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
-    clock.lap(stats.verify_s);
-    const Acceptance a = accept_sampled_tree(tokens, tree.parent, logits.data<float>(), V, cfg.sampling, s.rng);
-    clock.lap(stats.accept_s);
-    target_.advance(s.target, ids_tensor(tokens), tree.parent, a.path);
-    s.hidden = hidden.slice(0, a.path.back(), a.path.back() + 1).contiguous();
-    clock.lap(stats.commit_s);
-    ++stats.steps;
-    stats.verified_nodes += tree.nodes();
-    stats.accepted_candidates += static_cast<int64_t>(a.path.size()) - 1;
-    if (stats.accepted_histogram.size() < a.path.size()) stats.accepted_histogram.resize(a.path.size());
-    ++stats.accepted_histogram[a.path.size() - 1];
-    s.emit_step(tokens, a.path, a.next_token, cfg);
+    out[b].parent = tree.parent;
+    out[b].tokens.resize(tree.nodes());
+    out[b].tokens[0] = live[b]->pending_;
+    for (int64_t n = 1; n < tree.nodes(); ++n) out[b].tokens[n] = cand[tree.depth[n] - 1][b][tree.rank[n]];
+  }
+  return out;
+}
+
+Speculator::Proposal Speculator::propose_draft(SpeculativeSequence& s) const {
+  const int64_t V = target_.config().vocab_size;
+  Proposal p;
+  const int64_t remaining = s.cfg_.max_new_tokens - static_cast<int64_t>(s.result_.tokens.size());
+  p.gamma = std::max<int64_t>(1, std::min(gamma_, remaining));
+  p.p0 = s.draft_.position();
+  // Recurrent layers cannot be truncated: keep a clone after each proposal (KV caches are truncated instead).
+  for (const auto& l : s.draft_.layers) p.is_cache.push_back(dynamic_cast<const KVCache*>(l.get()) != nullptr);
+  const bool needs_clones = std::find(p.is_cache.begin(), p.is_cache.end(), false) != p.is_cache.end();
+  p.snaps.resize(p.gamma + 1);
+  const bool sampled = s.cfg_.sampling.temperature > 0;
+  p.tokens = {s.pending_};
+  for (int64_t i = 1; i <= p.gamma; ++i) {
+    const Tensor row = host_logit_rows(draft_->decode(s.draft_, ids_tensor({p.tokens.back()}), true), V);
+    if (sampled) {
+      p.q.push_back(sampling_distribution(row.data<float>(), V, s.cfg_.sampling));
+      p.tokens.push_back(sample_from(p.q.back(), s.rng_.uniform()));
+    } else {
+      p.tokens.push_back(choose_token(row.data<float>(), V, s.cfg_.sampling, s.rng_));
+    }
+    if (needs_clones && i < p.gamma)
+      for (size_t l = 0; l < s.draft_.layers.size(); ++l)
+        p.snaps[i].push_back(p.is_cache[l] ? nullptr : s.draft_.layers[l]->clone());
+  }
+  p.parent = chain_parents(p.tokens.size());
+  return p;
+}
+
+void Speculator::commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const {
+  // The draft absorbed root, d_1 .. d_{γ-1}; it must hold root, d_1 .. d_m for m = keep − 1 accepted candidates.
+  if (keep == p.gamma + 1) {
+    draft_->decode(s.draft_, ids_tensor({p.tokens.back()}), true);
+  } else if (keep < p.gamma) {
+    for (size_t l = 0; l < s.draft_.layers.size(); ++l) {
+      if (p.is_cache[l])
+        static_cast<KVCache&>(*s.draft_.layers[l]).truncate(p.p0 + keep);
+      else
+        s.draft_.layers[l] = std::move(p.snaps[keep][l]);
+    }
   }
 }
 
-void Speculator::draft_step(Sequence& s, const GenerationConfig& cfg, SpeculativeStats& stats) const {
+void Speculator::step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats) const {
+  if (live.empty()) return;
+  for (const SpeculativeSequence* s : live)
+    LINSPEC_CHECK(s && !s->done_ && s->pending_ >= 0, "speculative step: a sequence that is done or not started");
   NoGradGuard no_grad;
+  const double t0 = now_s();
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
-  const int64_t remaining = cfg.max_new_tokens - static_cast<int64_t>(s.result.tokens.size());
-  const int64_t gamma = std::max<int64_t>(1, std::min(gamma_, remaining));
-  const bool sampled = cfg.sampling.temperature > 0;
-  const int64_t p0 = s.draft.position();
-  // Recurrent layers cannot be truncated: keep a clone after each proposal (KV caches are truncated instead).
-  std::vector<bool> is_cache;
-  for (const auto& l : s.draft.layers) is_cache.push_back(dynamic_cast<const KVCache*>(l.get()) != nullptr);
-  const bool needs_clones = std::find(is_cache.begin(), is_cache.end(), false) != is_cache.end();
-  std::vector<std::vector<std::unique_ptr<AttentionState>>> snaps(gamma + 1);
-
-  std::vector<int32_t> tokens{s.pending};
-  std::vector<std::vector<double>> q;
-  for (int64_t i = 1; i <= gamma; ++i) {
-    const Tensor row = host_logit_rows(draft_->decode(s.draft, ids_tensor({tokens.back()}), true), V);
-    if (sampled) {
-      q.push_back(sampling_distribution(row.data<float>(), V, cfg.sampling));
-      tokens.push_back(sample_from(q.back(), s.rng.uniform()));
-    } else {
-      tokens.push_back(choose_token(row.data<float>(), V, cfg.sampling, s.rng));
-    }
-    if (needs_clones && i < gamma)
-      for (size_t l = 0; l < s.draft.layers.size(); ++l)
-        snaps[i].push_back(is_cache[l] ? nullptr : s.draft.layers[l]->clone());
+  std::vector<Proposal> props;
+  if (heads_) {
+    props = propose_heads(live);
+  } else {
+    for (SpeculativeSequence* s : live) props.push_back(propose_draft(*s));
   }
   clock.lap(stats.draft_s);
-  const std::vector<int32_t> parent = chain_parents(tokens.size());
-  const Tensor logits = host_logit_rows(target_.verify_tree(s.target, ids_tensor(tokens), parent), V);
+  // Every sequence's candidates in one target pass.
+  std::vector<DecodeState*> states;
+  std::vector<std::vector<int32_t>> ids, parents;
+  for (size_t b = 0; b < live.size(); ++b)
+    states.push_back(&live[b]->target_), ids.push_back(props[b].tokens), parents.push_back(props[b].parent);
+  const Tensor hidden = verify_trees_hidden(target_, states, ids, parents);
+  const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
   clock.lap(stats.verify_s);
-  const Acceptance a = sampled ? accept_chain_rejection(tokens, logits.data<float>(), V, q, cfg.sampling, s.rng)
-                               : accept_greedy(tokens, parent, logits.data<float>(), V);
-  clock.lap(stats.accept_s);
-  target_.advance(s.target, ids_tensor(tokens), parent, a.path);
-
-  // The draft absorbed root, d_1 .. d_{γ-1}; it must hold root, d_1 .. d_m for m accepted candidates.
-  const int64_t keep = static_cast<int64_t>(a.path.size());  // m + 1 tokens
-  if (keep == gamma + 1) {
-    draft_->decode(s.draft, ids_tensor({tokens.back()}), true);
-  } else if (keep < gamma) {
-    for (size_t l = 0; l < s.draft.layers.size(); ++l) {
-      if (is_cache[l])
-        static_cast<KVCache&>(*s.draft.layers[l]).truncate(p0 + keep);
-      else
-        s.draft.layers[l] = std::move(snaps[keep][l]);
-    }
+  int64_t offset = 0;
+  for (size_t b = 0; b < live.size(); ++b) {
+    SpeculativeSequence& s = *live[b];
+    Proposal& p = props[b];
+    const float* rows = logits.data<float>() + offset * V;
+    const Acceptance a =
+        heads_ ? accept_sampled_tree(p.tokens, p.parent, rows, V, s.cfg_.sampling, s.rng_)
+        : s.cfg_.sampling.temperature > 0 ? accept_chain_rejection(p.tokens, rows, V, p.q, s.cfg_.sampling, s.rng_)
+                                          : accept_greedy(p.tokens, p.parent, rows, V);
+    clock.lap(stats.accept_s);
+    target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
+    const int64_t last = offset + a.path.back();
+    if (heads_)
+      s.hidden_ = hidden.slice(0, last, last + 1).contiguous();
+    else
+      commit_draft(s, p, static_cast<int64_t>(a.path.size()));
+    clock.lap(stats.commit_s);
+    ++stats.steps;
+    stats.verified_nodes += static_cast<int64_t>(p.tokens.size());
+    stats.accepted_candidates += static_cast<int64_t>(a.path.size()) - 1;
+    if (stats.accepted_histogram.size() < a.path.size()) stats.accepted_histogram.resize(a.path.size());
+    ++stats.accepted_histogram[a.path.size() - 1];
+    const size_t before = s.result_.tokens.size();
+    s.emit_step(p.tokens, a.path, a.next_token);
+    stats.new_tokens += static_cast<int64_t>(s.result_.tokens.size() - before);
+    offset += static_cast<int64_t>(p.tokens.size());
   }
-  clock.lap(stats.commit_s);
-  ++stats.steps;
-  stats.verified_nodes += static_cast<int64_t>(tokens.size());
-  stats.accepted_candidates += keep - 1;
-  if (stats.accepted_histogram.size() < static_cast<size_t>(keep)) stats.accepted_histogram.resize(keep);
-  ++stats.accepted_histogram[keep - 1];
-  s.emit_step(tokens, a.path, a.next_token, cfg);
+  stats.decode_s += now_s() - t0;
 }
 
 std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vector<int32_t>>& prompts,
@@ -299,33 +343,18 @@ std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vecto
   cfg.sampling.validate();
   if (cfg.max_new_tokens < 0) throw_input_error("speculative generate: max_new_tokens must be >= 0");
   SpeculativeStats stats;
-  stats.sequences = static_cast<int64_t>(prompts.size());
-  std::vector<Sequence> seqs(prompts.size());
-  const int64_t slack = (heads_ ? tree_.max_depth : gamma_) + 2;
-  const double t0 = now_s();
-  if (cfg.max_new_tokens > 0)
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      seqs[i].rng = Philox(cfg.sampling.seed).fork(i);
-      prefill(seqs[i], prompts[i], static_cast<int64_t>(prompts[i].size()) + cfg.max_new_tokens + slack, cfg);
-    }
-  const double t1 = now_s();
+  std::vector<SpeculativeSequence> seqs;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    seqs.push_back(start(prompts[i], cfg, Philox(cfg.sampling.seed).fork(i), &stats));
   for (;;) {
-    std::vector<Sequence*> live;
+    std::vector<SpeculativeSequence*> live;
     for (auto& s : seqs)
-      if (!s.done && cfg.max_new_tokens > 0) live.push_back(&s);
+      if (!s.done()) live.push_back(&s);
     if (live.empty()) break;
-    if (heads_)
-      heads_step(live, cfg, stats);
-    else
-      for (Sequence* s : live) draft_step(*s, cfg, stats);
+    step(live, stats);
   }
-  stats.prefill_s = t1 - t0;
-  stats.decode_s = now_s() - t1;
   std::vector<SpeculativeResult> out;
-  for (auto& s : seqs) {
-    stats.new_tokens += static_cast<int64_t>(s.result.tokens.size());
-    out.push_back(std::move(s.result));
-  }
+  for (auto& s : seqs) out.push_back(s.take_result());
   if (stats_out) stats_out->add(stats);
   return out;
 }

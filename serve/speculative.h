@@ -11,8 +11,10 @@
 //   draft  a small draft model proposes a chain of γ tokens autoregressively (sampled from its own distribution q
 //          when T > 0); exact rejection sampling accept min(1, p/q) else normalise(max(0, p − q)). The draft's state
 //          is rolled back to the accepted path (KV caches truncated, recurrent states restored from per-token clones).
-// Static batching: several prompts advance in lock step; the heads run as one batched GEMM over all live sequences,
-// each sequence's tree is verified on its own (verify_tree is batch 1).
+// Batching: a step advances several sequences at once, each at its own position with its own generation settings
+// (the server's continuous batch: sequences start and leave between steps). The heads run as one GEMM over all of
+// them, and every sequence's tree (or chain) is verified in one packed target pass (model/batched_decode.h
+// verify_trees_hidden), whose rows equal each sequence's own verification exactly.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -54,6 +56,31 @@ struct SpeculativeResult {
   bool stopped = false;         // ended on a stop id (included)
 };
 
+// One sequence under speculative decoding: started by Speculator::start (prefill and the target's first token),
+// advanced by Speculator::step until done().
+class SpeculativeSequence {
+ public:
+  const std::vector<int32_t>& tokens() const { return result_.tokens; }  // every token emitted so far
+  bool done() const { return done_; }
+  bool stopped() const { return result_.stopped; }  // ended on a stop id (the last token)
+  SpeculativeResult take_result() { return std::move(result_); }
+
+ private:
+  friend class Speculator;
+  // Appends a token; false once the sequence has ended (stop id or length).
+  bool emit(int32_t tok);
+  // Emits the accepted candidates after the root, then the target's own token.
+  void emit_step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& path, int32_t next);
+
+  GenerationConfig cfg_;
+  DecodeState target_, draft_;  // both hold every committed token except `pending_`
+  int32_t pending_ = -1;        // the last emitted token: the root of the next tree
+  Tensor hidden_;               // [1, D] target hidden state at the last absorbed token (heads mode)
+  Philox rng_;
+  SpeculativeResult result_;
+  bool done_ = false;
+};
+
 class Speculator {
  public:
   // Heads drafting over `tree` (its depth must not exceed the heads' count). Both must outlive the speculator.
@@ -67,18 +94,26 @@ class Speculator {
   std::string mode() const { return heads_ ? "heads" : "draft"; }
   nlohmann::json describe() const;  // mode, tree (heads) or gamma and draft layers (draft)
 
-  // Generates for every prompt (static batch, lock step). max_new_tokens, sampling and stop ids as in generate();
-  // sequence i samples from Philox(seed).fork(i). Adds to `stats` when given.
+  // Prefills `prompt` and emits the target's first token; the sequence samples from `rng`. max_new_tokens, sampling
+  // and stop ids as in generate() (max_new_tokens 0: done at once, no prefill). Adds to `stats` when given.
+  SpeculativeSequence start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
+                            SpeculativeStats* stats = nullptr) const;
+  // One step for every sequence in `live` (distinct, started by this speculator, none done): drafts, one batched
+  // verification pass, acceptance and commit per sequence. Adds to `stats`.
+  void step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats) const;
+
+  // Generates for every prompt (start, then steps until all are done). Sequence i samples from
+  // Philox(seed).fork(i). Adds to `stats` when given.
   std::vector<SpeculativeResult> generate(const std::vector<std::vector<int32_t>>& prompts,
                                           const GenerationConfig& cfg, SpeculativeStats* stats = nullptr) const;
   SpeculativeResult generate(const std::vector<int32_t>& prompt, const GenerationConfig& cfg,
                              SpeculativeStats* stats = nullptr) const;
 
  private:
-  struct Sequence;
-  void prefill(Sequence& s, const std::vector<int32_t>& prompt, int64_t max_len, const GenerationConfig& cfg) const;
-  void heads_step(std::vector<Sequence*>& live, const GenerationConfig& cfg, SpeculativeStats& stats) const;
-  void draft_step(Sequence& s, const GenerationConfig& cfg, SpeculativeStats& stats) const;
+  struct Proposal;  // one sequence's candidates for a step
+  std::vector<Proposal> propose_heads(const std::vector<SpeculativeSequence*>& live) const;
+  Proposal propose_draft(SpeculativeSequence& s) const;
+  void commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const;
 
   const LlamaModel& target_;
   const DraftHeads* heads_ = nullptr;

@@ -200,6 +200,51 @@ TEST_P(GreedyLossless, StaticBatchAndStopIdsMatchSingleRuns) {
   }
 }
 
+// The server's continuous batch: sequences start between steps with their own lengths and stop ids, and leave when
+// done; each one's tokens equal its own greedy AR run, for static, dynamic (batch-shared cost) and chain drafts.
+TEST_P(GreedyLossless, SequencesJoiningAndLeavingABatchEqualAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 41, kVocab);
+  const DraftHeads heads = random_heads(m, 42, /*shared=*/true);
+  const auto prompts = speculative_prompts(6, kVocab, 43);
+  std::vector<GenerationConfig> cfgs(prompts.size());
+  std::vector<std::vector<int32_t>> ar;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    cfgs[i].max_new_tokens = 9 + 7 * static_cast<int64_t>(i % 3);
+    if (i % 2) cfgs[i].stop_ids = {7};
+    ar.push_back(generate(m, prompts[i], cfgs[i]).tokens);
+  }
+  DecodeCost cost;
+  cost.nodes = {1, 16};
+  cost.verify_ms = {1.0, 2.5};
+  LlamaOptions o;
+  o.requires_grad = false;
+  const LlamaModel draft = make_draft_model(m, 1, o, true);
+  const Speculator by_tree(m, heads, default_tree(heads.count(), 24)), by_cost(m, heads, cost, 16),
+      by_draft(m, draft, 3);
+  for (const Speculator* spec : {&by_tree, &by_cost, &by_draft}) {
+    std::vector<SpeculativeSequence> seqs;
+    seqs.reserve(prompts.size());
+    SpeculativeStats stats;
+    for (int64_t step = 0; step < 200; ++step) {
+      if (step % 2 == 0 && seqs.size() < prompts.size()) {  // one joins every other step
+        const size_t i = seqs.size();
+        seqs.push_back(spec->start(prompts[i], cfgs[i], Philox(0), &stats));
+      }
+      std::vector<SpeculativeSequence*> live;
+      for (auto& s : seqs)
+        if (!s.done()) live.push_back(&s);
+      if (live.empty() && seqs.size() == prompts.size()) break;
+      spec->step(live, stats);
+    }
+    ASSERT_EQ(seqs.size(), prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_TRUE(seqs[i].done());
+      EXPECT_EQ(seqs[i].tokens(), ar[i]) << spec->describe().dump() << ", prompt " << i;
+    }
+    EXPECT_GT(stats.accepted_candidates, 0) << spec->describe().dump();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, GreedyLossless, ::testing::Values("softmax", "aug"));
 
 // ---- trees ----
