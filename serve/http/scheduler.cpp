@@ -137,6 +137,7 @@ void Scheduler::finish(Sequence& s, const std::string& reason, std::string text,
   e.finish_reason = reason;
   e.error = std::move(error);
   s.state_.reset();  // the decode state's memory goes back now, not when the client reads the last event
+  s.spec_.reset();
   s.push(std::move(e));
 }
 
@@ -195,6 +196,12 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
     finish(s, "length");
     return;
   }
+  if (opt_.speculator && r.logprobs < 0) {
+    SpeculativeStats stats;
+    s.spec_.emplace(opt_.speculator->start(r.prompt, r.gen, Philox(r.gen.sampling.seed).fork(0), &stats));
+    if (!emit_speculative(s)) running_.push_back(sp);
+    return;
+  }
   // Prefill exactly as generate() does: the whole prompt in one decode call, logits of the last position only.
   s.state_.emplace(model_.new_decode_state(1, T + r.gen.max_new_tokens));
   const Tensor row = host_logit_rows(model_.decode(*s.state_, ids, true), model_.config().vocab_size);
@@ -202,71 +209,45 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
   if (!emit(s, tok, row.data<float>())) running_.push_back(sp);
 }
 
+bool Scheduler::emit_speculative(Sequence& s) {
+  const std::vector<int32_t>& tokens = s.spec_->tokens();
+  while (s.emitted_ < static_cast<int64_t>(tokens.size()))
+    if (emit(s, tokens[s.emitted_], nullptr)) return true;
+  if (!s.spec_->done()) return false;
+  finish(s, "length", s.text_->finish());  // cannot happen: the speculator stops where emit() does
+  return true;
+}
+
 void Scheduler::step() {
-  std::vector<DecodeState*> states;
-  std::vector<int32_t> ids;
-  for (auto& s : running_) states.push_back(&*s->state_), ids.push_back(s->last_);
+  std::vector<std::shared_ptr<Sequence>> ar, spec, still;
+  for (auto& s : running_) (s->spec_ ? spec : ar).push_back(s);
   const int64_t B = static_cast<int64_t>(running_.size());
   peak_batch_ = std::max<int64_t>(peak_batch_, B);
-  if (metrics_) metrics_->batch_step(B), metrics_->steps(B, 0);
-  const Tensor logits = host_logit_rows(decode_batched(model_, states, ids), model_.config().vocab_size);  // [B, V]
-  const int64_t V = model_.config().vocab_size;
-  std::vector<std::shared_ptr<Sequence>> still;
-  for (int64_t b = 0; b < B; ++b) {
-    Sequence& s = *running_[b];
-    const float* row = logits.data<float>() + b * V;
-    const int32_t tok = choose_token(row, V, s.req_.gen.sampling, s.rng_);
-    if (!emit(s, tok, row)) still.push_back(running_[b]);
-  }
-  running_ = std::move(still);
-}
-
-std::vector<std::shared_ptr<Sequence>> Scheduler::take_speculative_group() {
-  // Caller holds mu_. The first queued request without logprobs leads; greedy requests with the same max_tokens and
-  // stop ids join it (the Speculator's static batch shares one GenerationConfig).
-  std::vector<std::shared_ptr<Sequence>> group;
-  if (!opt_.speculator) return group;
-  auto eligible = [](const Sequence& s) { return s.req_.logprobs < 0; };
-  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const auto& s) { return eligible(*s); });
-  if (it == queue_.end()) return group;
-  const GenerationConfig& lead = (*it)->req_.gen;
-  const bool greedy = lead.sampling.temperature == 0.0;
-  for (auto j = it; j != queue_.end() && static_cast<int64_t>(group.size()) < opt_.max_batch;) {
-    const GenerationConfig& g = (*j)->req_.gen;
-    if (eligible(**j) && (j == it || (greedy && g.sampling.temperature == 0.0 &&
-                                      g.max_new_tokens == lead.max_new_tokens && g.stop_ids == lead.stop_ids))) {
-      group.push_back(*j);
-      j = queue_.erase(j);
-      if (!greedy) break;
-    } else {
-      ++j;
+  if (metrics_) metrics_->batch_step(B);
+  if (!ar.empty()) {
+    std::vector<DecodeState*> states;
+    std::vector<int32_t> ids;
+    for (auto& s : ar) states.push_back(&*s->state_), ids.push_back(s->last_);
+    if (metrics_) metrics_->steps(static_cast<int64_t>(ar.size()), 0);
+    const int64_t V = model_.config().vocab_size;
+    const Tensor logits = host_logit_rows(decode_batched(model_, states, ids), V);  // [B, V]
+    for (size_t b = 0; b < ar.size(); ++b) {
+      Sequence& s = *ar[b];
+      const float* row = logits.data<float>() + b * V;
+      const int32_t tok = choose_token(row, V, s.req_.gen.sampling, s.rng_);
+      if (!emit(s, tok, row)) still.push_back(ar[b]);
     }
   }
-  return group;
-}
-
-void Scheduler::run_speculative(std::vector<std::shared_ptr<Sequence>> group) {
-  std::vector<std::vector<int32_t>> prompts;
-  for (auto& s : group) {
-    s->text_.emplace(tok_, s->req_.stop);
-    prompts.push_back(s->req_.prompt);
-    if (metrics_) metrics_->prompt_tokens(static_cast<int64_t>(s->req_.prompt.size()));
+  if (!spec.empty()) {
+    std::vector<SpeculativeSequence*> live;
+    for (auto& s : spec) live.push_back(&*s->spec_);
+    SpeculativeStats stats;
+    opt_.speculator->step(live, stats);
+    if (metrics_) metrics_->steps(stats.steps, stats.accepted_candidates);
+    for (auto& s : spec)
+      if (!emit_speculative(*s)) still.push_back(s);
   }
-  GenerationConfig cfg = group[0]->req_.gen;
-  if (cfg.max_new_tokens == 0) {
-    for (auto& s : group) finish(*s, "length");
-    return;
-  }
-  SpeculativeStats stats;
-  const auto results = opt_.speculator->generate(prompts, cfg, &stats);
-  if (metrics_) metrics_->steps(stats.steps, stats.accepted_candidates);
-  for (size_t i = 0; i < group.size(); ++i) {
-    Sequence& s = *group[i];
-    bool done = false;
-    for (int32_t tok : results[i].tokens)
-      if ((done = emit(s, tok, nullptr))) break;
-    if (!done) finish(s, "length", s.text_->finish());  // cannot happen: the speculator stops where emit() does
-  }
+  running_ = std::move(still);
 }
 
 bool Scheduler::drop_if_cancelled(Sequence& s) {
@@ -278,7 +259,7 @@ bool Scheduler::drop_if_cancelled(Sequence& s) {
 
 void Scheduler::loop() {
   for (;;) {
-    std::vector<std::shared_ptr<Sequence>> admitted, spec_group;
+    std::vector<std::shared_ptr<Sequence>> admitted;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (running_.empty()) {
@@ -289,8 +270,7 @@ void Scheduler::loop() {
       if (stop_) return;
       busy_ = true;
       std::erase_if(queue_, [&](const auto& s) { return drop_if_cancelled(*s); });
-      spec_group = take_speculative_group();
-      while (spec_group.empty() && !queue_.empty() &&
+      while (!queue_.empty() &&
              static_cast<int64_t>(running_.size() + admitted.size()) < opt_.max_batch) {
         admitted.push_back(queue_.front());
         queue_.pop_front();
@@ -310,7 +290,6 @@ void Scheduler::loop() {
         }
       }
     };
-    if (!spec_group.empty()) guarded(spec_group, [&] { run_speculative(spec_group); });
     for (auto& s : admitted) guarded({s}, [&] { admit(s); });
     update_gauges();
     if (!running_.empty()) {

@@ -8,10 +8,12 @@
 // Philox(seed), so a sequence's output does not depend on who else is in the batch: greedy output equals
 // `linspec generate` token for token (tests/unit/test_serve_scheduler.cpp).
 //
-// With a Speculator, requests that need no logprobs run through Speculator::generate instead (lossless, as
-// everywhere): greedy requests with the same max_tokens are verified together (its static batch, heads as one
-// GEMM), up to max_batch; a sampled one runs alone so its draws equal `generate --speculative`'s. A speculative
-// group runs to completion between two batched AR steps, so its tokens reach the client when it ends.
+// With a Speculator, requests that need no logprobs decode speculatively (lossless, as everywhere) in the same
+// continuous batch: each engine step runs one Speculator::step over all speculative sequences (their heads as one
+// GEMM, every sequence's tree verified in one packed target pass), and their accepted tokens stream to the clients
+// after every step. A sequence samples from Philox(seed).fork(0), as `generate --speculative` does; sequences join,
+// leave and are cancelled between steps like AR ones. Requests with logprobs decode AR (speculation has no
+// per-token distribution to report).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -78,7 +80,8 @@ class Sequence {
   std::atomic<bool> cancelled_{false};
   std::atomic<int64_t> completion_tokens_{0};
   // Engine-thread state.
-  std::optional<DecodeState> state_;
+  std::optional<DecodeState> state_;       // AR decoding
+  std::optional<SpeculativeSequence> spec_;  // speculative decoding
   Philox rng_;
   std::optional<TextStream> text_;
   int32_t last_ = -1;  // the last emitted token, which the next step absorbs
@@ -112,13 +115,13 @@ class Scheduler {
   void loop();
   void admit(const std::shared_ptr<Sequence>& s);
   void step();
-  void run_speculative(std::vector<std::shared_ptr<Sequence>> group);
   // Emits one token chosen from `row` (logits over the vocab; null for speculative tokens). True when it finished.
   bool emit(Sequence& s, int32_t token, const float* row);
+  // Emits the tokens a speculative sequence produced since the last call. True when it finished.
+  bool emit_speculative(Sequence& s);
   void finish(Sequence& s, const std::string& reason, std::string text = "", std::string error = "");
   // Ends `s` with "cancelled" when its client went away; true then (the caller drops it).
   bool drop_if_cancelled(Sequence& s);
-  std::vector<std::shared_ptr<Sequence>> take_speculative_group();
   void update_gauges();
 
   const LlamaModel& model_;

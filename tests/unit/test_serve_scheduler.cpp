@@ -10,6 +10,8 @@
 #include "model/batched_decode.h"
 #include "model/generation.h"
 #include "serve/http/scheduler.h"
+#include "serve/speculative.h"
+#include "serve/tree.h"
 #include "serve_test_util.h"
 
 namespace linspec {
@@ -248,6 +250,55 @@ TEST_F(SchedulerTest, CancelledSequenceLeavesAndOthersContinue) {
   EXPECT_EQ(ca.finish_reason, "cancelled");
   EXPECT_EQ(collect(*b).tokens, want.tokens);
   sched.wait_idle();
+}
+
+TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBatch) {
+  // Heads over a static tree, and the model drafting for itself (every candidate accepted: several tokens per step).
+  // Requests of different lengths, one sampled and one with logprobs (decoded AR in the same engine step), join a
+  // batch of 3: each gets exactly the tokens generate (--speculative) gives it alone, streamed as steps accept them.
+  const DraftHeads heads = DraftHeads::init_from(model, DraftHeadsConfig{}, false);
+  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3);
+  const int64_t V = model.config().vocab_size;
+  for (const Speculator* spec : {&by_heads, &by_self}) {
+    Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec});
+    std::vector<SequenceRequest> requests;
+    std::vector<std::vector<int32_t>> want;
+    for (int i = 0; i < 6; ++i) {
+      requests.push_back(request(prompt_of(3 + 2 * i, 300 + i, V - 1), 6 + 7 * (i % 3)));
+      if (i == 2) {  // top-k keeps the tiny model to ids its tokenizer has (its 264 logits cover 260 tokens)
+        requests.back().gen.sampling.temperature = 0.8, requests.back().gen.sampling.seed = 77;
+        requests.back().gen.sampling.top_k = 40;
+      }
+      if (i == 4) requests.back().logprobs = 1;
+      const SequenceRequest& r = requests.back();
+      want.push_back(r.logprobs >= 0 ? generate(model, r.prompt, r.gen).tokens : spec->generate(r.prompt, r.gen).tokens);
+    }
+    std::vector<std::shared_ptr<Sequence>> seqs;
+    for (auto& r : requests) seqs.push_back(sched.submit(std::move(r)));
+    for (int i = 0; i < 6; ++i) {
+      int64_t events = 0;
+      Collected c;
+      SequenceEvent e;
+      while (!c.finish_reason.size() && seqs[i]->next(e, 30s)) {
+        ++events;
+        c.tokens.insert(c.tokens.end(), e.tokens.begin(), e.tokens.end());
+        if (e.finished) c.finish_reason = e.finish_reason;
+      }
+      EXPECT_EQ(c.tokens, want[i]) << spec->mode() << " request " << i << " ended " << c.finish_reason;
+      if (want[i].size() >= 12) EXPECT_GT(events, 2) << spec->mode() << " request " << i << ": not streamed";
+    }
+    EXPECT_GT(sched.peak_batch(), 1);
+    // A speculative sequence that is cancelled leaves between steps.
+    auto endless = request(prompt_of(5, 400, V - 1), 100000);
+    endless.gen.stop_ids.clear();
+    auto a = sched.submit(std::move(endless));
+    SequenceEvent e;
+    ASSERT_TRUE(a->next(e, 30s));
+    a->cancel();
+    EXPECT_EQ(collect(*a).finish_reason, "cancelled");
+    sched.wait_idle();
+    EXPECT_EQ(sched.running(), 0);
+  }
 }
 
 TEST_F(SchedulerTest, RefusesWhenTheQueueIsFullAndBadPrompts) {
