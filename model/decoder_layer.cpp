@@ -13,7 +13,11 @@ Tensor packed_mixer(const AttentionMixer& mixer, const PackedPass& p, const Tens
   for (const PackedSequence& s : p.sequences) {
     LINSPEC_CHECK(s.state && s.end > s.begin && (!s.parent || s.kv), "decoder_layer: a packed sequence without ",
                   "state, tokens or k / v sink");
-    auto own = [&](const Tensor& t) { return whole ? t : ops::slice(t, 2, s.begin, s.end).contiguous(); };
+    // A step takes its token as a strided view (the mixers' step forms read views); a tree's nodes are copied out,
+    // since its k / v also wait in the pending tree for advance().
+    auto own = [&](const Tensor& t) {
+      return whole ? t : s.parent ? ops::slice(t, 2, s.begin, s.end).contiguous() : ops::slice(t, 2, s.begin, s.end);
+    };
     const Tensor qs = own(q), ks = own(k), vs = own(v);
     if (s.parent) {
       s.kv->emplace_back(ks, vs);
