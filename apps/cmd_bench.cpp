@@ -125,20 +125,19 @@ int bench_train() {
   return 0;
 }
 
-// Per op kind, ms per pass: the AR step, then verify_tree at each size (the sum is a little above the untimed
-// passes': the profiler's clocks).
-void print_decode_profile(const DecodeCost& c, const DecodeProfile& p, nlohmann::json& j) {
-  std::vector<const std::map<std::string, double>*> columns{&p.ar_step_ms};  // AR, then each tree size
-  for (const auto& v : p.verify_ms) columns.push_back(&v);
+// A table of ms per pass by op kind, one column per pass shape (the sum is a little above the untimed passes': the
+// profiler's clocks).
+void print_op_table(const std::string& title, const std::vector<std::string>& headers,
+                    const std::vector<const std::map<std::string, double>*>& columns) {
   std::set<std::string> names;
   for (const auto* col : columns)
     for (const auto& [name, ms] : *col) names.insert(name);
-  std::printf("\nms per pass by op (profiled passes)\n%-14s %8s", "op", "AR");
-  for (int64_t n : c.nodes) std::printf(" %7lld", static_cast<long long>(n));
+  std::printf("\n%s\n%-14s", title.c_str(), "op");
+  for (const auto& h : headers) std::printf(" %8s", h.c_str());
   std::vector<double> total(columns.size(), 0.0);
   auto row = [&](const std::string& name, const std::vector<double>& ms) {
-    std::printf("\n%-14s %8.3f", name.c_str(), ms[0]);
-    for (size_t i = 1; i < ms.size(); ++i) std::printf(" %7.3f", ms[i]);
+    std::printf("\n%-14s", name.c_str());
+    for (double x : ms) std::printf(" %8.3f", x);
   };
   for (const auto& name : names) {
     std::vector<double> ms;
@@ -151,7 +150,6 @@ void print_decode_profile(const DecodeCost& c, const DecodeProfile& p, nlohmann:
   }
   row("sum", total);
   std::printf("\n");
-  j["profile_ms_per_pass"] = {{"ar_step", p.ar_step_ms}, {"verify", p.verify_ms}};
 }
 
 int bench_decode() {
@@ -181,7 +179,34 @@ int bench_decode() {
                 c.verify_ms[i] / c.ar_step_ms);
   std::printf("cached for --tree auto: %s\n", cache.c_str());
   nlohmann::json j = c.to_json();
-  if (args.profile) print_decode_profile(c, profile, j);
+  if (args.profile) {
+    std::vector<std::string> headers{"AR"};
+    std::vector<const std::map<std::string, double>*> columns{&profile.ar_step_ms};
+    for (size_t i = 0; i < c.nodes.size(); ++i)
+      headers.push_back(std::to_string(c.nodes[i])), columns.push_back(&profile.verify_ms[i]);
+    print_op_table("ms per pass by op (profiled passes): AR step, then verify_tree at each node count", headers,
+                   columns);
+    j["profile_ms_per_pass"] = {{"ar_step", profile.ar_step_ms}, {"verify", profile.verify_ms}};
+  }
+  // What continuous batching (linspec serve) gets from one step over B sequences.
+  const BatchedDecodeCost batched =
+      measure_batched_decode(*m.model, {1, 4, 16}, static_cast<int>(std::max<int64_t>(args.steps, 3)), args.profile);
+  std::printf("\ncontinuous batching (decode_batched, one token for each of B sequences)\n%6s %10s %10s %12s\n", "B",
+              "step ms", "tokens/s", "x B=1 rate");
+  for (size_t i = 0; i < batched.batch.size(); ++i) {
+    const double rate = 1e3 * static_cast<double>(batched.batch[i]) / batched.step_ms[i];
+    std::printf("%6lld %10.2f %10.1f %12.2f\n", static_cast<long long>(batched.batch[i]), batched.step_ms[i], rate,
+                rate * batched.step_ms[0] / 1e3);
+  }
+  j["batched"] = {{"batch", batched.batch}, {"step_ms", batched.step_ms}};
+  if (args.profile) {
+    std::vector<std::string> headers;
+    std::vector<const std::map<std::string, double>*> columns;
+    for (size_t i = 0; i < batched.batch.size(); ++i)
+      headers.push_back("B=" + std::to_string(batched.batch[i])), columns.push_back(&batched.profile_ms[i]);
+    print_op_table("ms per batched step by op (profiled steps)", headers, columns);
+    j["batched"]["profile_ms_per_step"] = batched.profile_ms;
+  }
   j["bench"] = "decode", j["checkpoint"] = args.checkpoint, j["hardware"] = hardware_description();
   write_json(j);
   return 0;

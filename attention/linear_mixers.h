@@ -57,6 +57,8 @@ class AugMixer : public LinearMixer {
   Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v) const override;
   std::unique_ptr<AttentionState> new_state(int64_t batch, int64_t max_len, DType dtype, Device device) const override;
   Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const override;
+  Tensor step_many(const std::vector<AttentionState*>& states, const Tensor& q, const Tensor& k,
+                   const Tensor& v) const override;
   Tensor tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
               const std::vector<int32_t>& parent) const override;
   void advance(AttentionState& state, const Tensor& k, const Tensor& v, const std::vector<int32_t>& parent,

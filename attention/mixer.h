@@ -56,6 +56,12 @@ class AttentionMixer {
   // Returns their outputs [B, Hq, T, d] and absorbs the tokens. Not differentiable.
   virtual Tensor step(AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v) const = 0;
 
+  // The step of several sequences at once (continuous batching), each on its own batch-1 state: q [1, Hq, N, d],
+  // k, v [1, Hkv, N, d] with token n belonging to states[n]. Returns [1, Hq, N, d], token n equal to step() on
+  // states[n] alone. The default makes N step() calls; a mixer with a batched kernel overrides it.
+  virtual Tensor step_many(const std::vector<AttentionState*>& states, const Tensor& q, const Tensor& k,
+                           const Tensor& v) const;
+
   // Tree verification (speculative decoding): N candidate nodes over the committed state, which is left
   // unchanged. q [B, Hq, N, d], k, v [B, Hkv, N, d] (rotated at each node's own position); parent[i] is -1 (the
   // node follows the last committed token) or an earlier node j < i. Node i sits at position

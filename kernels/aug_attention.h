@@ -72,6 +72,14 @@ struct AugKernels {
   void (*decode_step)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
                       const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global, T* out);
 
+  // decode_step for dm.batch sequences at once, each with its own batch-1 state states[b] at its own position:
+  // q̂ [B, Hq, d], k̂ / v [B, Hkv, d] (row b is sequence b's token) -> out [B, Hq, d]; row b equals decode_step on
+  // states[b] alone. One call (one pass over all sequences' heads) where B calls of decode_step make B. Optional:
+  // null where a backend has none (callers then make the B calls).
+  void (*decode_step_many)(const AugDims& dm, AugBranches br, const AugStateRef<T>* states, const T* qhat,
+                           const T* khat, const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global,
+                           T* out) = nullptr;
+
   // Absorbs n tokens k̂ / v [B, Hkv, n, d] at positions st.pos .. st.pos + n − 1 without producing outputs
   // (prefill, accepted speculative paths). The caller advances pos by n.
   void (*absorb)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* khat, const T* v, int64_t n);

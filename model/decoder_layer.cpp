@@ -1,14 +1,28 @@
 #include "model/decoder_layer.h"
 
+#include <algorithm>
+
 #include "model/op_profile.h"
 
 namespace linspec {
 namespace {
 
 // The packed form's token mixer: each sequence's slice of q / k / v through its own state, outputs side by side.
+// When every sequence brings one token (continuous batching's step), the mixer's step_many takes them all at once.
 Tensor packed_mixer(const AttentionMixer& mixer, const PackedPass& p, const Tensor& q, const Tensor& k,
                     const Tensor& v) {
   const bool whole = p.sequences.size() == 1;
+  if (!whole && std::all_of(p.sequences.begin(), p.sequences.end(), [](const PackedSequence& s) {
+        return !s.parent && s.end - s.begin == 1;
+      })) {
+    std::vector<AttentionState*> states;
+    for (size_t i = 0; i < p.sequences.size(); ++i) {
+      LINSPEC_CHECK(p.sequences[i].state && p.sequences[i].begin == static_cast<int64_t>(i),
+                    "decoder_layer: packed step sequences must hold token i each");
+      states.push_back(p.sequences[i].state);
+    }
+    return mixer.step_many(states, q, k, v);
+  }
   std::vector<Tensor> outs;
   for (const PackedSequence& s : p.sequences) {
     LINSPEC_CHECK(s.state && s.end > s.begin && (!s.parent || s.kv), "decoder_layer: a packed sequence without ",

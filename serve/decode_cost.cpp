@@ -1,5 +1,7 @@
 #include "serve/decode_cost.h"
 
+#include "model/batched_decode.h"
+
 #include <xxhash.h>
 
 #include <algorithm>
@@ -149,6 +151,32 @@ DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, con
   }
   state.pending_tree = {};
   return cost;
+}
+
+BatchedDecodeCost measure_batched_decode(const LlamaModel& m, const std::vector<int64_t>& batch, int reps,
+                                         bool profile) {
+  NoGradGuard no_grad;
+  const int64_t V = m.config().vocab_size, prompt_len = 64;
+  BatchedDecodeCost out;
+  for (int64_t B : batch) {
+    LINSPEC_CHECK(B >= 1, "measure_batched_decode: batch sizes must be >= 1, got ", B);
+    // B sequences at different positions (prompts of 64 .. 64 + B − 1 tokens), as a server's batch is.
+    std::vector<DecodeState> states;
+    std::vector<DecodeState*> ptrs;
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<int32_t> prompt(prompt_len + b);
+      for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 11 + b) % V);
+      states.push_back(m.new_decode_state(1, prompt_len + b + 2 * reps + 4));
+      m.decode(states.back(), Tensor::from_vector(prompt, {1, static_cast<int64_t>(prompt.size())}), true);
+    }
+    for (auto& s : states) ptrs.push_back(&s);
+    const std::vector<int32_t> ids(B, 1);
+    decode_batched(m, ptrs, ids);  // warm-up at this size
+    out.batch.push_back(B);
+    out.step_ms.push_back(median_ms(reps, m.options().device, [&] { decode_batched(m, ptrs, ids); }));
+    if (profile) out.profile_ms.push_back(profile_ms(reps, [&] { decode_batched(m, ptrs, ids); }));
+  }
+  return out;
 }
 
 DecodeCost cached_decode_cost(const LlamaModel& m, const DraftHeads* heads, bool* measured) {

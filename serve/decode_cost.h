@@ -44,6 +44,16 @@ struct DecodeProfile {
   std::vector<std::map<std::string, double>> verify_ms;  // one per DecodeCost::nodes entry
 };
 
+// Continuous batching's AR step (model/batched_decode.h decode_batched: one new token for each of B sequences) at
+// each batch size: ms per step (medians of `reps`) and, with `profile`, ms per step of each op kind.
+struct BatchedDecodeCost {
+  std::vector<int64_t> batch;
+  std::vector<double> step_ms;
+  std::vector<std::map<std::string, double>> profile_ms;  // empty without profile
+};
+BatchedDecodeCost measure_batched_decode(const LlamaModel& model, const std::vector<int64_t>& batch, int reps = 5,
+                                         bool profile = false);
+
 // Times decode() and verify_tree() over binary trees of each size (medians of `reps`), and the heads when given.
 // With `profile`, `reps` more passes of each run under the op profiler (not timed: its clocks cost a little).
 DecodeCost measure_decode_cost(const LlamaModel& model, const DraftHeads* heads,

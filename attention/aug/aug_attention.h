@@ -83,6 +83,13 @@ int64_t aug_state_bytes(const AugConfig& cfg, int64_t batch, int64_t kv_heads, i
 Tensor aug_step(AugState& state, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& conv_w,
                 const Tensor& lambda_local, const Tensor& lambda_global);
 
+// aug_step for several sequences at once, each on its own batch-1 state (one mixer's states: same config and
+// shape): q [N, Hq, d], k / v [N, Hkv, d], row n being sequence n's token at states[n]->pos. Returns [N, Hq, d];
+// row n equals aug_step on states[n] alone, bit for bit. One kernel call over all sequences' heads where a backend
+// has one (CPU), else one per sequence. Advances every state by one token.
+Tensor aug_step_many(const std::vector<AugState*>& states, const Tensor& q, const Tensor& k, const Tensor& v,
+                     const Tensor& conv_w, const Tensor& lambda_local, const Tensor& lambda_global);
+
 // Appends T tokens k / v [B, Hkv, T, d] to the state without producing outputs (after a parallel prefill).
 void aug_absorb(AugState& state, const Tensor& k, const Tensor& v);
 

@@ -110,6 +110,45 @@ Tensor aug_step(AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
   return out.view(q.shape());
 }
 
+Tensor aug_step_many(const std::vector<AugState*>& states, const Tensor& q, const Tensor& kk, const Tensor& v,
+                     const Tensor& conv_w, const Tensor& lambda_local, const Tensor& lambda_global) {
+  const int64_t N = static_cast<int64_t>(states.size());
+  LINSPEC_CHECK(N >= 1, "aug_step_many: no states");
+  check_qkv(q, kk, v, 3, "aug_step_many");
+  const AugState& first = *states[0];
+  LINSPEC_CHECK(q.size(0) == N, "aug_step_many: ", q.size(0), " tokens for ", N, " states");
+  for (const AugState* s : states)
+    LINSPEC_CHECK(s && s->batch == 1 && s->q_heads == first.q_heads && s->kv_heads == first.kv_heads &&
+                      s->head_dim == first.head_dim && s->dtype == first.dtype,
+                  "aug_step_many: every state must be a batch-1 state of one mixer");
+  check_matches_state(first, q.slice(0, 0, 1), kk.slice(0, 0, 1), "aug_step_many");
+  Tensor qhat = normalize(q, first.cfg.eps), khat = normalize(kk, first.cfg.eps), vc = v.contiguous();
+  Tensor w = conv_weights(first.cfg, conv_w, first.q_heads, first.dtype);
+  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
+  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
+  Tensor out = Tensor::empty(q.shape(), first.dtype, q.device());
+  const int64_t Hq = first.q_heads, Hkv = first.kv_heads, d = first.head_dim;
+  ops::detail::dispatch_float(first.dtype, "aug_step_many", [&](auto t) {
+    using T = decltype(t);
+    const auto& kernels = ops::detail::float_kernels<T>(qhat).aug;
+    const T *qp = qhat.device_data<T>(), *kp = khat.device_data<T>(), *vp = vc.device_data<T>();
+    T* op = out.device_data<T>();
+    if (kernels.decode_step_many) {
+      std::vector<k::AugStateRef<T>> refs;
+      for (const AugState* s : states) refs.push_back(ref<T>(*s));
+      kernels.decode_step_many(dims(first.cfg, N, Hq, Hkv, 1, d), branches(first.cfg), refs.data(), qp, kp, vp,
+                               data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), op);
+    } else {
+      const auto step = ops::detail::kernel(kernels.decode_step, "aug_decode_step", qhat);
+      for (int64_t n = 0; n < N; ++n)
+        step(state_dims(*states[n], 1), branches(first.cfg), ref<T>(*states[n]), qp + n * Hq * d, kp + n * Hkv * d,
+             vp + n * Hkv * d, data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), op + n * Hq * d);
+    }
+  });
+  for (AugState* s : states) ++s->pos;
+  return out;
+}
+
 void aug_absorb(AugState& s, const Tensor& kk, const Tensor& v) {
   ops::detail::check_float(kk, "aug_absorb", "k");
   LINSPEC_CHECK(kk.dim() == 4 && kk.shape() == v.shape() && kk.size(0) == s.batch && kk.size(1) == s.kv_heads &&

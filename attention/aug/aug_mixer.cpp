@@ -115,6 +115,20 @@ Tensor AugMixer::step(AttentionState& state, const Tensor& q, const Tensor& k, c
   });
 }
 
+Tensor AugMixer::step_many(const std::vector<AttentionState*>& states, const Tensor& q, const Tensor& k,
+                          const Tensor& v) const {
+  NoGradGuard no_grad;
+  const int64_t N = static_cast<int64_t>(states.size());
+  LINSPEC_CHECK(N >= 1 && q.dim() == 4 && q.size(0) == 1 && q.size(2) == N, "aug step_many: q must be [1, Hq, ", N,
+                ", d] for ", N, " states, got ", shape_str(q.shape()));
+  std::vector<AugState*> s;
+  for (AttentionState* st : states) s.push_back(&aug_state(*st));
+  // [1, H, N, d] -> [N, H, d]: the kernel's row n is sequence n's token.
+  auto rows = [](const Tensor& x) { return ops::transpose(x.select(0, 0), 0, 1); };
+  const Tensor out = aug_step_many(s, rows(q), rows(k), rows(v), conv_w_, lambda_local_, lambda_global_);  // [N, Hq, d]
+  return ops::transpose(out, 0, 1).view({1, q.size(1), N, q.size(3)});
+}
+
 Tensor AugMixer::tree(const AttentionState& state, const Tensor& q, const Tensor& k, const Tensor& v,
                       const std::vector<int32_t>& parent) const {
   NoGradGuard no_grad;

@@ -47,21 +47,27 @@ void retire_token(const AugDims& dm, T* S, const T* bk, const T* bv, T* hist, in
   }
 }
 
-}  // namespace
-
-template <typename T>
-void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
-                     const T* v, const T* conv_w, const T* lambda_local_p, const T* lambda_global_p, T* out) {
+// The decode step over dm.batch sequences; state_at(b) is sequence b's batch-1 state (a slice of one batch-B state,
+// or a state of its own), each at its own position. Each (sequence, q head) pair runs the same operations whatever
+// the batch, so every row equals the single-sequence step's bit for bit.
+template <typename T, typename StateAt>
+void decode_step_over(const AugDims& dm, AugBranches br, StateAt state_at, const T* qhat, const T* khat, const T* v,
+                      const T* conv_w, const T* lambda_local_p, const T* lambda_global_p, T* out) {
   const T lambda_local = lambda_local_p ? *lambda_local_p : T(1), lambda_global = lambda_global_p ? *lambda_global_p : T(1);
   const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group, C = dm.taps;
-  const int64_t rep = dm.rep(), pos = st.pos, j = pos % G, buf = G * d, H = C - 1;
-  for (int64_t bk = 0; bk < B * Hkv; ++bk)
-    buffer_token(dm, st.buf_k ? st.buf_k + bk * buf : nullptr, st.buf_v ? st.buf_v + bk * buf : nullptr, pos,
-                 khat + bk * d, v + bk * d);
+  const int64_t rep = dm.rep(), buf = G * d, H = C - 1;
+  for (int64_t b = 0; b < B; ++b) {
+    const AugStateRef<T> st = state_at(b);
+    for (int64_t h = 0; h < Hkv; ++h)
+      buffer_token(dm, st.buf_k ? st.buf_k + h * buf : nullptr, st.buf_v ? st.buf_v + h * buf : nullptr, st.pos,
+                   khat + (b * Hkv + h) * d, v + (b * Hkv + h) * d);
+  }
 
 #pragma omp parallel for schedule(static) if (B * Hq * d * (G + d + C) > kParallelStepWork)
   for (int64_t bh = 0; bh < B * Hq; ++bh) {
-    const int64_t b = bh / Hq, h = bh % Hq, kv = b * Hkv + h / rep;
+    const int64_t b = bh / Hq, h = bh % Hq, kv = h / rep;
+    const AugStateRef<T> st = state_at(b);
+    const int64_t pos = st.pos, j = pos % G;
     const T* q = qhat + bh * d;
     T* o = out + bh * d;
     std::fill(o, o + d, T(0));
@@ -76,17 +82,44 @@ void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st
     }
     if (br.conv) {  // tap 0 is the current token, taps 1.. come from the ring
       const T* w = conv_w + h * C;
-      wr.add(w[0], v + kv * d);
+      wr.add(w[0], v + (b * Hkv + kv) * d);
       for (int64_t delta = 1; delta <= std::min(H, pos); ++delta)
         wr.add(w[delta], st.hist_v + (kv * H + (pos - delta) % H) * d);
     }
     wr.apply(d, o);
   }
 
-  for (int64_t bk = 0; bk < B * Hkv; ++bk)
-    retire_token(dm, st.S ? st.S + bk * d * d : nullptr, st.buf_k ? st.buf_k + bk * buf : nullptr,
-                 st.buf_v ? st.buf_v + bk * buf : nullptr, st.hist_v ? st.hist_v + bk * H * d : nullptr, pos,
-                 v + bk * d);
+  for (int64_t b = 0; b < B; ++b) {
+    const AugStateRef<T> st = state_at(b);
+    for (int64_t h = 0; h < Hkv; ++h)
+      retire_token(dm, st.S ? st.S + h * d * d : nullptr, st.buf_k ? st.buf_k + h * buf : nullptr,
+                   st.buf_v ? st.buf_v + h * buf : nullptr, st.hist_v ? st.hist_v + h * H * d : nullptr, st.pos,
+                   v + (b * Hkv + h) * d);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* qhat, const T* khat,
+                     const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global, T* out) {
+  const int64_t d = dm.head_dim, Hkv = dm.kv_heads, buf = dm.group * d, H = dm.taps - 1;
+  auto slice = [&](T* p, int64_t per_sequence) { return p ? p + per_sequence : nullptr; };
+  decode_step_over<T>(
+      dm, br,
+      [&](int64_t b) {
+        return AugStateRef<T>{slice(st.S, b * Hkv * d * d), slice(st.buf_k, b * Hkv * buf),
+                              slice(st.buf_v, b * Hkv * buf), slice(st.hist_v, b * Hkv * H * d), st.pos};
+      },
+      qhat, khat, v, conv_w, lambda_local, lambda_global, out);
+}
+
+template <typename T>
+void aug_decode_step_many(const AugDims& dm, AugBranches br, const AugStateRef<T>* states, const T* qhat,
+                          const T* khat, const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global,
+                          T* out) {
+  decode_step_over<T>(dm, br, [&](int64_t b) { return states[b]; }, qhat, khat, v, conv_w, lambda_local,
+                      lambda_global, out);
 }
 
 template <typename T>
@@ -110,6 +143,7 @@ namespace {
 template <typename T>
 void fill(AugKernels<T>& k) {
   k.decode_step = &aug_decode_step<T>;
+  k.decode_step_many = &aug_decode_step_many<T>;
   k.absorb = &aug_absorb<T>;
 }
 }  // namespace

@@ -17,6 +17,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "model/batched_decode.h"
 #include "model/llama.h"
 #include "tests/unit/format_test_util.h"
 #include "tests/unit/llama_test_util.h"
@@ -193,6 +194,50 @@ TEST_P(Mixers, AdvanceThenContinueEqualsSequential) {
     m.decode(state, prefix);
     EXPECT_THROW(m.advance(state, tree_ids, parent, {1, 2}), InputError);  // node 2 is not a child of node 1
     EXPECT_EQ(state.position(), P);
+  }
+}
+
+// Continuous batching: sequences at positions around group boundaries share steps (decode_batched: the mixers'
+// step_many) and tree passes (verify_trees_hidden); every row equals the sequence's own decode / verify_tree
+// exactly, and the states they leave decode alike.
+TEST_P(Mixers, BatchedStepsAndTreesEqualSingleSequenceExactly) {
+  const LlamaModel m = model_with(GetParam());
+  const int64_t V = m.config().vocab_size, D = m.config().hidden_size;
+  const std::vector<int64_t> prompt_lens = {1, kG - 1, kG, 2 * kG - 2};
+  std::vector<DecodeState> batched, single;
+  for (size_t b = 0; b < prompt_lens.size(); ++b)
+    for (auto* states : {&batched, &single}) {
+      states->push_back(m.new_decode_state(1, 64));
+      m.decode(states->back(), random_ids(1, prompt_lens[b], V, 50 + b));
+    }
+  std::vector<DecodeState*> ptrs;
+  for (auto& s : batched) ptrs.push_back(&s);
+  for (int round = 0; round < kG + 1; ++round) {
+    // A step of all sequences, then (every other round) a tree pass with one accepted node per sequence.
+    std::vector<int32_t> ids;
+    for (size_t b = 0; b < ptrs.size(); ++b) ids.push_back(static_cast<int32_t>((round * 7 + b * 3 + 1) % V));
+    const auto rows = decode_batched(m, ptrs, ids).to_vector<double>();
+    for (size_t b = 0; b < ptrs.size(); ++b) {
+      const auto ref =
+          m.decode(single[b], Tensor::from_vector(std::vector<int32_t>{ids[b]}, {1, 1}), true).to_vector<double>();
+      ASSERT_EQ(std::vector<double>(rows.begin() + b * V, rows.begin() + (b + 1) * V), ref)
+          << "step, sequence " << b << ", round " << round;
+    }
+    if (round % 2) continue;
+    const std::vector<int32_t> parent = branching_tree(2);
+    std::vector<std::vector<int32_t>> trees(ptrs.size()), parents(ptrs.size(), parent);
+    for (size_t b = 0; b < ptrs.size(); ++b)
+      trees[b] = random_ids(1, static_cast<int64_t>(parent.size()), V, 200 + 10 * round + b).to_vector<int32_t>();
+    const auto hidden = verify_trees_hidden(m, ptrs, trees, parents).to_vector<double>();
+    const int64_t n = static_cast<int64_t>(parent.size());
+    for (size_t b = 0; b < ptrs.size(); ++b) {
+      const Tensor t = Tensor::from_vector(trees[b], {n});
+      const auto ref = m.verify_tree_hidden(single[b], t, parent).to_vector<double>();
+      ASSERT_EQ(std::vector<double>(hidden.begin() + b * n * D, hidden.begin() + (b + 1) * n * D), ref)
+          << "tree, sequence " << b << ", round " << round;
+      m.advance(batched[b], t, parent, {0, 2});  // root 0 and its child 2
+      m.advance(single[b], t, parent, {0, 2});
+    }
   }
 }
 
