@@ -1,47 +1,42 @@
 #include "model/decoder_layer.h"
 
-#include <algorithm>
-
 #include "model/op_profile.h"
 
 namespace linspec {
 namespace {
 
-// The packed form's token mixer: each sequence's slice of q / k / v through its own state, outputs side by side.
-// When every sequence brings one token (continuous batching's step), the mixer's step_many takes them all at once.
+// The packed form's token mixer. Steps (one token per sequence, continuous batching) go to the mixer's step_many
+// all at once; trees (verification) each through the mixer's tree form on their own slice, outputs side by side.
 Tensor packed_mixer(const AttentionMixer& mixer, const PackedPass& p, const Tensor& q, const Tensor& k,
                     const Tensor& v) {
-  const bool whole = p.sequences.size() == 1;
-  if (!whole && std::all_of(p.sequences.begin(), p.sequences.end(), [](const PackedSequence& s) {
-        return !s.parent && s.end - s.begin == 1;
-      })) {
+  const bool steps = !p.sequences.empty() && !p.sequences[0].parent;
+  for (size_t i = 0; i < p.sequences.size(); ++i) {
+    const PackedSequence& s = p.sequences[i];
+    LINSPEC_CHECK(s.state && s.end > s.begin && !s.parent == steps && (steps ? s.begin == static_cast<int64_t>(i) &&
+                                                                                    s.end == s.begin + 1
+                                                                              : s.kv != nullptr),
+                  "decoder_layer: a packed pass holds either one token per sequence (steps) or trees with a k / v ",
+                  "sink, each sequence with its state");
+  }
+  if (steps) {
     std::vector<AttentionState*> states;
-    for (size_t i = 0; i < p.sequences.size(); ++i) {
-      LINSPEC_CHECK(p.sequences[i].state && p.sequences[i].begin == static_cast<int64_t>(i),
-                    "decoder_layer: packed step sequences must hold token i each");
-      states.push_back(p.sequences[i].state);
-    }
+    for (const PackedSequence& s : p.sequences) states.push_back(s.state);
     return mixer.step_many(states, q, k, v);
+  }
+  if (p.sequences.size() == 1) {  // one tree: the whole pass
+    const PackedSequence& s = p.sequences[0];
+    s.kv->emplace_back(k, v);
+    return mixer.tree(*s.state, q, k, v, *s.parent);
   }
   std::vector<Tensor> outs;
   for (const PackedSequence& s : p.sequences) {
-    LINSPEC_CHECK(s.state && s.end > s.begin && (!s.parent || s.kv), "decoder_layer: a packed sequence without ",
-                  "state, tokens or k / v sink");
-    // A step takes its token as a strided view (the mixers' step forms read views); a tree's nodes are copied out,
-    // since its k / v also wait in the pending tree for advance().
-    auto own = [&](const Tensor& t) {
-      return whole ? t : s.parent ? ops::slice(t, 2, s.begin, s.end).contiguous() : ops::slice(t, 2, s.begin, s.end);
-    };
+    // Copied out: the slices also wait in the pending tree for advance().
+    auto own = [&](const Tensor& t) { return ops::slice(t, 2, s.begin, s.end).contiguous(); };
     const Tensor qs = own(q), ks = own(k), vs = own(v);
-    if (s.parent) {
-      s.kv->emplace_back(ks, vs);
-      outs.push_back(mixer.tree(*s.state, qs, ks, vs, *s.parent));
-    } else {
-      LINSPEC_CHECK(s.end - s.begin == 1, "decoder_layer: a packed step sequence has ", s.end - s.begin, " tokens");
-      outs.push_back(mixer.step(*s.state, qs, ks, vs));
-    }
+    s.kv->emplace_back(ks, vs);
+    outs.push_back(mixer.tree(*s.state, qs, ks, vs, *s.parent));
   }
-  return whole ? outs[0] : ops::concat(outs, 2);
+  return ops::concat(outs, 2);
 }
 
 }  // namespace

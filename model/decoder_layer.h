@@ -40,8 +40,8 @@ using MixerTap = std::function<Tensor(int64_t layer, const AttentionMixer& mixer
 // Several sequences' new tokens in one pass: tree verification (one sequence or many) and continuous batching
 // (model/batched_decode.h). x is [1, N, D] with each sequence's tokens side by side. The projections, norms and the
 // MLP run once over all N tokens (one GEMM per weight, which is what makes a batch pay on a memory-bound decode),
-// RoPE turns every token to its own position, and the mixer runs per sequence on that sequence's own state: its step
-// form for one new token, its tree form when `parent` is set.
+// RoPE turns every token to its own position, and the mixer runs each sequence on that sequence's own state: a pass
+// of steps (one new token per sequence, AttentionMixer::step_many) or a pass of trees (each `parent` set).
 struct PackedSequence {
   AttentionState* state = nullptr;                       // this layer's state of the sequence (set per layer)
   int64_t begin = 0, end = 0;                            // its tokens in x
