@@ -25,6 +25,11 @@ namespace linspec {
 Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
                       const std::vector<int32_t>& ids);
 
+// Prefill of several prompts in one pass: appends prompts[b] (non-empty) to *states[b] and returns the logits of
+// each prompt's last position [B, V], row b equal to LlamaModel::decode(*states[b], prompts[b], last_only) alone.
+Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                       const std::vector<std::vector<int32_t>>& prompts);
+
 // verify_tree_hidden for several sequences in one pass: the tree (ids[b], parents[b]) over *states[b]'s committed
 // tokens. Returns the hidden states [Σ N_b, D] (after the final norm), sequence b's rows after those of sequences
 // 0 .. b−1, each equal to LlamaModel::verify_tree_hidden on that state alone. Every state's pending_tree is filled

@@ -5,38 +5,38 @@
 namespace linspec {
 namespace {
 
-// The packed form's token mixer. Steps (one token per sequence, continuous batching) go to the mixer's step_many
-// all at once; trees (verification) each through the mixer's tree form on their own slice, outputs side by side.
+// The packed form's token mixer. Steps of one token per sequence (continuous batching) go to the mixer's step_many
+// all at once; longer steps (batched prefill) and trees (verification) each through the mixer on the sequence's own
+// slice, outputs side by side.
 Tensor packed_mixer(const AttentionMixer& mixer, const PackedPass& p, const Tensor& q, const Tensor& k,
                     const Tensor& v) {
   const bool steps = !p.sequences.empty() && !p.sequences[0].parent;
-  for (size_t i = 0; i < p.sequences.size(); ++i) {
-    const PackedSequence& s = p.sequences[i];
-    LINSPEC_CHECK(s.state && s.end > s.begin && !s.parent == steps && (steps ? s.begin == static_cast<int64_t>(i) &&
-                                                                                    s.end == s.begin + 1
-                                                                              : s.kv != nullptr),
-                  "decoder_layer: a packed pass holds either one token per sequence (steps) or trees with a k / v ",
-                  "sink, each sequence with its state");
+  bool single_tokens = true;
+  for (const PackedSequence& s : p.sequences) {
+    LINSPEC_CHECK(s.state && s.end > s.begin && !s.parent == steps && (steps || s.kv),
+                  "decoder_layer: a packed pass holds either steps or trees with a k / v sink, each sequence with its ",
+                  "state and tokens");
+    single_tokens = single_tokens && s.end == s.begin + 1;
   }
-  if (steps) {
+  if (steps && single_tokens) {
     std::vector<AttentionState*> states;
     for (const PackedSequence& s : p.sequences) states.push_back(s.state);
     return mixer.step_many(states, q, k, v);
   }
-  if (p.sequences.size() == 1) {  // one tree: the whole pass
-    const PackedSequence& s = p.sequences[0];
-    s.kv->emplace_back(k, v);
-    return mixer.tree(*s.state, q, k, v, *s.parent);
-  }
+  const bool whole = p.sequences.size() == 1;
   std::vector<Tensor> outs;
   for (const PackedSequence& s : p.sequences) {
-    // Copied out: the slices also wait in the pending tree for advance().
-    auto own = [&](const Tensor& t) { return ops::slice(t, 2, s.begin, s.end).contiguous(); };
+    // Tree slices are copied out: they also wait in the pending tree for advance().
+    auto own = [&](const Tensor& t) { return whole ? t : ops::slice(t, 2, s.begin, s.end).contiguous(); };
     const Tensor qs = own(q), ks = own(k), vs = own(v);
-    s.kv->emplace_back(ks, vs);
-    outs.push_back(mixer.tree(*s.state, qs, ks, vs, *s.parent));
+    if (steps) {
+      outs.push_back(mixer.step(*s.state, qs, ks, vs));
+    } else {
+      s.kv->emplace_back(ks, vs);
+      outs.push_back(mixer.tree(*s.state, qs, ks, vs, *s.parent));
+    }
   }
-  return ops::concat(outs, 2);
+  return whole ? outs[0] : ops::concat(outs, 2);
 }
 
 }  // namespace

@@ -41,11 +41,12 @@ using MixerTap = std::function<Tensor(int64_t layer, const AttentionMixer& mixer
 // (model/batched_decode.h). x is [1, N, D] with each sequence's tokens side by side. The projections, norms and the
 // MLP run once over all N tokens (one GEMM per weight, which is what makes a batch pay on a memory-bound decode),
 // RoPE turns every token to its own position, and the mixer runs each sequence on that sequence's own state: a pass
-// of steps (one new token per sequence, AttentionMixer::step_many) or a pass of trees (each `parent` set).
+// of steps (new tokens appended: one per sequence goes to AttentionMixer::step_many, several — a prefill — to each
+// sequence's step) or a pass of trees (each `parent` set).
 struct PackedSequence {
   AttentionState* state = nullptr;                       // this layer's state of the sequence (set per layer)
   int64_t begin = 0, end = 0;                            // its tokens in x
-  const std::vector<int32_t>* parent = nullptr;          // set: a tree of end − begin nodes; else one token (step)
+  const std::vector<int32_t>* parent = nullptr;          // set: a tree of end − begin nodes; else new tokens (steps)
   std::vector<std::pair<Tensor, Tensor>>* kv = nullptr;  // tree: each layer appends its k / v [1, Hkv, n, d] here
 };
 struct PackedPass {

@@ -55,6 +55,30 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
   return model.lm_head(packed_hidden(model, states, ids, pass));  // [B, V]
 }
 
+Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                       const std::vector<std::vector<int32_t>>& prompts) {
+  NoGradGuard no_grad;
+  const int64_t B = static_cast<int64_t>(states.size());
+  LINSPEC_CHECK(B >= 1 && static_cast<int64_t>(prompts.size()) == B, "prefill_batched: ", B, " states for ",
+                prompts.size(), " prompts");
+  check_states(model, states, "prefill_batched");
+  PackedPass pass;
+  std::vector<int32_t> flat;
+  std::vector<int64_t> last;  // each prompt's last row
+  for (int64_t b = 0; b < B; ++b) {
+    LINSPEC_CHECK(!prompts[b].empty(), "prefill_batched: prompt ", b, " is empty");
+    const int64_t P = states[b]->position(), begin = static_cast<int64_t>(flat.size());
+    for (size_t t = 0; t < prompts[b].size(); ++t) pass.positions.push_back(P + static_cast<int64_t>(t));
+    flat.insert(flat.end(), prompts[b].begin(), prompts[b].end());
+    pass.sequences.push_back({.begin = begin, .end = static_cast<int64_t>(flat.size())});
+    last.push_back(static_cast<int64_t>(flat.size()) - 1);
+  }
+  const Tensor hidden = packed_hidden(model, states, flat, pass);  // [N, D]
+  std::vector<Tensor> rows;
+  for (int64_t r : last) rows.push_back(hidden.slice(0, r, r + 1));
+  return model.lm_head(B == 1 ? rows[0].contiguous() : ops::concat(rows, 0));  // [B, V]
+}
+
 Tensor verify_trees_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
                            const std::vector<std::vector<int32_t>>& ids,
                            const std::vector<std::vector<int32_t>>& parents) {

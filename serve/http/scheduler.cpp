@@ -168,7 +168,7 @@ bool Scheduler::emit(Sequence& s, int32_t token, const float* row) {
   return done;
 }
 
-void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
+bool Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
   Sequence& s = *sp;
   const SequenceRequest& r = s.req_;
   const int64_t T = static_cast<int64_t>(r.prompt.size());
@@ -194,19 +194,29 @@ void Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
   }
   if (r.gen.max_new_tokens == 0) {
     finish(s, "length");
-    return;
+    return false;
   }
   if (opt_.speculator && r.logprobs < 0) {
     SpeculativeStats stats;
     s.spec_.emplace(opt_.speculator->start(r.prompt, r.gen, Philox(r.gen.sampling.seed).fork(0), &stats));
     if (!emit_speculative(s)) running_.push_back(sp);
-    return;
+    return false;
   }
-  // Prefill exactly as generate() does: the whole prompt in one decode call, logits of the last position only.
   s.state_.emplace(model_.new_decode_state(1, T + r.gen.max_new_tokens));
-  const Tensor row = host_logit_rows(model_.decode(*s.state_, ids, true), model_.config().vocab_size);
-  const int32_t tok = choose_token(row.data<float>(), model_.config().vocab_size, r.gen.sampling, s.rng_);
-  if (!emit(s, tok, row.data<float>())) running_.push_back(sp);
+  return true;
+}
+
+void Scheduler::prefill(const std::vector<std::shared_ptr<Sequence>>& seqs) {
+  std::vector<DecodeState*> states;
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& s : seqs) states.push_back(&*s->state_), prompts.push_back(s->req_.prompt);
+  const int64_t V = model_.config().vocab_size;
+  const Tensor rows = host_logit_rows(prefill_batched(model_, states, prompts), V);  // [B, V]
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    Sequence& s = *seqs[b];
+    const float* row = rows.data<float>() + b * V;
+    if (!emit(s, choose_token(row, V, s.req_.gen.sampling, s.rng_), row)) running_.push_back(seqs[b]);
+  }
 }
 
 bool Scheduler::emit_speculative(Sequence& s) {
@@ -290,7 +300,11 @@ void Scheduler::loop() {
         }
       }
     };
-    for (auto& s : admitted) guarded({s}, [&] { admit(s); });
+    std::vector<std::shared_ptr<Sequence>> to_prefill;
+    for (auto& s : admitted) guarded({s}, [&] {
+        if (admit(s)) to_prefill.push_back(s);
+      });
+    if (!to_prefill.empty()) guarded(to_prefill, [&] { prefill(to_prefill); });
     update_gauges();
     if (!running_.empty()) {
       auto batch = running_;

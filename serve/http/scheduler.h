@@ -2,7 +2,8 @@
 // read their tokens back through a Sequence.
 //
 // Each loop: drop cancelled sequences (client gone), admit queued requests while fewer than max_batch run (prefill:
-// the prompt through LlamaModel::decode, exactly as generate() does), then one decode_batched step over all running
+// all new prompts in one prefill_batched pass, each row equal to the LlamaModel::decode that generate() runs), then
+// one decode_batched step over all running
 // sequences (model/batched_decode.h: one GEMM per weight for the whole batch, each sequence at its own position on
 // its own O(1) linear-attention state). Tokens are chosen with generate()'s choose_token and each sequence's own
 // Philox(seed), so a sequence's output does not depend on who else is in the batch: greedy output equals
@@ -113,7 +114,10 @@ class Scheduler {
 
  private:
   void loop();
-  void admit(const std::shared_ptr<Sequence>& s);
+  // Starts a request: prompt scoring (echo), speculative prefill, or — true — it waits for the AR prefill.
+  bool admit(const std::shared_ptr<Sequence>& s);
+  // The AR prefill of newly admitted sequences, all prompts in one pass (prefill_batched), and their first tokens.
+  void prefill(const std::vector<std::shared_ptr<Sequence>>& seqs);
   void step();
   // Emits one token chosen from `row` (logits over the vocab; null for speculative tokens). True when it finished.
   bool emit(Sequence& s, int32_t token, const float* row);

@@ -197,21 +197,30 @@ TEST_P(Mixers, AdvanceThenContinueEqualsSequential) {
   }
 }
 
-// Continuous batching: sequences at positions around group boundaries share steps (decode_batched: the mixers'
-// step_many) and tree passes (verify_trees_hidden); every row equals the sequence's own decode / verify_tree
-// exactly, and the states they leave decode alike.
+// Continuous batching: sequences at positions around group boundaries share a prefill (prefill_batched), steps
+// (decode_batched: the mixers' step_many) and tree passes (verify_trees_hidden); every row equals the sequence's own
+// decode / verify_tree exactly, and the states they leave decode alike.
 TEST_P(Mixers, BatchedStepsAndTreesEqualSingleSequenceExactly) {
   const LlamaModel m = model_with(GetParam());
   const int64_t V = m.config().vocab_size, D = m.config().hidden_size;
   const std::vector<int64_t> prompt_lens = {1, kG - 1, kG, 2 * kG - 2};
+  // The prompts go in by one batched prefill (and, for the reference states, one decode each).
   std::vector<DecodeState> batched, single;
-  for (size_t b = 0; b < prompt_lens.size(); ++b)
-    for (auto* states : {&batched, &single}) {
-      states->push_back(m.new_decode_state(1, 64));
-      m.decode(states->back(), random_ids(1, prompt_lens[b], V, 50 + b));
-    }
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<double>> prefill_refs;
+  for (size_t b = 0; b < prompt_lens.size(); ++b) {
+    prompts.push_back(random_ids(1, prompt_lens[b], V, 50 + b).to_vector<int32_t>());
+    batched.push_back(m.new_decode_state(1, 64));
+    single.push_back(m.new_decode_state(1, 64));
+    prefill_refs.push_back(
+        m.decode(single.back(), Tensor::from_vector(prompts.back(), {1, prompt_lens[b]}), true).to_vector<double>());
+  }
   std::vector<DecodeState*> ptrs;
   for (auto& s : batched) ptrs.push_back(&s);
+  const auto prefilled = prefill_batched(m, ptrs, prompts).to_vector<double>();
+  for (size_t b = 0; b < prompts.size(); ++b)
+    ASSERT_EQ(std::vector<double>(prefilled.begin() + b * V, prefilled.begin() + (b + 1) * V), prefill_refs[b])
+        << "prefill, sequence " << b;
   for (int round = 0; round < kG + 1; ++round) {
     // A step of all sequences, then (every other round) a tree pass with one accepted node per sequence.
     std::vector<int32_t> ids;

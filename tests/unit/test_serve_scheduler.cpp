@@ -92,6 +92,36 @@ TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
   }
 }
 
+TEST(BatchedPrefill, RowsEqualSingleSequenceDecodeExactly) {
+  // Prompts of 1..25 tokens in one pass, from empty states and again after them (a chunk at positions > 0): each
+  // row equals LlamaModel::decode's last-position logits on that state alone, for every weight format.
+  const std::vector<std::pair<std::string, DType>> cases = {
+      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
+  for (const auto& [preset, weights] : cases) {
+    LlamaModel m = testing::serve_model(3, preset);
+    m.set_inference_weights(weights);
+    NoGradGuard no_grad;
+    const int64_t V = m.config().vocab_size;
+    std::vector<DecodeState> batched, single;
+    for (int64_t b = 0; b < 4; ++b) batched.push_back(m.new_decode_state(1, 96)), single.push_back(m.new_decode_state(1, 96));
+    std::vector<DecodeState*> ptrs;
+    for (auto& s : batched) ptrs.push_back(&s);
+    for (int chunk = 0; chunk < 2; ++chunk) {
+      std::vector<std::vector<int32_t>> prompts;
+      for (int64_t b = 0; b < 4; ++b) prompts.push_back(prompt_of(1 + 8 * b - chunk * b, 60 + 10 * chunk + b, V));
+      const auto rows = prefill_batched(m, ptrs, prompts).to_vector<float>();
+      ASSERT_EQ(rows.size(), 4 * static_cast<size_t>(V));
+      for (int64_t b = 0; b < 4; ++b) {
+        const int64_t T = static_cast<int64_t>(prompts[b].size());
+        const auto ref = m.decode(single[b], Tensor::from_vector(prompts[b], {1, T}), true).to_vector<float>();
+        ASSERT_EQ(std::vector<float>(rows.begin() + b * V, rows.begin() + (b + 1) * V), ref)
+            << preset << " " << dtype_name(weights) << " sequence " << b << " chunk " << chunk;
+        ASSERT_EQ(batched[b].position(), single[b].position());
+      }
+    }
+  }
+}
+
 TEST(BatchedVerify, RowsEqualSingleSequenceVerifyAndAdvanceExactly) {
   // Four sequences at different positions verify trees of different shapes in one pass (a branching tree, a chain,
   // the root alone, no tree): every row equals verify_tree_hidden on that sequence alone, and committing a path
@@ -155,6 +185,8 @@ TEST(BatchedDecode, RefusesBadInput) {
   EXPECT_ANY_THROW(decode_batched(m, {&s, &s}, {1, 2}));
   EXPECT_ANY_THROW(decode_batched(m, {&two}, {1}));
   EXPECT_ANY_THROW(decode_batched(m, {&s}, {1, 2}));
+  EXPECT_ANY_THROW(prefill_batched(m, {&s}, {{}}));  // an empty prompt
+  EXPECT_ANY_THROW(prefill_batched(m, {&s, &s}, {{1}, {2}}));
   EXPECT_ANY_THROW(verify_trees_hidden(m, {&s, &s}, {{1}, {2}}, {{-1}, {-1}}));
   EXPECT_ANY_THROW(verify_trees_hidden(m, {&two}, {{1}}, {{-1}}));
   EXPECT_ANY_THROW(verify_trees_hidden(m, {&s}, {{1, 2}}, {{-1}}));   // ids without parents
