@@ -27,6 +27,16 @@ std::vector<int32_t> prompt_of(int64_t len, uint64_t seed, int64_t vocab) {
   return testing::random_ids(1, len, vocab, seed).to_vector<int32_t>();
 }
 
+// The batched passes' cases: f32 weights on three mixers; bf16 and int8 (fused q/k/v and gate/up GEMMs) on aug.
+const std::vector<std::pair<std::string, DType>> kBatchCases = {
+    {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
+
+LlamaModel case_model(const std::string& preset, DType weights) {
+  LlamaModel m = testing::serve_model(3, preset);
+  m.set_inference_weights(weights);
+  return m;
+}
+
 struct Collected {
   std::vector<int32_t> tokens;
   std::string text, finish_reason;
@@ -50,12 +60,8 @@ Collected collect(Sequence& s) {
 }
 
 TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
-  // f32 weights on three mixers; bf16 and int8 (fused q/k/v and gate/up GEMMs) on aug.
-  const std::vector<std::pair<std::string, DType>> cases = {
-      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
-  for (const auto& [preset, weights] : cases) {
-    LlamaModel m = testing::serve_model(3, preset);
-    m.set_inference_weights(weights);
+  for (const auto& [preset, weights] : kBatchCases) {
+    const LlamaModel m = case_model(preset, weights);
     NoGradGuard no_grad;
     const int64_t V = m.config().vocab_size;
     // Five sequences at different positions (prompt lengths 1..13), one batched state and one reference state each.
@@ -95,11 +101,8 @@ TEST(BatchedDecode, RowsEqualSingleSequenceDecodeExactly) {
 TEST(BatchedPrefill, RowsEqualSingleSequenceDecodeExactly) {
   // Prompts of 1..25 tokens in one pass, from empty states and again after them (a chunk at positions > 0): each
   // row equals LlamaModel::decode's last-position logits on that state alone, for every weight format.
-  const std::vector<std::pair<std::string, DType>> cases = {
-      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
-  for (const auto& [preset, weights] : cases) {
-    LlamaModel m = testing::serve_model(3, preset);
-    m.set_inference_weights(weights);
+  for (const auto& [preset, weights] : kBatchCases) {
+    const LlamaModel m = case_model(preset, weights);
     NoGradGuard no_grad;
     const int64_t V = m.config().vocab_size;
     std::vector<DecodeState> batched, single;
@@ -127,12 +130,9 @@ TEST(BatchedVerify, RowsEqualSingleSequenceVerifyAndAdvanceExactly) {
   // the root alone, no tree): every row equals verify_tree_hidden on that sequence alone, and committing a path
   // after the batched pass leaves the state the single pass leaves. Rounds of up to 4 new tokens cross aug's group
   // boundaries (group size 4).
-  const std::vector<std::pair<std::string, DType>> cases = {
-      {"aug", DType::F32}, {"softmax", DType::F32}, {"hedgehog", DType::F32}, {"aug", DType::Q8}, {"aug", DType::BF16}};
   const std::vector<std::vector<int32_t>> shapes = {{-1, 0, 0, 1, 2}, {-1, 0, 1, 2}, {-1}, {}};
-  for (const auto& [preset, weights] : cases) {
-    LlamaModel m = testing::serve_model(3, preset);
-    m.set_inference_weights(weights);
+  for (const auto& [preset, weights] : kBatchCases) {
+    const LlamaModel m = case_model(preset, weights);
     NoGradGuard no_grad;
     const int64_t V = m.config().vocab_size, D = m.config().hidden_size;
     std::vector<DecodeState> batched, single;
