@@ -9,7 +9,8 @@
 // Every row equals the sequence's own single-sequence result exactly: f32 weights go through oneDNN's f32 GEMM, bf16
 // and int8 inference weights through linspec's own kernels (kernels/cpu/matmul_bf16_weight.cpp, matmul_q8.cpp and
 // their CUDA twins), which compute each output row with the same operations whatever the number of rows
-// (tests/unit/test_serve_batched_decode.cpp). No LoRA adapters: serving checkpoints have them merged.
+// (tests/unit/test_serve_scheduler.cpp, tests/unit/mixer_forms.h). No LoRA adapters: serving checkpoints have them
+// merged.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -19,6 +19,16 @@ void check_states(const LlamaModel& model, const std::vector<DecodeState*>& stat
   }
 }
 
+// Appends one sequence's tokens to the pass: token t at position `position` + offset[t] (null offsets: 0, 1, 2, ..,
+// the tokens follow each other; a tree passes its node depths).
+void pack(PackedPass& pass, std::vector<int32_t>& flat, const std::vector<int32_t>& ids, int64_t position,
+          const std::vector<int32_t>* offsets = nullptr) {
+  const int64_t begin = static_cast<int64_t>(flat.size());
+  for (size_t t = 0; t < ids.size(); ++t) pass.positions.push_back(position + (offsets ? (*offsets)[t] : static_cast<int64_t>(t)));
+  flat.insert(flat.end(), ids.begin(), ids.end());
+  pass.sequences.push_back({.begin = begin, .end = static_cast<int64_t>(flat.size())});
+}
+
 // Every layer in the packed form over the tokens `ids` of `pass.sequences` (whose states are states[j]'s layers),
 // then the final norm: hidden [N, D].
 Tensor packed_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states, const std::vector<int32_t>& ids,
@@ -48,11 +58,9 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
                 " ids");
   check_states(model, states, "decode_batched");
   PackedPass pass;
-  for (int64_t b = 0; b < B; ++b) {
-    pass.positions.push_back(states[b]->position());
-    pass.sequences.push_back({.begin = b, .end = b + 1});
-  }
-  return model.lm_head(packed_hidden(model, states, ids, pass));  // [B, V]
+  std::vector<int32_t> flat;
+  for (int64_t b = 0; b < B; ++b) pack(pass, flat, {ids[b]}, states[b]->position());
+  return model.lm_head(packed_hidden(model, states, flat, pass));  // [B, V]
 }
 
 Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
@@ -67,10 +75,7 @@ Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>&
   std::vector<int64_t> last;  // each prompt's last row
   for (int64_t b = 0; b < B; ++b) {
     LINSPEC_CHECK(!prompts[b].empty(), "prefill_batched: prompt ", b, " is empty");
-    const int64_t P = states[b]->position(), begin = static_cast<int64_t>(flat.size());
-    for (size_t t = 0; t < prompts[b].size(); ++t) pass.positions.push_back(P + static_cast<int64_t>(t));
-    flat.insert(flat.end(), prompts[b].begin(), prompts[b].end());
-    pass.sequences.push_back({.begin = begin, .end = static_cast<int64_t>(flat.size())});
+    pack(pass, flat, prompts[b], states[b]->position());
     last.push_back(static_cast<int64_t>(flat.size()) - 1);
   }
   const Tensor hidden = packed_hidden(model, states, flat, pass);  // [N, D]
@@ -95,10 +100,8 @@ Tensor verify_trees_hidden(const LlamaModel& model, const std::vector<DecodeStat
       throw_input_error("verify_tree: ", ids[b].size(), " token ids for ", parents[b].size(), " tree nodes");
     const std::vector<int32_t> depth = tree_node_depths(parents[b], "verify_tree");
     if (ids[b].empty()) continue;
-    const int64_t P = states[b]->position(), begin = static_cast<int64_t>(flat.size());
-    for (int32_t d : depth) pass.positions.push_back(P + d);
-    flat.insert(flat.end(), ids[b].begin(), ids[b].end());
-    pass.sequences.push_back({.begin = begin, .end = static_cast<int64_t>(flat.size())});
+    const int64_t P = states[b]->position();
+    pack(pass, flat, ids[b], P, &depth);
     members.push_back(states[b]);
     pending.push_back({.position = P, .ids = ids[b], .parent = parents[b], .kv = {}});
   }

@@ -61,6 +61,11 @@ class PhaseClock {
   double last_ = now_s();
 };
 
+void check_config(const GenerationConfig& cfg) {
+  cfg.sampling.validate();
+  if (cfg.max_new_tokens < 0) throw_input_error("speculative generate: max_new_tokens must be >= 0");
+}
+
 Tensor ids_tensor(const std::vector<int32_t>& ids) {
   return Tensor::from_vector(ids, {1, static_cast<int64_t>(ids.size())});
 }
@@ -176,8 +181,7 @@ nlohmann::json Speculator::describe() const {
 
 SpeculativeSequence Speculator::start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
                                       SpeculativeStats* stats) const {
-  cfg.sampling.validate();
-  if (cfg.max_new_tokens < 0) throw_input_error("speculative generate: max_new_tokens must be >= 0");
+  check_config(cfg);
   SpeculativeSequence s;
   s.cfg_ = cfg;
   s.rng_ = rng;
@@ -340,8 +344,7 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
 
 std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vector<int32_t>>& prompts,
                                                     const GenerationConfig& cfg, SpeculativeStats* stats_out) const {
-  cfg.sampling.validate();
-  if (cfg.max_new_tokens < 0) throw_input_error("speculative generate: max_new_tokens must be >= 0");
+  check_config(cfg);
   SpeculativeStats stats;
   std::vector<SpeculativeSequence> seqs;
   for (size_t i = 0; i < prompts.size(); ++i)

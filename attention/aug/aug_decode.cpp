@@ -39,6 +39,21 @@ Tensor token_view(const Tensor& x, const char* op, const char* name) {
   return x.dim() == 3 ? x : x.select(2, 0);
 }
 
+// What the step and tree kernels read besides the state: q̂ and k̂ normalised, v contiguous, the conv taps and the
+// λ operands (null-or-one-element, kernels/aug_attention.h).
+struct KernelOperands {
+  Tensor qhat, khat, v, conv_w, lambda_local, lambda_global;
+};
+KernelOperands kernel_operands(const AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
+                               const Tensor& conv_w, const Tensor& lambda_local, const Tensor& lambda_global) {
+  KernelOperands o;
+  o.qhat = normalize(q, s.cfg.eps), o.khat = normalize(kk, s.cfg.eps), o.v = v.contiguous();
+  o.conv_w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
+  o.lambda_local = lambda_operand(lambda_local, "lambda_local", o.qhat);
+  o.lambda_global = lambda_operand(lambda_global, "lambda_global", o.qhat);
+  return o;
+}
+
 // Normalised k̂ and contiguous v, then kernel absorption of x.size(2) tokens.
 void absorb_tokens(AugState& s, const Tensor& kk, const Tensor& v) {
   const int64_t n = kk.size(2);
@@ -95,16 +110,14 @@ Tensor aug_step(AugState& s, const Tensor& q, const Tensor& kk, const Tensor& v,
   Tensor q3 = token_view(q, "aug_step", "q"), k3 = token_view(kk, "aug_step", "k"), v3 = token_view(v, "aug_step", "v");
   check_qkv(q3, k3, v3, 3, "aug_step");
   check_matches_state(s, q3, k3, "aug_step");
-  Tensor qhat = normalize(q3, s.cfg.eps), khat = normalize(k3, s.cfg.eps), vc = v3.contiguous();
-  Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
-  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
-  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
+  const KernelOperands o = kernel_operands(s, q3, k3, v3, conv_w, lambda_local, lambda_global);
   Tensor out = Tensor::empty(q3.shape(), s.dtype, q3.device());
   ops::detail::dispatch_float(s.dtype, "aug_step", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.decode_step, "aug_decode_step", qhat)(
-        state_dims(s, 1), branches(s.cfg), ref<T>(s), qhat.device_data<T>(), khat.device_data<T>(), vc.device_data<T>(),
-        data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), out.device_data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(o.qhat).aug.decode_step, "aug_decode_step", o.qhat)(
+        state_dims(s, 1), branches(s.cfg), ref<T>(s), o.qhat.device_data<T>(), o.khat.device_data<T>(),
+        o.v.device_data<T>(), data_or_null<T>(o.conv_w), data_or_null<T>(o.lambda_local),
+        data_or_null<T>(o.lambda_global), out.device_data<T>());
   });
   ++s.pos;
   return out.view(q.shape());
@@ -122,27 +135,25 @@ Tensor aug_step_many(const std::vector<AugState*>& states, const Tensor& q, cons
                       s->head_dim == first.head_dim && s->dtype == first.dtype,
                   "aug_step_many: every state must be a batch-1 state of one mixer");
   check_matches_state(first, q.slice(0, 0, 1), kk.slice(0, 0, 1), "aug_step_many");
-  Tensor qhat = normalize(q, first.cfg.eps), khat = normalize(kk, first.cfg.eps), vc = v.contiguous();
-  Tensor w = conv_weights(first.cfg, conv_w, first.q_heads, first.dtype);
-  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
-  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
+  const KernelOperands o = kernel_operands(first, q, kk, v, conv_w, lambda_local, lambda_global);
   Tensor out = Tensor::empty(q.shape(), first.dtype, q.device());
   const int64_t Hq = first.q_heads, Hkv = first.kv_heads, d = first.head_dim;
   ops::detail::dispatch_float(first.dtype, "aug_step_many", [&](auto t) {
     using T = decltype(t);
-    const auto& kernels = ops::detail::float_kernels<T>(qhat).aug;
-    const T *qp = qhat.device_data<T>(), *kp = khat.device_data<T>(), *vp = vc.device_data<T>();
+    const auto& kernels = ops::detail::float_kernels<T>(o.qhat).aug;
+    const T *qp = o.qhat.device_data<T>(), *kp = o.khat.device_data<T>(), *vp = o.v.device_data<T>();
+    const T *w = data_or_null<T>(o.conv_w), *ll = data_or_null<T>(o.lambda_local), *lg = data_or_null<T>(o.lambda_global);
     T* op = out.device_data<T>();
     if (kernels.decode_step_many) {
       std::vector<k::AugStateRef<T>> refs;
       for (const AugState* s : states) refs.push_back(ref<T>(*s));
-      kernels.decode_step_many(dims(first.cfg, N, Hq, Hkv, 1, d), branches(first.cfg), refs.data(), qp, kp, vp,
-                               data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), op);
+      kernels.decode_step_many(dims(first.cfg, N, Hq, Hkv, 1, d), branches(first.cfg), refs.data(), qp, kp, vp, w, ll,
+                               lg, op);
     } else {
-      const auto step = ops::detail::kernel(kernels.decode_step, "aug_decode_step", qhat);
+      const auto step = ops::detail::kernel(kernels.decode_step, "aug_decode_step", o.qhat);
       for (int64_t n = 0; n < N; ++n)
         step(state_dims(*states[n], 1), branches(first.cfg), ref<T>(*states[n]), qp + n * Hq * d, kp + n * Hkv * d,
-             vp + n * Hkv * d, data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), op + n * Hq * d);
+             vp + n * Hkv * d, w, ll, lg, op + n * Hq * d);
     }
   });
   for (AugState* s : states) ++s->pos;
@@ -176,17 +187,15 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   const int64_t N = q.size(2);
   LINSPEC_CHECK(static_cast<int64_t>(parent.size()) == N, "aug_tree: ", parent.size(), " parents for ", N, " nodes");
   tree_depths(parent);  // validates the parent array
-  Tensor qhat = normalize(q, s.cfg.eps), khat = normalize(kk, s.cfg.eps), vc = v.contiguous();
-  Tensor w = conv_weights(s.cfg, conv_w, s.q_heads, s.dtype);
-  const Tensor ll = lambda_operand(lambda_local, "lambda_local", qhat);
-  const Tensor lg = lambda_operand(lambda_global, "lambda_global", qhat);
   Tensor out = Tensor::empty(q.shape(), s.dtype, q.device());
   if (N == 0) return out;
+  const KernelOperands o = kernel_operands(s, q, kk, v, conv_w, lambda_local, lambda_global);
   ops::detail::dispatch_float(s.dtype, "aug_tree", [&](auto t) {
     using T = decltype(t);
-    ops::detail::kernel(ops::detail::float_kernels<T>(qhat).aug.tree_forward, "aug_tree_forward", qhat)(
-        state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), qhat.device_data<T>(), khat.device_data<T>(),
-        vc.device_data<T>(), data_or_null<T>(w), data_or_null<T>(ll), data_or_null<T>(lg), out.device_data<T>());
+    ops::detail::kernel(ops::detail::float_kernels<T>(o.qhat).aug.tree_forward, "aug_tree_forward", o.qhat)(
+        state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), o.qhat.device_data<T>(), o.khat.device_data<T>(),
+        o.v.device_data<T>(), data_or_null<T>(o.conv_w), data_or_null<T>(o.lambda_local),
+        data_or_null<T>(o.lambda_global), out.device_data<T>());
   });
   return out;
 }

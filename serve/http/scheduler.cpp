@@ -197,8 +197,7 @@ bool Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
     return false;
   }
   if (opt_.speculator && r.logprobs < 0) {
-    SpeculativeStats stats;
-    s.spec_.emplace(opt_.speculator->start(r.prompt, r.gen, Philox(r.gen.sampling.seed).fork(0), &stats));
+    s.spec_.emplace(opt_.speculator->start(r.prompt, r.gen, Philox(r.gen.sampling.seed).fork(0)));
     if (!emit_speculative(s)) running_.push_back(sp);
     return false;
   }

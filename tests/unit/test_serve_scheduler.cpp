@@ -317,7 +317,9 @@ TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBat
         if (e.finished) c.finish_reason = e.finish_reason;
       }
       EXPECT_EQ(c.tokens, want[i]) << spec->mode() << " request " << i << " ended " << c.finish_reason;
-      if (want[i].size() >= 12) EXPECT_GT(events, 2) << spec->mode() << " request " << i << ": not streamed";
+      if (want[i].size() >= 12) {
+        EXPECT_GT(events, 2) << spec->mode() << " request " << i << ": not streamed";
+      }
     }
     EXPECT_GT(sched.peak_batch(), 1);
     // A speculative sequence that is cancelled leaves between steps.
