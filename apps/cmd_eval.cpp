@@ -180,7 +180,7 @@ RegisterCommand reg(Command{
           ->check(CLI::IsMember({"fp32", "bf16"}))
           ->capture_default_str();
       s.add_flag("--decode", args.decode, "Prefill and decode tokens/s");
-      s.add_option("--speculative", args.speculative, "heads | draft")->check(CLI::IsMember({"heads", "draft"}));
+      s.add_option("--speculative", args.speculative, "heads | eagle | draft")->check(CLI::IsMember({"heads", "eagle", "draft"}));
       s.add_flag("--fresh-heads", args.spec.fresh_heads,
                  "Untrained heads (LM-head copies) instead of /draft/heads: smoke tests, baselines");
       s.add_option("--tree", args.spec.tree, "Heads tree: default | auto (chosen each step from the heads' confidence and this machine's verify cost, cached by `bench decode`) | FILE.json")->capture_default_str();

@@ -75,8 +75,8 @@ RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::A
                               s.add_flag("--ignore-eos", args.ignore_eos, "Do not stop at the EOS token");
                               s.add_option("--json", args.json,
                                            "Also write {prompt_ids, ids} (ids: the new tokens) to this file");
-                              s.add_option("--speculative", args.speculative, "off | heads | draft")
-                                  ->check(CLI::IsMember({"off", "heads", "draft"}))
+                              s.add_option("--speculative", args.speculative, "off | heads | eagle | draft")
+                                  ->check(CLI::IsMember({"off", "heads", "eagle", "draft"}))
                               ->capture_default_str();
                               s.add_option("--draft", args.draft,
                                            "Draft model: checkpoint PATH or first-layers:N (default: the "

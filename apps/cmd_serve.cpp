@@ -121,8 +121,8 @@ RegisterCommand reg(Command{
       s.add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
       s.add_option("--device", args.device, "cpu (default) | cuda | auto");
       add_weights_flag(s, args.weights);
-      s.add_option("--speculative", args.speculative, "off | heads | draft")
-          ->check(CLI::IsMember({"off", "heads", "draft"}))
+      s.add_option("--speculative", args.speculative, "off | heads | eagle | draft")
+          ->check(CLI::IsMember({"off", "heads", "eagle", "draft"}))
           ->capture_default_str();
       s.add_option("--draft", args.draft, "Draft model: checkpoint PATH or first-layers:N");
       s.add_option("--tree", args.spec.tree,

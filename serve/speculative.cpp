@@ -164,6 +164,17 @@ Speculator::Speculator(const LlamaModel& target, const LlamaModel& draft, int64_
                       ") differs from the target's (", target.config().vocab_size, ")");
 }
 
+Speculator::Speculator(const LlamaModel& target, const FeatureDraft& eagle, DecodeCost cost, EagleTree tree)
+    : target_(target), eagle_(&eagle), eagle_tree_(tree), cost_(std::move(cost)), max_nodes_(tree.max_nodes) {
+  if (tree.max_nodes < 1 || tree.max_nodes > 256)
+    throw_input_error("--tree auto: max nodes must be in [1, 256], got ", tree.max_nodes);
+  if (tree.depth < 1 || tree.depth > 32 || tree.expand < 1 || tree.expand > 64 || tree.top_k < 1 || tree.top_k > 64)
+    throw_input_error("speculative eagle: depth must be in [1, 32], expand and top_k in [1, 64]; got depth ", tree.depth,
+                      ", expand ", tree.expand, ", top_k ", tree.top_k);
+  tree_.name = "auto";
+  tree_.max_depth = tree.depth;
+}
+
 nlohmann::json Speculator::describe() const {
   nlohmann::json j{{"mode", mode()}};
   if (heads_ && cost_) {
@@ -172,6 +183,14 @@ nlohmann::json Speculator::describe() const {
   } else if (heads_) {
     j["tree"] = tree_.describe();
     j["heads"] = draft_heads_config_to_json(heads_->config());
+  } else if (eagle_) {
+    j["tree"] = {{"name", "auto"},
+                 {"max_nodes", max_nodes_},
+                 {"depth", eagle_tree_.depth},
+                 {"expand", eagle_tree_.expand},
+                 {"top_k", eagle_tree_.top_k},
+                 {"cost", cost_->to_json()}};
+    j["draft_vocab"] = eagle_->vocab();
   } else {
     j["gamma"] = gamma_;
     j["draft_layers"] = draft_->num_layers();
@@ -195,12 +214,19 @@ SpeculativeSequence Speculator::start(const std::vector<int32_t>& prompt, const 
   const double t0 = now_s();
   const int64_t V = target_.config().vocab_size;
   const int64_t max_len =
-      static_cast<int64_t>(prompt.size()) + cfg.max_new_tokens + (heads_ ? tree_.max_depth : gamma_) + 2;
+      static_cast<int64_t>(prompt.size()) + cfg.max_new_tokens + (heads_ || eagle_ ? tree_.max_depth : gamma_) + 2;
   s.target_ = target_.new_decode_state(1, max_len);
   Tensor logits;
   if (heads_) {
     s.hidden_ = target_.decode_hidden(s.target_, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
     logits = target_.lm_head(s.hidden_);
+  } else if (eagle_) {
+    // Every prompt position's hidden state pairs with the token after it (the last with the first new token).
+    const int64_t P = static_cast<int64_t>(prompt.size()), D = target_.config().hidden_size;
+    s.eagle_features_ = target_.decode_hidden(s.target_, ids_tensor(prompt), false).view({P, D});
+    logits = target_.lm_head(s.eagle_features_.slice(0, P - 1, P).contiguous());
+    s.eagle_next_.assign(prompt.begin() + 1, prompt.end());
+    s.draft_ = eagle_->new_state(max_len);
   } else {
     logits = target_.decode(s.target_, ids_tensor(prompt), true);
     s.draft_ = draft_->new_decode_state(1, max_len);
@@ -208,6 +234,7 @@ SpeculativeSequence Speculator::start(const std::vector<int32_t>& prompt, const 
   }
   const Tensor row = host_logit_rows(logits, V);
   const int32_t first = choose_token(row.data<float>(), V, cfg.sampling, s.rng_);
+  if (eagle_) s.eagle_next_.push_back(first);
   if (s.emit(first)) s.pending_ = first;
   if (stats) stats->prefill_s += now_s() - t0, ++stats->new_tokens;
   return s;
@@ -243,6 +270,126 @@ std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<Sp
     out[b].tokens.resize(tree.nodes());
     out[b].tokens[0] = live[b]->pending_;
     for (int64_t n = 1; n < tree.nodes(); ++n) out[b].tokens[n] = cand[tree.depth[n] - 1][b][tree.rank[n]];
+  }
+  return out;
+}
+
+std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<SpeculativeSequence*>& live) const {
+  const int64_t B = static_cast<int64_t>(live.size()), Vd = eagle_->vocab();
+  const double t0 = now_s();
+  // 1. Each sequence's draft state absorbs its pending pairs (the last of which holds the root): one packed pass.
+  std::vector<DecodeState*> states;
+  std::vector<Tensor> feats;
+  std::vector<int32_t> next;
+  std::vector<int64_t> counts;
+  for (SpeculativeSequence* s : live) {
+    states.push_back(&s->draft_);
+    feats.push_back(s->eagle_features_);
+    next.insert(next.end(), s->eagle_next_.begin(), s->eagle_next_.end());
+    counts.push_back(static_cast<int64_t>(s->eagle_next_.size()));
+  }
+  const Tensor absorbed = eagle_->absorb(states, feats.size() == 1 ? feats[0] : ops::concat(feats, 0), next, counts);
+  // 2. Grow each sequence's tree depth by depth. A node: its token, parent, depth and log-probability of its path;
+  // an expanded node also holds its predicted feature and the draft state after its path.
+  struct Node {
+    int32_t token, parent, depth;
+    double logp;
+  };
+  struct Frontier {
+    int64_t b;                                  // sequence
+    int32_t node;                               // index into nodes[b]
+    Tensor predicted;                           // [1, D]
+    std::shared_ptr<DecodeState> state;         // null: the sequence's committed draft state (the root)
+  };
+  std::vector<std::vector<Node>> nodes(B);
+  std::vector<Frontier> frontier;
+  int64_t row = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    row += counts[b];
+    nodes[b].push_back({live[b]->pending_, -1, 0, 0.0});
+    frontier.push_back({b, 0, absorbed.slice(0, row - 1, row), nullptr});
+  }
+  for (int64_t depth = 1; depth <= eagle_tree_.depth && !frontier.empty(); ++depth) {
+    std::vector<Tensor> preds;
+    for (const Frontier& f : frontier) preds.push_back(f.predicted);
+    const Tensor rows = host_logit_rows(eagle_->logits(preds.size() == 1 ? preds[0].contiguous() : ops::concat(preds, 0)), Vd);
+    std::vector<std::vector<int32_t>> children(B);  // this depth's new nodes per sequence
+    for (size_t i = 0; i < frontier.size(); ++i) {
+      const Frontier& f = frontier[i];
+      const float* r = rows.data<float>() + static_cast<int64_t>(i) * Vd;
+      const std::vector<int32_t> ids = top_k(r, Vd, eagle_tree_.top_k);
+      const std::vector<double> p = candidate_probabilities(r, Vd, ids);
+      for (size_t c = 0; c < ids.size(); ++c) {
+        children[f.b].push_back(static_cast<int32_t>(nodes[f.b].size()));
+        nodes[f.b].push_back({eagle_->token(ids[c]), f.node, static_cast<int32_t>(depth),
+                              nodes[f.b][f.node].logp + std::log(std::max(p[c], 1e-30))});
+      }
+    }
+    if (depth == eagle_tree_.depth) break;
+    // Expand the `expand` most probable new nodes of each sequence: each steps a clone of its parent's state.
+    std::vector<Frontier> next_frontier;
+    std::vector<DecodeState*> step_states;
+    std::vector<Tensor> step_feats;
+    std::vector<int32_t> step_ids;
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<int32_t>& ch = children[b];
+      const int64_t keep = std::min<int64_t>(eagle_tree_.expand, static_cast<int64_t>(ch.size()));
+      std::partial_sort(ch.begin(), ch.begin() + keep, ch.end(),
+                        [&](int32_t x, int32_t y) { return nodes[b][x].logp > nodes[b][y].logp; });
+      for (int64_t c = 0; c < keep; ++c) {
+        const Node& n = nodes[b][ch[c]];
+        if (n.logp < std::log(1e-3)) break;  // too unlikely to be verified: drafting deeper below it is wasted
+        const Frontier* parent = nullptr;
+        for (const Frontier& f : frontier)
+          if (f.b == b && f.node == n.parent) parent = &f;
+        auto state = std::make_shared<DecodeState>(parent->state ? parent->state->clone() : live[b]->draft_.clone());
+        step_states.push_back(state.get());
+        step_feats.push_back(parent->predicted);
+        step_ids.push_back(n.token);
+        next_frontier.push_back({b, ch[c], Tensor(), std::move(state)});
+      }
+    }
+    if (next_frontier.empty()) break;
+    const Tensor predicted =
+        eagle_->absorb(step_states, step_feats.size() == 1 ? step_feats[0].contiguous() : ops::concat(step_feats, 0),
+                       step_ids, std::vector<int64_t>(step_ids.size(), 1));
+    for (size_t i = 0; i < next_frontier.size(); ++i)
+      next_frontier[i].predicted = predicted.slice(0, static_cast<int64_t>(i), static_cast<int64_t>(i) + 1);
+    frontier = std::move(next_frontier);
+  }
+  for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
+  const double draft_ms = 1e3 * (now_s() - t0);
+  eagle_draft_ms_ = eagle_draft_ms_ < 0 ? draft_ms : 0.9 * eagle_draft_ms_ + 0.1 * draft_ms;
+  // 3. Per sequence, the best-first prefix of its nodes (path probability order is prefix-closed; ties keep
+  // shallower nodes first) that maximises expected tokens per millisecond of the step's share of the pass.
+  std::vector<Proposal> out(B);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<Node>& all = nodes[b];
+    std::vector<int32_t> order(all.size() - 1);
+    std::iota(order.begin(), order.end(), 1);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
+      return all[x].logp > all[y].logp || (all[x].logp == all[y].logp && all[x].depth < all[y].depth);
+    });
+    int64_t best = 0;
+    double expected = 1.0, best_rate = 1.0 / ((cost_->verify_ms_at(B) + eagle_draft_ms_) / static_cast<double>(B));
+    for (int64_t m = 1; m < max_nodes_ && m <= static_cast<int64_t>(order.size()); ++m) {
+      expected += std::exp(all[order[m - 1]].logp);
+      const double rate = expected / ((cost_->verify_ms_at(B * (m + 1)) + eagle_draft_ms_) / static_cast<double>(B));
+      if (rate > best_rate) best_rate = rate, best = m;
+    }
+    // The chosen nodes in depth order (parents first), renumbered.
+    std::vector<int32_t> chosen(order.begin(), order.begin() + best);
+    std::stable_sort(chosen.begin(), chosen.end(), [&](int32_t x, int32_t y) { return all[x].depth < all[y].depth; });
+    std::vector<int32_t> index(all.size(), -1);
+    index[0] = 0;
+    Proposal& p = out[b];
+    p.tokens = {all[0].token};
+    p.parent = {-1};
+    for (int32_t n : chosen) {
+      index[n] = static_cast<int32_t>(p.tokens.size());
+      p.tokens.push_back(all[n].token);
+      p.parent.push_back(index[all[n].parent]);
+    }
   }
   return out;
 }
@@ -300,6 +447,8 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   std::vector<Proposal> props;
   if (heads_) {
     props = propose_heads(live);
+  } else if (eagle_) {
+    props = propose_eagle(live);
   } else {
     for (SpeculativeSequence* s : live) props.push_back(propose_draft(*s));
   }
@@ -318,16 +467,26 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     Proposal& p = props[b];
     const float* rows = logits.data<float>() + offset * V;
     const Acceptance a =
-        heads_ ? accept_sampled_tree(p.tokens, p.parent, rows, V, s.cfg_.sampling, s.rng_)
+        heads_ || eagle_ ? accept_sampled_tree(p.tokens, p.parent, rows, V, s.cfg_.sampling, s.rng_)
         : s.cfg_.sampling.temperature > 0 ? accept_chain_rejection(p.tokens, rows, V, p.q, s.cfg_.sampling, s.rng_)
                                           : accept_greedy(p.tokens, p.parent, rows, V);
     clock.lap(stats.accept_s);
     target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
     const int64_t last = offset + a.path.back();
-    if (heads_)
+    if (heads_) {
       s.hidden_ = hidden.slice(0, last, last + 1).contiguous();
-    else
+    } else if (eagle_) {
+      // The target's hidden states along the accepted path, each paired with the token that follows it.
+      std::vector<Tensor> rows;
+      for (size_t i = 0; i < a.path.size(); ++i) {
+        const int64_t r = offset + a.path[i];
+        rows.push_back(hidden.slice(0, r, r + 1));
+        s.eagle_next_.push_back(i + 1 < a.path.size() ? p.tokens[a.path[i + 1]] : a.next_token);
+      }
+      s.eagle_features_ = rows.size() == 1 ? rows[0].contiguous() : ops::concat(rows, 0);
+    } else {
       commit_draft(s, p, static_cast<int64_t>(a.path.size()));
+    }
     clock.lap(stats.commit_s);
     ++stats.steps;
     stats.verified_nodes += static_cast<int64_t>(p.tokens.size());

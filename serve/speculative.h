@@ -11,6 +11,11 @@
 //   draft  a small draft model proposes a chain of γ tokens autoregressively (sampled from its own distribution q
 //          when T > 0); exact rejection sampling accept min(1, p/q) else normalise(max(0, p − q)). The draft's state
 //          is rolled back to the accepted path (KV caches truncated, recurrent states restored from per-token clones).
+//   eagle  the feature draft (model/feature_draft.h) grows a tree depth by depth, EAGLE-2 style: it absorbs the
+//          target's hidden states of the tokens committed last step, then expands the most probable nodes (by the
+//          product of the draft's probabilities along their path) by their top-k tokens, each expanded node stepping
+//          a clone of its parent's draft state; the tree verified is the best-first prefix of all nodes that
+//          maximises expected tokens per millisecond (serve/decode_cost.h). Sampling uses the point-mass rule.
 // Batching: a step advances several sequences at once, each at its own position with its own generation settings
 // (the server's continuous batch: sequences start and leave between steps). The heads run as one GEMM over all of
 // them, and every sequence's tree (or chain) is verified in one packed target pass (model/batched_decode.h
@@ -24,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/draft_heads.h"
+#include "model/feature_draft.h"
 #include "model/generation.h"
 #include "model/llama.h"
 #include "serve/decode_cost.h"
@@ -76,6 +82,10 @@ class SpeculativeSequence {
   DecodeState target_, draft_;  // both hold every committed token except `pending_`
   int32_t pending_ = -1;        // the last emitted token: the root of the next tree
   Tensor hidden_;               // [1, D] target hidden state at the last absorbed token (heads mode)
+  // eagle: the pairs (target hidden state at token t, token t+1) not yet absorbed by the draft state draft_: the
+  // target's hidden states of the tokens it absorbed last step, each with the token that followed it.
+  Tensor eagle_features_;              // [n, D]
+  std::vector<int32_t> eagle_next_;    // [n]
   Philox rng_;
   SpeculativeResult result_;
   bool done_ = false;
@@ -90,8 +100,14 @@ class Speculator {
   Speculator(const LlamaModel& target, const DraftHeads& heads, DecodeCost cost, int64_t max_nodes = 32);
   // Chain drafting with a draft model sharing the target's vocabulary, `gamma` tokens per step.
   Speculator(const LlamaModel& target, const LlamaModel& draft, int64_t gamma);
+  // Feature-draft trees (EAGLE-2 style): at most `depth` draft steps, `expand` nodes expanded per depth by their
+  // `top_k` tokens each, at most `max_nodes` verified (root included), sized by `cost`.
+  struct EagleTree {
+    int64_t max_nodes = 32, depth = 6, expand = 4, top_k = 8;
+  };
+  Speculator(const LlamaModel& target, const FeatureDraft& eagle, DecodeCost cost, EagleTree tree);
 
-  std::string mode() const { return heads_ ? "heads" : "draft"; }
+  std::string mode() const { return heads_ ? "heads" : eagle_ ? "eagle" : "draft"; }
   nlohmann::json describe() const;  // mode, tree (heads) or gamma and draft layers (draft)
 
   // Prefills `prompt` and emits the target's first token; the sequence samples from `rng`. max_new_tokens, sampling
@@ -113,11 +129,15 @@ class Speculator {
   struct Proposal;  // one sequence's candidates for a step
   std::vector<Proposal> propose_heads(const std::vector<SpeculativeSequence*>& live) const;
   Proposal propose_draft(SpeculativeSequence& s) const;
+  std::vector<Proposal> propose_eagle(const std::vector<SpeculativeSequence*>& live) const;
   void commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const;
 
   const LlamaModel& target_;
   const DraftHeads* heads_ = nullptr;
   const LlamaModel* draft_ = nullptr;
+  const FeatureDraft* eagle_ = nullptr;
+  EagleTree eagle_tree_;
+  mutable double eagle_draft_ms_ = -1;  // running mean of the draft's time per step (a fixed cost of the step)
   TreeSpec tree_;
   std::optional<DecodeCost> cost_;  // set: dynamic trees
   int64_t max_nodes_ = 0;

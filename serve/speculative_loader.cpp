@@ -26,7 +26,16 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
       out.speculator = std::make_unique<Speculator>(target, *out.heads, load_tree(setup.tree, out.heads->count()));
     return out;
   }
-  if (setup.mode != "draft") throw_input_error("--speculative: '", setup.mode, "' is not one of heads, draft");
+  if (setup.mode == "eagle") {
+    if (setup.tree != "default" && setup.tree != "auto")
+      throw_input_error("--tree ", setup.tree, ": eagle grows its own trees (default or auto)");
+    out.eagle = std::make_unique<FeatureDraft>(load_feature_draft(checkpoint_path, target));
+    out.eagle->set_inference_weights(target.inference_weights());
+    out.speculator = std::make_unique<Speculator>(target, *out.eagle, cached_decode_cost(target, nullptr),
+                                                  Speculator::EagleTree{});
+    return out;
+  }
+  if (setup.mode != "draft") throw_input_error("--speculative: '", setup.mode, "' is not one of heads, eagle, draft");
   const std::string prefix = "first-layers:";
   if (setup.draft.empty()) {
     if (!has_draft_model(checkpoint_path))

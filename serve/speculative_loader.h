@@ -1,5 +1,5 @@
 // What `generate --speculative` and `eval --speculative` need next to a loaded target: its draft heads (from the
-// checkpoint's /draft/heads) or a draft model, and the Speculator over them.
+// checkpoint's /draft/heads), its feature draft (/draft/eagle) or a draft model, and the Speculator over them.
 //   draft source ""                  the checkpoint's own /draft/model
 //                "first-layers:N"    the target's first N layers (untrained; shares the target's weights)
 //                PATH                a checkpoint with /draft/model, or a standalone model checkpoint
@@ -14,8 +14,9 @@
 namespace linspec {
 
 struct SpeculativeSetup {
-  std::string mode;  // heads | draft
-  std::string tree = "default";  // heads: "default", "auto" (dynamic, serve/decode_cost.h) or a tree JSON file
+  std::string mode;  // heads | eagle | draft
+  std::string tree = "default";  // heads: "default", "auto" (dynamic, serve/decode_cost.h) or a tree JSON file;
+                                 // eagle: always dynamic ("default" or "auto")
   bool fresh_heads = false;      // heads: ignore /draft/heads, use untrained ones (LM-head copies; smoke tests)
   std::string draft;             // draft: source as above
   int64_t gamma = 4;             // draft: tokens proposed per step
@@ -24,6 +25,7 @@ struct SpeculativeSetup {
 struct LoadedSpeculator {
   std::unique_ptr<DraftHeads> heads;
   std::unique_ptr<LlamaModel> draft;
+  std::unique_ptr<FeatureDraft> eagle;
   std::unique_ptr<Speculator> speculator;  // declared last: destroyed before what it points to
 };
 

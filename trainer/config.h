@@ -47,6 +47,8 @@ struct ExperimentConfig {
     std::string draft_model_init = "first-layers", draft_model_divergence = "fkl";
     bool draft_model_on_policy = false;
     double draft_model_weight = 0.0;
+    double eagle_weight = 0.0, eagle_regression = 1.0;  // feature draft: KD weight, feature-regression weight
+    int eagle_vocab = 0;                                // its proposal vocabulary (0: the full one)
   } objectives;
   struct {
     int rank = 8;

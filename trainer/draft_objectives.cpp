@@ -12,6 +12,20 @@ namespace {
 
 Tensor rows(const Tensor& x) { return ops::reshape(x, {x.numel() / x.size(-1), x.size(-1)}); }
 
+// Share of rows whose argmax agrees, q and p [N, V] f32. Counted on the host (an evaluation, not a training step:
+// one copy of both row sets).
+double top1_agreement(const Tensor& q, const Tensor& p) {
+  const Tensor qh = q.to(Device::CPU).contiguous(), ph = p.to(Device::CPU).contiguous();
+  const int64_t n = q.size(0), V = q.size(1);
+  int64_t same = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const float* qr = qh.data<float>() + r * V;
+    const float* pr = ph.data<float>() + r * V;
+    same += (std::max_element(qr, qr + V) - qr) == (std::max_element(pr, pr + V) - pr);
+  }
+  return n > 0 ? static_cast<double>(same) / static_cast<double>(n) : 0.0;
+}
+
 }  // namespace
 
 DraftHeadsLoss draft_heads_loss(const DraftHeads& heads, const Tensor& hidden, const Tensor& model_logits,
@@ -53,23 +67,57 @@ DraftHeadsEval evaluate_draft_heads(const LlamaModel& model, const DraftHeads& h
   NoGradGuard no_grad;
   const Tensor hidden = model.forward_hidden(ids);
   const Tensor logits = model.lm_head(hidden);
-  const int64_t T = ids.size(1), V = model.config().vocab_size;
+  const int64_t T = ids.size(1);
   DraftHeadsEval ev;
   for (int64_t k = 1; k <= heads.count(); ++k) {
     if (T <= k) break;
     const Tensor q = rows(heads.logits(k, hidden.slice(1, 0, T - k).contiguous())).to(DType::F32).contiguous();
     const Tensor p = rows(logits.slice(1, k, T).contiguous()).to(DType::F32).contiguous();
     ev.kl.push_back(ops::kl_divergence(q, p).item());
-    // Top-1 agreement is counted on the host (an evaluation, not a training step: one copy of both row sets).
-    const Tensor qh = q.to(Device::CPU), ph = p.to(Device::CPU);
-    const int64_t n = q.size(0);
-    int64_t same = 0;
-    for (int64_t r = 0; r < n; ++r) {
-      const float* qr = qh.data<float>() + r * V;
-      const float* pr = ph.data<float>() + r * V;
-      same += (std::max_element(qr, qr + V) - qr) == (std::max_element(pr, pr + V) - pr);
-    }
-    ev.top1.push_back(static_cast<double>(same) / static_cast<double>(n));
+    ev.top1.push_back(top1_agreement(q, p));
+  }
+  return ev;
+}
+
+FeatureDraftLoss feature_draft_loss(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
+                                    const Tensor& ids, double regression_weight) {
+  LINSPEC_CHECK(hidden.dim() == 3 && ids.dim() == 2 && model_logits.dim() == 3 && hidden.size(1) == ids.size(1) &&
+                    model_logits.size(1) == ids.size(1),
+                "feature_draft_loss: hidden ", shape_str(hidden.shape()), ", logits ", shape_str(model_logits.shape()),
+                ", ids ", shape_str(ids.shape()));
+  const int64_t T = ids.size(1);
+  FeatureDraftLoss out;
+  if (T < 2) {
+    out.total = Tensor::scalar(0.0, hidden.dtype(), hidden.device());
+    return out;
+  }
+  const Tensor f = hidden.detach();
+  const Tensor predicted = draft.forward(f.slice(1, 0, T - 1).contiguous(), ids.slice(1, 1, T).contiguous());
+  const Tensor kd = ops::kl_divergence(rows(draft.full_logits(predicted)),
+                                       rows(model_logits.detach().slice(1, 1, T).contiguous()));
+  out.kd = kd.item();
+  out.total = kd;
+  if (regression_weight > 0) {
+    const Tensor reg = ops::mse(predicted, f.slice(1, 1, T).contiguous());
+    out.regression = reg.item();
+    out.total = ops::add(out.total, ops::scale(reg, regression_weight));
+  }
+  return out;
+}
+
+FeatureDraftEval evaluate_feature_draft(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
+                                        const Tensor& ids) {
+  NoGradGuard no_grad;
+  const int64_t T = ids.size(1);
+  FeatureDraftEval ev;
+  Tensor features = hidden;  // depth 1 reads the target's features, depth d its own depth d−1 predictions
+  for (int64_t d = 1; d <= 3 && T > d; ++d) {
+    const int64_t n = T - d;
+    features = draft.forward(features.slice(1, 0, n).contiguous(), ids.slice(1, d, T).contiguous());
+    const Tensor q = rows(draft.full_logits(features)).to(DType::F32).contiguous();
+    const Tensor p = rows(model_logits.slice(1, d, T).contiguous()).to(DType::F32).contiguous();
+    if (d == 1) ev.kl = ops::kl_divergence(q, p).item();
+    ev.top1.push_back(top1_agreement(q, p));
   }
   return ev;
 }

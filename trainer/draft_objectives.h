@@ -11,6 +11,11 @@
 //   fkl  KL(p ‖ q)   rkl  KL(q ‖ p)   jsd  ½KL(p ‖ m) + ½KL(q ‖ m), m = ½(p + q)   tvd  ½ Σ_v |p_v − q_v|
 // with p = softmax(target logits) a constant and q = softmax(draft logits); on-policy training runs it on
 // sequences the draft sampled itself (sample_on_policy).
+//
+// Feature draft (EAGLE-style, model/feature_draft.h) on the target's features f_t and tokens x_t:
+//   mean_t KL(p_model(·|x≤t+1) ‖ q(·|f̂_{t+1}))  +  regression · mean (f̂_{t+1} − f_{t+1})²
+// with f̂_{t+1} = draft(f_≤t, x_≤t+1) (teacher-forced: the draft reads the target's features, as it does for every
+// token the target has committed).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,6 +24,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "model/draft_heads.h"
+#include "model/feature_draft.h"
 #include "model/generation.h"
 #include "model/llama.h"
 
@@ -46,6 +52,25 @@ struct DraftHeadsEval {
   std::vector<double> kl, top1;
 };
 DraftHeadsEval evaluate_draft_heads(const LlamaModel& model, const DraftHeads& heads, const Tensor& ids);
+
+struct FeatureDraftLoss {
+  Tensor total;                   // KD + regression weight × MSE, differentiable in the draft's tensors
+  double kd = 0, regression = 0;  // the two terms (unweighted)
+};
+// hidden [B, T, D] and model_logits [B, T, V]: the target's (constants); ids i32 [B, T] the tokens they were
+// computed on.
+FeatureDraftLoss feature_draft_loss(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
+                                    const Tensor& ids, double regression_weight);
+
+// Held-out quality without gradients: KL at depth 1 and, per depth d = 1..3, the share of positions where the
+// draft's argmax equals the model's own, the draft reading its own depth d−1 predictions as features (a parallel
+// approximation of drafting d tokens ahead: what greedy acceptance at depth d needs).
+struct FeatureDraftEval {
+  double kl = 0;
+  std::vector<double> top1;
+};
+FeatureDraftEval evaluate_feature_draft(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
+                                        const Tensor& ids);
 
 enum class Divergence { ForwardKL, ReverseKL, JSD, TVD };
 Divergence parse_divergence(const std::string& name, const std::string& where);  // fkl | rkl | jsd | tvd

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/token_shards.h"
 #include "model/draft_model.h"
 #include "trainer/config.h"
 #include "trainer/trainable.h"
@@ -12,6 +13,7 @@ namespace {
 
 const char* kHeadsPrefix = "draft_heads.";
 const char* kModelPrefix = "draft_model.";
+const char* kEaglePrefix = "eagle.";
 
 // The token in `trainable` and the objective's weight must agree: training a draft is asked for by both.
 void check_agreement(const ExperimentConfig& cfg, bool listed, double weight, const char* token, const char* key) {
@@ -76,6 +78,28 @@ std::unique_ptr<LlamaModel> build_model(const ExperimentConfig& cfg, const Llama
   return draft;
 }
 
+std::unique_ptr<FeatureDraft> build_eagle(const ExperimentConfig& cfg, const LlamaModel& target,
+                                          const std::string& resume_path, std::ostream& log) {
+  const int64_t n = cfg.objectives.eagle_vocab, V = target.config().vocab_size;
+  if (!resume_path.empty()) {
+    if (!has_feature_draft(resume_path))
+      throw_input_error(resume_path, ": the snapshot has no /draft/eagle but key 'objectives.eagle.weight' is ",
+                        cfg.objectives.eagle_weight, " (it was written by a run without one)");
+    auto d = std::make_unique<FeatureDraft>(load_feature_draft(resume_path, target, /*requires_grad=*/true));
+    if (static_cast<int64_t>(d->vocab_ids().size()) != n)
+      throw_input_error(resume_path, ": the snapshot's feature draft has a vocabulary of ", d->vocab(),
+                        " but key 'objectives.eagle.vocab' asks for ", n);
+    return d;
+  }
+  if (n > V)
+    throw_input_error(cfg.source, ": key 'objectives.eagle.vocab' = ", n, " exceeds the model's vocabulary (", V, ")");
+  std::vector<int32_t> ids;
+  if (n > 0) ids = most_frequent_tokens(load_token_shards(cfg.data.path).train.tokens, V, n);
+  log << "train: fresh feature draft (the target's last layer, " << (n > 0 ? std::to_string(n) : "full")
+      << " vocabulary)\n";
+  return std::make_unique<FeatureDraft>(FeatureDraft::init_from(target, std::move(ids), /*requires_grad=*/true));
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, Tensor>> Drafts::trainable_parameters() const {
@@ -85,12 +109,15 @@ std::vector<std::pair<std::string, Tensor>> Drafts::trainable_parameters() const
   if (model)
     for (const auto& [name, t] : model->named_parameters())
       if (t.requires_grad()) out.emplace_back(kModelPrefix + name, t);  // a preset's fixed mixer tensors stay fixed
+  if (eagle)
+    for (const auto& [name, t] : eagle->named_parameters()) out.emplace_back(kEaglePrefix + name, t);
   return out;
 }
 
 void Drafts::write(H5Handle file) const {
   if (heads) write_draft_heads(file, *heads);
   if (model) write_draft_model(file, *model);
+  if (eagle) write_feature_draft(file, *eagle);
 }
 
 Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const LlamaOptions& options,
@@ -98,6 +125,7 @@ Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const
   const auto& o = cfg.objectives;
   check_agreement(cfg, trains_heads(cfg.trainable), o.draft_heads_weight, "heads", "draft_heads");
   check_agreement(cfg, trains_draft_model(cfg.trainable), o.draft_model_weight, "draft", "draft_model");
+  check_agreement(cfg, trains_feature_draft(cfg.trainable), o.eagle_weight, "eagle", "eagle");
   Drafts d;
   d.settings.heads_weight = o.draft_heads_weight;
   d.settings.heads.decay = o.draft_heads_decay;
@@ -105,6 +133,8 @@ Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const
   d.settings.model_weight = o.draft_model_weight;
   d.settings.divergence = parse_divergence(o.draft_model_divergence, cfg.source + ": key 'objectives.draft_model.divergence'");
   d.settings.on_policy = o.draft_model_on_policy;
+  d.settings.eagle_weight = o.eagle_weight;
+  d.settings.eagle_regression = o.eagle_regression;
   if (o.draft_heads_weight > 0) d.heads = build_heads(cfg, target, resume_path, log);
   if (o.draft_model_weight > 0) {
     LlamaOptions opts = options;
@@ -112,6 +142,7 @@ Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const
     opts.recompute = cfg.train.recompute;
     d.model = build_model(cfg, target, opts, resume_path, log);
   }
+  if (o.eagle_weight > 0) d.eagle = build_eagle(cfg, target, resume_path, log);
   return d;
 }
 

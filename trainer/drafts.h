@@ -4,10 +4,14 @@
 //   draft model  objectives.draft_model: the target's first `layers` layers (+ embedding, final norm, head, with the
 //                same token mixers) or a checkpoint PATH, distilled from the student with draft_model_loss's
 //                divergence, on the batch or (on_policy) on continuations the draft sampled itself
+//   eagle        objectives.eagle: a feature draft (model/feature_draft.h) initialised from the student's last layer,
+//                trained with feature_draft_loss (KD + `regression` × feature MSE); `vocab` N > 0 gives it the N
+//                most frequent tokens of the training split (data.path) as its proposal vocabulary
 // Each trains when `trainable` lists it (heads / draft); its weight must then be > 0, and the reverse (a weight > 0
 // without the token is an InputError naming both keys). A resumed run takes them from the snapshot's /draft/heads and
-// /draft/model. Their tensors train under prefixed names ("draft_heads.head1.res0.weight",
-// "draft_model.model.layers.0...") so optimizer state and gradient buckets never clash with the student's.
+// /draft/model and /draft/eagle. Their tensors train under prefixed names ("draft_heads.head1.res0.weight",
+// "draft_model.model.layers.0...", "eagle.fc.weight") so optimizer state and gradient buckets never clash with the
+// student's.
 #pragma once
 #include <memory>
 #include <ostream>
@@ -17,6 +21,7 @@
 
 #include "model/checkpoint.h"
 #include "model/draft_heads.h"
+#include "model/feature_draft.h"
 #include "model/llama.h"
 #include "trainer/draft_objectives.h"
 
@@ -30,17 +35,19 @@ struct DraftSettings {
   double model_weight = 0.0;
   Divergence divergence = Divergence::ForwardKL;
   bool on_policy = false;
+  double eagle_weight = 0.0, eagle_regression = 1.0;
 };
 
 struct Drafts {
   DraftSettings settings;
   std::unique_ptr<DraftHeads> heads;  // when objectives.draft_heads trains
   std::unique_ptr<LlamaModel> model;  // when objectives.draft_model trains
+  std::unique_ptr<FeatureDraft> eagle;  // when objectives.eagle trains
 
-  bool any() const { return heads || model; }
+  bool any() const { return heads || model || eagle; }
   // Every draft tensor that trains, under its prefixed name (heads first, then the draft model).
   std::vector<std::pair<std::string, Tensor>> trainable_parameters() const;
-  // Writes /draft/heads and /draft/model (what exists) into an open snapshot file.
+  // Writes /draft/heads, /draft/model and /draft/eagle (what exists) into an open snapshot file.
   void write(H5Handle file) const;
 };
 

@@ -56,6 +56,7 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
   const bool at = w_.attention_transfer > 0;
   const DraftHeads* heads = drafts_ ? drafts_->heads.get() : nullptr;
   const LlamaModel* draft = drafts_ ? drafts_->model.get() : nullptr;
+  const FeatureDraft* eagle = drafts_ ? drafts_->eagle.get() : nullptr;
   std::optional<NoGradGuard> frozen;  // only drafts train: the student's forward needs no tape
   if (student.trainable_parameters().empty()) frozen.emplace();
   const StudentOutput fwd = student.forward_hidden(inputs, ctx, at ? &tap : nullptr, stage_done);
@@ -69,7 +70,7 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
   };
   const bool heads_self = heads && drafts_->settings.heads.target == "self";
   Tensor logits;
-  if (w_.ce > 0 || w_.kd > 0 || heads_self || (draft && !drafts_->settings.on_policy)) {
+  if (w_.ce > 0 || w_.kd > 0 || heads_self || eagle || (draft && !drafts_->settings.on_policy)) {
     logits = flat_logits(student.lm_head(fwd.hidden));
     if (w_.ce > 0)
       add("ce", w_.ce, profiled("cross_entropy", [&] { return ops::cross_entropy(logits, targets.reshape({targets.numel()})); }));
@@ -104,6 +105,15 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
     for (size_t k = 0; k < h.per_head.size(); ++k) parts.values.emplace_back("head" + std::to_string(k + 1), h.per_head[k]);
   }
   if (draft) add("draft_model", drafts_->settings.model_weight, draft_model_term(*drafts_, student, inputs, logits, sample_seed));
+  if (eagle) {
+    const Tensor model_logits = ops::reshape(logits.detach(), {inputs.size(0), inputs.size(1), logits.size(-1)});
+    const FeatureDraftLoss e = profiled("eagle", [&] {
+      return feature_draft_loss(*eagle, fwd.hidden, model_logits, inputs, drafts_->settings.eagle_regression);
+    });
+    add("eagle", drafts_->settings.eagle_weight, e.total);
+    parts.values.emplace_back("eagle_kd", e.kd);
+    parts.values.emplace_back("eagle_regression", e.regression);
+  }
   LINSPEC_CHECK(parts.total.defined(), "Objectives: every objective weight is 0");
   return parts;
 }
@@ -127,6 +137,11 @@ std::vector<std::pair<std::string, double>> Objectives::evaluate(const Student& 
   if (drafts_ && drafts_->model)
     out.emplace_back("draft_model", draft_divergence(flat_logits(drafts_->model->forward(inputs)), flat_logits(logits),
                                                      drafts_->settings.divergence).item());
+  if (drafts_ && drafts_->eagle) {
+    const FeatureDraftEval e = evaluate_feature_draft(*drafts_->eagle, hidden, logits, inputs);
+    out.emplace_back("eagle_kl", e.kl);
+    for (size_t d = 0; d < e.top1.size(); ++d) out.emplace_back("eagle_top1_depth" + std::to_string(d + 1), e.top1[d]);
+  }
   return out;
 }
 

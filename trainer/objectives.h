@@ -8,6 +8,8 @@
 //                       also logged per head (head1 .. headK)
 //   draft_model         draft_divergence of the draft model against the student's logits (detached), on the batch
 //                       or, on-policy, on continuations the draft sampled from the batch's first halves
+//   eagle               feature_draft_loss of the feature draft on the student's (detached) hidden states and logits,
+//                       also logged as eagle_kd and eagle_regression
 // Objectives with weight 0 are not computed (no teacher forward, no logits when only attention transfer trains).
 // When the student has no trainable tensor (only drafts train) its forward runs without gradients: the heads then
 // see a detached hidden state and the backbone gets no gradient.
@@ -50,7 +52,8 @@ class Objectives {
                     const StageDone* stage_done = nullptr, uint64_t sample_seed = 0) const;
 
   // Validation without gradients: "loss" (the student's cross-entropy), and with drafts "heads_kl" (mean over heads
-  // of KL(p_model ‖ q_k)), "head<k>_kl" and "draft_model" (the divergence on the batch).
+  // of KL(p_model ‖ q_k)), "head<k>_kl", "draft_model" (the divergence on the batch), "eagle_kl" and
+  // "eagle_top1_depth<d>" (evaluate_feature_draft).
   std::vector<std::pair<std::string, double>> evaluate(const Student& student, const Tensor& inputs,
                                                        const Tensor& targets) const;
 

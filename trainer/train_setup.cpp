@@ -87,9 +87,10 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
   s.objectives = {cfg.objectives.ce, cfg.objectives.attention_transfer, cfg.objectives.kd_weight,
                   cfg.objectives.kd_temperature};
   if (s.objectives.ce <= 0 && s.objectives.attention_transfer <= 0 && s.objectives.kd <= 0 &&
-      cfg.objectives.draft_heads_weight <= 0 && cfg.objectives.draft_model_weight <= 0)
+      cfg.objectives.draft_heads_weight <= 0 && cfg.objectives.draft_model_weight <= 0 &&
+      cfg.objectives.eagle_weight <= 0)
     throw_input_error(cfg.source, ": every objective weight (objectives.ce, attention_transfer, kd.weight, "
-                      "draft_heads.weight, draft_model.weight) is 0");
+                      "draft_heads.weight, draft_model.weight, eagle.weight) is 0");
 
   const bool kd = s.objectives.kd > 0;
   // A resumed run needs nothing from model.init but what the snapshot already carries.

@@ -14,6 +14,7 @@ bool has(const std::vector<std::string>& v, const std::string& x) { return std::
 bool trains_lora(const std::vector<std::string>& categories) { return has(categories, "lora"); }
 bool trains_heads(const std::vector<std::string>& categories) { return has(categories, "heads"); }
 bool trains_draft_model(const std::vector<std::string>& categories) { return has(categories, "draft"); }
+bool trains_feature_draft(const std::vector<std::string>& categories) { return has(categories, "eagle"); }
 
 std::set<std::string> select_trainable(const LlamaModel& model, const std::vector<std::string>& categories) {
   const bool all = has(categories, "all");

@@ -4,8 +4,8 @@
 // (model.embed_tokens.weight, which is also the head when tied), lm_head (an untied head), attention_new (the
 // parameters a linear-attention preset adds: conv taps, λ, feature maps, mixing logits), all (every tensor of the
 // model). Everything else is frozen: no gradient, no optimizer state. Two more categories name the drafts rather than
-// model tensors (trainer/drafts.h): heads (objectives.draft_heads) and draft (objectives.draft_model); with nothing
-// else listed the student is frozen and only the drafts train.
+// model tensors (trainer/drafts.h): heads (objectives.draft_heads), draft (objectives.draft_model) and eagle
+// (objectives.eagle); with nothing else listed the student is frozen and only the drafts train.
 // AdamW groups: weight decay on matrices; none on norms, biases, λ, conv taps and any other tensor of rank ≤ 1.
 #pragma once
 #include <set>
@@ -23,6 +23,7 @@ namespace linspec::trainer {
 bool trains_lora(const std::vector<std::string>& categories);
 bool trains_heads(const std::vector<std::string>& categories);
 bool trains_draft_model(const std::vector<std::string>& categories);
+bool trains_feature_draft(const std::vector<std::string>& categories);
 
 // HF names of the model's own tensors (including mixer parameters) selected by `categories` (heads and draft select
 // none of them).

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
+#include "model/feature_draft.h"
 #include "model/generation.h"
 #include "serve/speculative.h"
 #include "serve/tree.h"
@@ -33,6 +34,18 @@ DraftHeads random_heads(const LlamaModel& target, uint64_t seed, bool shared = f
   for (const auto& [name, t] : heads.tensors())
     if (name.find("/res") != std::string::npos) testing::fill_normal(t, rng, 0.3);
   return heads;
+}
+
+// A feature draft with perturbed tensors (its proposals differ from the target's), full or reduced vocabulary.
+FeatureDraft random_feature_draft(const LlamaModel& target, uint64_t seed, std::vector<int32_t> vocab = {}) {
+  FeatureDraft d = FeatureDraft::init_from(target, std::move(vocab), false);
+  Philox rng(seed);
+  for (const auto& [name, t] : d.tensors())
+    if (name != "vocab_ids" && name.find("norm") == std::string::npos) {
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < t.numel(); ++i) p[i] += static_cast<float>(0.1 * rng.normal());
+    }
+  return d;
 }
 
 std::vector<std::vector<int32_t>> ar_greedy(const LlamaModel& m, const std::vector<std::vector<int32_t>>& prompts,
@@ -155,6 +168,42 @@ TEST_P(GreedyLossless, DynamicTreesEqualAutoregressive) {
   }
 }
 
+// EAGLE-style trees from a feature draft: lossless whatever the draft proposes and whatever tree size the cost
+// model picks, with the full or a reduced vocabulary, sequence by sequence and as one batch with stop ids (the
+// draft's state absorbs the target's hidden states of each step's accepted path, across group boundaries).
+TEST_P(GreedyLossless, FeatureDraftTreesEqualAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 15, kVocab);
+  const FeatureDraft full = random_feature_draft(m, 16), reduced = random_feature_draft(m, 17, {0, 3, 5, 8, 9, 12, 20, 31});
+  const auto prompts = speculative_prompts(8, kVocab, 18);
+  const auto ar = ar_greedy(m, prompts, 40);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 40;
+  for (const FeatureDraft* d : {&full, &reduced})
+    for (double slope : {0.0, 0.2}) {
+      DecodeCost cost;
+      cost.nodes = {1, 16};
+      cost.verify_ms = {1.0, 1.0 + 15 * slope};
+      const Speculator spec(m, *d, cost, {.max_nodes = 16, .depth = 5, .expand = 3, .top_k = 4});
+      SpeculativeStats stats;
+      for (size_t i = 0; i < prompts.size(); ++i)
+        EXPECT_EQ(spec.generate(prompts[i], cfg, &stats).tokens, ar[i])
+            << "vocab " << d->vocab() << ", slope " << slope << ", prompt " << i;
+      const double nodes_per_step = static_cast<double>(stats.verified_nodes) / static_cast<double>(stats.steps);
+      if (slope == 0.0) {
+        EXPECT_GT(nodes_per_step, 8.0) << "free verification should grow the trees";
+      }
+      EXPECT_GT(stats.accepted_candidates, 0) << "vocab " << d->vocab() << ", slope " << slope;
+    }
+  // The target's own last layer as the draft, fed its features: a draft that mostly agrees, in one batch with stops.
+  const auto stopped = ar_greedy(m, prompts, 40, {7});
+  cfg.stop_ids = {7};
+  DecodeCost cost;
+  cost.nodes = {1, 16};
+  cost.verify_ms = {1.0, 2.0};
+  const auto batch = Speculator(m, full, cost, {}).generate(prompts, cfg);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(batch[i].tokens, stopped[i]) << "batch, prompt " << i;
+}
+
 TEST_P(GreedyLossless, DraftModelChainEqualsAutoregressive) {
   const LlamaModel m = speculative_tiny_model(GetParam(), 21, kVocab);
   LlamaOptions o;
@@ -219,9 +268,10 @@ TEST_P(GreedyLossless, SequencesJoiningAndLeavingABatchEqualAutoregressive) {
   LlamaOptions o;
   o.requires_grad = false;
   const LlamaModel draft = make_draft_model(m, 1, o, true);
+  const FeatureDraft eagle = random_feature_draft(m, 44);
   const Speculator by_tree(m, heads, default_tree(heads.count(), 24)), by_cost(m, heads, cost, 16),
-      by_draft(m, draft, 3);
-  for (const Speculator* spec : {&by_tree, &by_cost, &by_draft}) {
+      by_draft(m, draft, 3), by_eagle(m, eagle, cost, {.max_nodes = 12, .depth = 4, .expand = 3, .top_k = 4});
+  for (const Speculator* spec : {&by_tree, &by_cost, &by_draft, &by_eagle}) {
     std::vector<SpeculativeSequence> seqs;
     seqs.reserve(prompts.size());
     SpeculativeStats stats;

@@ -200,7 +200,10 @@ TEST(SpeculativeSampling, EndToEndHeadsAndDraftMatchTheTarget) {
   free_verification.nodes = {1, 8};
   free_verification.verify_ms = {1.0, 1.0};
   const Speculator by_dynamic_tree(m, heads, free_verification, 8);
-  for (const Speculator* spec : {&by_heads, &by_draft, &by_dynamic_tree}) {
+  // A feature draft (the target's last layer, untrained) over a reduced vocabulary that lacks some tokens.
+  const FeatureDraft eagle = FeatureDraft::init_from(m, {0, 2, 3, 5, 6}, false);
+  const Speculator by_eagle(m, eagle, free_verification, {.max_nodes = 8, .depth = 2, .expand = 2, .top_k = 3});
+  for (const Speculator* spec : {&by_heads, &by_draft, &by_dynamic_tree, &by_eagle}) {
     GenerationConfig cfg;
     cfg.max_new_tokens = 2;
     cfg.sampling = s;
