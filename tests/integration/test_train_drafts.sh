@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# `linspec train` with the drafts (objectives.draft_heads / draft_model) on a tiny random LLaMA, linearized to aug:
+# `linspec train` with the drafts (objectives.draft_heads / draft_model / eagle) on a tiny random LLaMA, linearized
+# to aug:
 #  a. heads only on 2 ranks: the held-out heads KL (the trainer's val pass) goes down, every backbone tensor stays
 #     bit-identical to the init (xxh64 from `info --json`), and listing the objective without `heads` in
 #     `trainable` is refused with exit 2 naming the key;
 #  b. 2 steps + --resume auto + 2 steps == 4 straight steps, bit for bit (backbone, /draft/heads, /draft/model):
-#     heads trained jointly with LoRA on 2 ranks under ZeRO-1, and an on-policy draft model (JSD) on 1 rank;
-#  c. the snapshots serve speculative decoding directly: `eval --speculative heads|draft` reports identical_to_ar,
-#     and `generate --speculative heads` prints what plain greedy generation prints.
+#     heads trained jointly with LoRA on 2 ranks under ZeRO-1, an on-policy draft model (JSD) on 1 rank, and a
+#     feature draft with a reduced vocabulary on 2 ranks (its held-out KL falls, per-depth acceptance is logged,
+#     the backbone stays bit-identical; the objective without `eagle` in `trainable` is refused with exit 2);
+#  c. the snapshots serve speculative decoding directly: `eval --speculative heads|draft|eagle` reports
+#     identical_to_ar, and `generate --speculative heads|eagle` prints what plain greedy generation prints;
+#     `--speculative eagle` on a checkpoint without /draft/eagle is exit 2 naming the file.
 # Usage: test_train_drafts.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$@"
 "$LINSPEC" linearize --in tiny.h5 --attention aug --set group_size=8 --set conv_taps=4 --out lin.h5 2>/dev/null
@@ -44,6 +48,17 @@ objectives: {ce: 0.0, draft_model: {layers: 1, init: first-layers, divergence: j
 trainable: [draft]
 checkpoint: {dir: draft, every: 100, keep_last: 5}
 eval: {every: 4, batches: 1}
+log: {every: 1}
+EOF
+# An EAGLE-style feature draft over the 64 most frequent tokens.
+cat > eagle.yaml <<'EOF'
+model: {init: lin.h5, attention: {preset: aug, group_size: 8, conv_taps: 4}}
+data: {path: data.h5, seq_len: 32}
+train: {steps: 4, micro_batch: 2, lr: 1.0e-2, warmup_steps: 0, threads: 1}
+objectives: {ce: 0.0, eagle: {weight: 1.0, regression: 0.5, vocab: 64}}
+trainable: [eagle]
+checkpoint: {dir: eagle, every: 100, keep_last: 5}
+eval: {every: 4, batches: 2}
 log: {every: 1}
 EOF
 # Tensors of a checkpoint as "name xxh64" lines (model/... and draft/...), optionally only those matching $2.
@@ -88,11 +103,29 @@ same lin.h5 draft/snapshot-4.h5 "draft-model training changed the backbone" mode
 cmp -s <(hashes draft/snapshot-4.h5 draft/model/layers.0 | sed 's|draft/model/||') \
   <(hashes lin.h5 model/layers.0 | sed 's|model/||') && fail "the draft model did not train"
 grep -q '"val_draft_model"' draft/metrics.jsonl || fail "no held-out draft divergence in draft/metrics.jsonl"
-echo "ok: 2 + 2 steps == 4 steps with heads (2 ranks, ZeRO-1) and with an on-policy draft model"
+"${MPIRUN[@]}" "$LINSPEC" train eagle.yaml 2>> train.log
+"${MPIRUN[@]}" "$LINSPEC" train eagle.yaml --set checkpoint.dir=eagle2 --set train.steps=2 2>> train.log
+"${MPIRUN[@]}" "$LINSPEC" train eagle.yaml --set checkpoint.dir=eagle2 --resume auto 2>> train.log
+same eagle/snapshot-4.h5 eagle2/snapshot-4.h5 "feature draft: 2 + resume 2 steps differs from 4 straight steps"
+same lin.h5 eagle/snapshot-4.h5 "feature-draft training changed the backbone" model/
+[[ $(hashes eagle/snapshot-4.h5 draft/eagle/vocab_ids | wc -l) -eq 1 ]] || fail "no /draft/eagle/vocab_ids in the snapshot"
+python3 - eagle/metrics.jsonl <<'PY'
+import json, sys
+val = [d for d in map(json.loads, open(sys.argv[1])) if "val_eagle_kl" in d]
+assert [d["step"] for d in val] == [0, 4], [d["step"] for d in val]
+assert all(f"val_eagle_top1_depth{k}" in val[-1] for k in (1, 2, 3)), val[-1]
+before, after = val[0]["val_eagle_kl"], val[1]["val_eagle_kl"]
+print(f"eagle: held-out KL {before:.4f} -> {after:.4f} after 4 steps")
+if not after < before: sys.exit("FAIL: the feature draft's held-out KL did not go down")
+PY
+rc=0; "$LINSPEC" train eagle.yaml --set 'trainable=[norms]' --set checkpoint.dir=bad 2> bad.log || rc=$?
+[[ $rc -eq 2 ]] && grep -q "objectives.eagle.weight" bad.log || fail "eagle without trainable eagle: exit $rc, $(cat bad.log)"
+[[ ! -e bad ]] || fail "a refused run wrote $(ls bad)"
+echo "ok: 2 + 2 steps == 4 steps with heads (2 ranks, ZeRO-1), an on-policy draft model and a feature draft"
 
 # ---- c. speculative decoding straight from the snapshots ----
-for mode in heads draft; do
-  snap=heads/snapshot-6.h5; [[ $mode == draft ]] && snap=draft/snapshot-4.h5
+for mode in heads draft eagle; do
+  snap=heads/snapshot-6.h5; [[ $mode == draft ]] && snap=draft/snapshot-4.h5; [[ $mode == eagle ]] && snap=eagle/snapshot-4.h5
   "$LINSPEC" eval --checkpoint $snap --speculative $mode --prompts 2 --prompt-len 8 --new-tokens 24 \
     --json spec_$mode.json 2>> eval.log || fail "eval --speculative $mode: $(tail -3 eval.log)"
   python3 - spec_$mode.json $mode <<'PY'
@@ -105,4 +138,11 @@ done
 plain=$("$LINSPEC" generate --checkpoint heads/snapshot-6.h5 --prompt "the cat" --max-new 12 2>/dev/null)
 spec=$("$LINSPEC" generate --checkpoint heads/snapshot-6.h5 --prompt "the cat" --max-new 12 --speculative heads 2>/dev/null)
 [[ "$plain" == "$spec" ]] || fail "generate --speculative heads: '$spec' vs plain '$plain'"
+plain=$("$LINSPEC" generate --checkpoint eagle/snapshot-4.h5 --prompt "the cat" --max-new 12 --weights int8 2>/dev/null)
+spec=$("$LINSPEC" generate --checkpoint eagle/snapshot-4.h5 --prompt "the cat" --max-new 12 --weights int8 \
+  --speculative eagle 2>/dev/null)
+[[ "$plain" == "$spec" ]] || fail "generate --speculative eagle (int8): '$spec' vs plain '$plain'"
+rc=0; "$LINSPEC" generate --checkpoint heads/snapshot-6.h5 --prompt "x" --speculative eagle 2> noeagle.log || rc=$?
+[[ $rc -eq 2 ]] && grep -q "heads/snapshot-6.h5" noeagle.log && grep -q "/draft/eagle" noeagle.log ||
+  fail "--speculative eagle without /draft/eagle: exit $rc, $(cat noeagle.log)"
 echo "PASS: test_train_drafts"
