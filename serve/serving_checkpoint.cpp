@@ -8,7 +8,7 @@ namespace linspec {
 namespace {
 
 // The speculative-decoding parts a serving checkpoint keeps (model/draft_heads.h, model/draft_model.h).
-const char* const kDraftGroups[] = {"draft/heads", "draft/model"};
+const char* const kDraftGroups[] = {"draft/heads", "draft/model", "draft/eagle"};
 
 void copy_verified_group(H5Handle src, H5Handle dst, const std::string& group, const std::string& source) {
   read_tensor_group(src, group, source, /*verify_checksums=*/true);  // throws naming the file and tensor

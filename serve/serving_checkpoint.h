@@ -1,6 +1,6 @@
 // What serving runs, from a native checkpoint or a training snapshot (trainer/snapshot.h), and `linspec export`'s
 // serving checkpoint: the model with its LoRA adapters merged into the base weights, the tokenizer, and the draft
-// heads / draft model when present; optimizer state, trainer state (RNG, data cursors) and any other group dropped.
+// heads / draft model / feature draft when present; optimizer state, trainer state (RNG, data cursors) and any other group dropped.
 #pragma once
 #include <string>
 
@@ -15,7 +15,7 @@ namespace linspec {
 Checkpoint load_serving_checkpoint(const std::string& path, int* merged_adapters = nullptr);
 
 // Writes `out` atomically (temporary name, fsync, rename): `model` (as load_serving_checkpoint gives it) plus the
-// /draft/heads and /draft/model groups of `source`, whose checksums are verified before they are copied as
+// /draft/heads, /draft/model and /draft/eagle groups of `source`, whose checksums are verified before they are copied as
 // stored. Nothing is left at `out` when anything fails.
 void write_serving_checkpoint(const Checkpoint& model, const std::string& source, const std::string& out);
 
