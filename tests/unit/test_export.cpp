@@ -1,8 +1,8 @@
-// `linspec export`'s library side on a tiny snapshot carrying LoRA adapters, draft heads, a draft model and
-// optimizer / trainer groups:
-//  - the serving checkpoint keeps model, tokenizer, /draft/heads and /draft/model (bytes unchanged) and drops
-//    /optimizer and /trainer; merged weights equal W + α/r·B A computed here with plain double loops;
-//  - greedy speculative decoding (heads and draft) on the export equals AR decoding of its model (lossless);
+// `linspec export`'s library side on a tiny snapshot carrying LoRA adapters, draft heads, a draft model, a feature
+// draft and optimizer / trainer groups:
+//  - the serving checkpoint keeps model, tokenizer, /draft/heads, /draft/model and /draft/eagle (bytes unchanged)
+//    and drops /optimizer and /trainer; merged weights equal W + α/r·B A computed here with plain double loops;
+//  - greedy speculative decoding (heads, draft and eagle) on the export equals AR decoding of its model (lossless);
 //  - a corrupt draft tensor is reported by file and tensor and leaves no output;
 //  - safetensors writer and HF config.json go back through the independent readers (SafetensorsFile,
 //    model_config_from_hf_json, load_hf_model) unchanged; a linear-attention model is refused.
@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
+#include "model/feature_draft.h"
 #include "model/formats/hf_export.h"
 #include "model/formats/safetensors.h"
 #include "model/formats/safetensors_writer.h"
@@ -68,11 +69,13 @@ class Export : public ::testing::Test {
     LlamaOptions o;
     o.requires_grad = false;
     draft_ = std::make_unique<LlamaModel>(make_draft_model(*model_, 1, o));
+    eagle_ = std::make_unique<FeatureDraft>(FeatureDraft::init_from(*model_, {4, 1, 9, 2, 6, 3, 5}, false));
     snap_ = (dir_ / "snapshot-3.h5").string();
     write_hdf5_atomically(snap_, [&](H5Handle f) {
       write_checkpoint_contents(f, snap_ck_);
       write_draft_heads(f, *heads_);
       write_draft_model(f, *draft_);
+      write_feature_draft(f, *eagle_);
       write_tensor_group(f, "optimizer", {{"m/embed_tokens.weight", Tensor::zeros({3})}});
       write_tensor_group(f, "trainer", {{"rng", Tensor::zeros({1, 2}, DType::I64)}});
     });
@@ -83,6 +86,7 @@ class Export : public ::testing::Test {
   std::unique_ptr<LlamaModel> model_, draft_;
   std::unique_ptr<LoraSet> lora_;
   std::unique_ptr<DraftHeads> heads_;
+  std::unique_ptr<FeatureDraft> eagle_;
   Checkpoint snap_ck_;
   std::string snap_;
 };
@@ -96,7 +100,7 @@ TEST_F(Export, ServingCheckpointMergesLoraKeepsDraftsDropsTrainerState) {
   write_serving_checkpoint(ck, snap_, out);
 
   with_hdf5_file(out, [&](H5Handle f) {
-    for (const char* kept : {"config", "model", "tokenizer", "draft/heads", "draft/model"})
+    for (const char* kept : {"config", "model", "tokenizer", "draft/heads", "draft/model", "draft/eagle"})
       EXPECT_TRUE(h5::has_link(f, kept)) << kept;
     for (const char* dropped : {"optimizer", "trainer"}) EXPECT_FALSE(h5::has_link(f, dropped)) << dropped;
   });
@@ -137,6 +141,8 @@ TEST_F(Export, ServingCheckpointMergesLoraKeepsDraftsDropsTrainerState) {
   for (const auto& [name, t] : heads_->tensors()) EXPECT_EQ(tensor_xxh64(heads_back.at(name)), tensor_xxh64(t)) << name;
   for (const auto& [name, t] : load_draft_model(out).checkpoint_tensors())
     EXPECT_EQ(tensor_xxh64(t), tensor_xxh64(draft_->checkpoint_tensors().at(name))) << name;
+  const auto eagle_back = load_feature_draft(out, target).tensors();
+  for (const auto& [name, t] : eagle_->tensors()) EXPECT_EQ(tensor_xxh64(eagle_back.at(name)), tensor_xxh64(t)) << name;
 }
 
 TEST_F(Export, SpeculativeDecodingOnTheExportIsLossless) {
@@ -149,7 +155,7 @@ TEST_F(Export, SpeculativeDecodingOnTheExportIsLossless) {
   const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6};
   const auto ar = generate(target, prompt, g).tokens;
   ASSERT_EQ(ar.size(), 16u);
-  for (const char* mode : {"heads", "draft"}) {
+  for (const char* mode : {"heads", "draft", "eagle"}) {
     SpeculativeSetup setup;
     setup.mode = mode;
     const LoadedSpeculator spec = load_speculator(target, out, setup);
