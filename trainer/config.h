@@ -49,6 +49,7 @@ struct ExperimentConfig {
     double draft_model_weight = 0.0;
     double eagle_weight = 0.0, eagle_regression = 1.0;  // feature draft: KD weight, feature-regression weight
     int eagle_vocab = 0;                                // its proposal vocabulary (0: the full one)
+    int eagle_unroll = 1;                               // depths trained per position (feature_draft_loss)
   } objectives;
   struct {
     int rank = 8;

@@ -80,28 +80,31 @@ DraftHeadsEval evaluate_draft_heads(const LlamaModel& model, const DraftHeads& h
 }
 
 FeatureDraftLoss feature_draft_loss(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
-                                    const Tensor& ids, double regression_weight) {
+                                    const Tensor& ids, double regression_weight, int64_t unroll) {
   LINSPEC_CHECK(hidden.dim() == 3 && ids.dim() == 2 && model_logits.dim() == 3 && hidden.size(1) == ids.size(1) &&
                     model_logits.size(1) == ids.size(1),
                 "feature_draft_loss: hidden ", shape_str(hidden.shape()), ", logits ", shape_str(model_logits.shape()),
                 ", ids ", shape_str(ids.shape()));
+  LINSPEC_CHECK(unroll >= 1, "feature_draft_loss: unroll must be >= 1, got ", unroll);
   const int64_t T = ids.size(1);
   FeatureDraftLoss out;
-  if (T < 2) {
-    out.total = Tensor::scalar(0.0, hidden.dtype(), hidden.device());
-    return out;
-  }
   const Tensor f = hidden.detach();
-  const Tensor predicted = draft.forward(f.slice(1, 0, T - 1).contiguous(), ids.slice(1, 1, T).contiguous());
-  const Tensor kd = ops::kl_divergence(rows(draft.full_logits(predicted)),
-                                       rows(model_logits.detach().slice(1, 1, T).contiguous()));
-  out.kd = kd.item();
-  out.total = kd;
-  if (regression_weight > 0) {
-    const Tensor reg = ops::mse(predicted, f.slice(1, 1, T).contiguous());
-    out.regression = reg.item();
-    out.total = ops::add(out.total, ops::scale(reg, regression_weight));
+  Tensor features = f, predicted;
+  for (int64_t d = 1; d <= unroll && T > d; ++d) {
+    // Depth d reads the target's features (d = 1) or the draft's own depth d−1 predictions, as drafting does.
+    features = d == 1 ? f.slice(1, 0, T - 1).contiguous() : ops::slice(predicted, 1, 0, T - d);
+    predicted = draft.forward(features, ids.slice(1, d, T).contiguous());
+    const Tensor kd = ops::kl_divergence(rows(draft.full_logits(predicted)),
+                                         rows(model_logits.detach().slice(1, d, T).contiguous()));
+    out.kd += kd.item() / static_cast<double>(unroll);
+    out.total = out.total.defined() ? ops::add(out.total, kd) : kd;
+    if (regression_weight > 0) {
+      const Tensor reg = ops::mse(predicted, f.slice(1, d, T).contiguous());
+      out.regression += reg.item() / static_cast<double>(unroll);
+      out.total = ops::add(out.total, ops::scale(reg, regression_weight));
+    }
   }
+  if (!out.total.defined()) out.total = Tensor::scalar(0.0, hidden.dtype(), hidden.device());
   return out;
 }
 

@@ -15,7 +15,9 @@
 // Feature draft (EAGLE-style, model/feature_draft.h) on the target's features f_t and tokens x_t:
 //   mean_t KL(p_model(·|x≤t+1) ‖ q(·|f̂_{t+1}))  +  regression · mean (f̂_{t+1} − f_{t+1})²
 // with f̂_{t+1} = draft(f_≤t, x_≤t+1) (teacher-forced: the draft reads the target's features, as it does for every
-// token the target has committed).
+// token the target has committed). With unroll U > 1 the same terms are added for depths 2..U, where the draft reads
+// its own previous depth's predictions as features (what drafting several tokens ahead feeds it), gradients flowing
+// through them (EAGLE-3's training-time test, in its parallel approximation).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -55,12 +57,12 @@ DraftHeadsEval evaluate_draft_heads(const LlamaModel& model, const DraftHeads& h
 
 struct FeatureDraftLoss {
   Tensor total;                   // KD + regression weight × MSE, differentiable in the draft's tensors
-  double kd = 0, regression = 0;  // the two terms (unweighted)
+  double kd = 0, regression = 0;  // the two terms (unweighted, mean over the unrolled depths)
 };
 // hidden [B, T, D] and model_logits [B, T, V]: the target's (constants); ids i32 [B, T] the tokens they were
 // computed on.
 FeatureDraftLoss feature_draft_loss(const FeatureDraft& draft, const Tensor& hidden, const Tensor& model_logits,
-                                    const Tensor& ids, double regression_weight);
+                                    const Tensor& ids, double regression_weight, int64_t unroll = 1);
 
 // Held-out quality without gradients: KL at depth 1 and, per depth d = 1..3, the share of positions where the
 // draft's argmax equals the model's own, the draft reading its own depth d−1 predictions as features (a parallel

@@ -135,6 +135,7 @@ Drafts build_drafts(const ExperimentConfig& cfg, const LlamaModel& target, const
   d.settings.on_policy = o.draft_model_on_policy;
   d.settings.eagle_weight = o.eagle_weight;
   d.settings.eagle_regression = o.eagle_regression;
+  d.settings.eagle_unroll = o.eagle_unroll;
   if (o.draft_heads_weight > 0) d.heads = build_heads(cfg, target, resume_path, log);
   if (o.draft_model_weight > 0) {
     LlamaOptions opts = options;

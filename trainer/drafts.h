@@ -5,7 +5,7 @@
 //                same token mixers) or a checkpoint PATH, distilled from the student with draft_model_loss's
 //                divergence, on the batch or (on_policy) on continuations the draft sampled itself
 //   eagle        objectives.eagle: a feature draft (model/feature_draft.h) initialised from the student's last layer,
-//                trained with feature_draft_loss (KD + `regression` × feature MSE); `vocab` N > 0 gives it the N
+//                trained with feature_draft_loss (KD + `regression` × feature MSE, `unroll` depths); `vocab` N > 0 gives it the N
 //                most frequent tokens of the training split (data.path) as its proposal vocabulary
 // Each trains when `trainable` lists it (heads / draft); its weight must then be > 0, and the reverse (a weight > 0
 // without the token is an InputError naming both keys). A resumed run takes them from the snapshot's /draft/heads and
@@ -36,6 +36,7 @@ struct DraftSettings {
   Divergence divergence = Divergence::ForwardKL;
   bool on_policy = false;
   double eagle_weight = 0.0, eagle_regression = 1.0;
+  int64_t eagle_unroll = 1;
 };
 
 struct Drafts {

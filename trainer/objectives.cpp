@@ -108,7 +108,8 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
   if (eagle) {
     const Tensor model_logits = ops::reshape(logits.detach(), {inputs.size(0), inputs.size(1), logits.size(-1)});
     const FeatureDraftLoss e = profiled("eagle", [&] {
-      return feature_draft_loss(*eagle, fwd.hidden, model_logits, inputs, drafts_->settings.eagle_regression);
+      return feature_draft_loss(*eagle, fwd.hidden, model_logits, inputs, drafts_->settings.eagle_regression,
+                                drafts_->settings.eagle_unroll);
     });
     add("eagle", drafts_->settings.eagle_weight, e.total);
     parts.values.emplace_back("eagle_kd", e.kd);

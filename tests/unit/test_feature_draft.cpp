@@ -94,7 +94,7 @@ TEST_P(FeatureDraftForms, AbsorbedRowsEqualTheParallelForward) {
 INSTANTIATE_TEST_SUITE_P(Targets, FeatureDraftForms, ::testing::Values("softmax", "aug"));
 
 // d loss / d θ for fc, a projection of the layer and the final norm against central differences, in f64, with the
-// feature-regression and KD terms both on.
+// feature-regression and KD terms both on, unrolled to depth 2 (the gradient also flows through the depth-1 predictions).
 TEST(FeatureDraftTraining, LossGradientsMatchCentralDifferences) {
   LlamaOptions o;
   o.dtype = DType::F64;
@@ -117,7 +117,7 @@ TEST(FeatureDraftTraining, LossGradientsMatchCentralDifferences) {
     hidden = m.forward_hidden(ids);
     logits = m.lm_head(hidden);
   }
-  auto loss = [&] { return trainer::feature_draft_loss(d, hidden, logits, ids, 0.7).total; };
+  auto loss = [&] { return trainer::feature_draft_loss(d, hidden, logits, ids, 0.7, /*unroll=*/2).total; };
   const Tensor l = loss();
   backward(l);
   int checked = 0;
