@@ -11,6 +11,7 @@
 #include "data/hf_tokenizer_files.h"
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
+#include "model/feature_draft.h"
 #include "model/formats/hf_export.h"
 #include "serve/serving_checkpoint.h"
 
@@ -48,7 +49,8 @@ int run_export() {
   if (!out.empty()) {
     write_serving_checkpoint(ck, checkpoint, out);
     std::cerr << "linspec export: -> " << out << " (model, tokenizer" << (has_draft_heads(out) ? ", draft heads" : "")
-              << (has_draft_model(out) ? ", draft model" : "") << "; no optimizer or trainer state)\n";
+              << (has_draft_model(out) ? ", draft model" : "") << (has_feature_draft(out) ? ", feature draft" : "")
+              << "; no optimizer or trainer state)\n";
   }
   if (!hf_dir.empty()) {
     write_hf_directory(ck, hf_dir, dtype, checkpoint, force, tokenizer_files);

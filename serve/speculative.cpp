@@ -303,6 +303,13 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
   };
   std::vector<std::vector<Node>> nodes(B);
   std::vector<Frontier> frontier;
+  // A node is worth verifying when its path probability (the tokens it is expected to add) exceeds what its share of
+  // the pass costs at the rate of a one-token step; children are no likelier than their parent, so a node below that
+  // bar is not expanded either (on a GPU, where nodes are nearly free, the bar is near 0 and trees grow to their limits).
+  const double step1_ms = (cost_->verify_ms_at(B) + std::max(eagle_draft_ms_, 0.0)) / static_cast<double>(B);
+  const double node_ms = std::max(0.0, cost_->verify_ms_at(B * max_nodes_) - cost_->verify_ms_at(B)) /
+                         static_cast<double>(B * max_nodes_ - B + (max_nodes_ == 1));
+  const double min_logp = std::log(std::max(1e-4, node_ms / std::max(step1_ms, 1e-6)));
   int64_t row = 0;
   for (int64_t b = 0; b < B; ++b) {
     row += counts[b];
@@ -338,7 +345,7 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
                         [&](int32_t x, int32_t y) { return nodes[b][x].logp > nodes[b][y].logp; });
       for (int64_t c = 0; c < keep; ++c) {
         const Node& n = nodes[b][ch[c]];
-        if (n.logp < std::log(1e-3)) break;  // too unlikely to be verified: drafting deeper below it is wasted
+        if (n.logp < min_logp) break;  // too unlikely to be verified: drafting deeper below it is wasted
         const Frontier* parent = nullptr;
         for (const Frontier& f : frontier)
           if (f.b == b && f.node == n.parent) parent = &f;

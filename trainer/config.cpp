@@ -127,6 +127,7 @@ const std::vector<Key>& schema() {
       {"objectives.eagle.regression", Kind::Float, 0, 1e6, {}, FIELD(objectives.eagle_regression)},
       {"objectives.eagle.vocab", Kind::Int, 0, 16777216, {}, FIELD(objectives.eagle_vocab)},
       {"objectives.eagle.unroll", Kind::Int, 1, 8, {}, FIELD(objectives.eagle_unroll)},
+      {"objectives.eagle.init", Kind::String, -INFINITY, INFINITY, {}, FIELD(objectives.eagle_init)},
       {"lora.rank", Kind::Int, 0, 65536, {}, FIELD(lora.rank)},
       {"lora.alpha", Kind::Float, 0, 1e6, {}, FIELD(lora.alpha)},
       {"lora.dropout", Kind::Float, 0, 0.999, {}, FIELD(lora.dropout)},

@@ -50,6 +50,7 @@ struct ExperimentConfig {
     double eagle_weight = 0.0, eagle_regression = 1.0;  // feature draft: KD weight, feature-regression weight
     int eagle_vocab = 0;                                // its proposal vocabulary (0: the full one)
     int eagle_unroll = 1;                               // depths trained per position (feature_draft_loss)
+    std::string eagle_init;                             // "": fresh from the target's last layer; PATH: its /draft/eagle
   } objectives;
   struct {
     int rank = 8;

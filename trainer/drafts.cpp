@@ -91,6 +91,17 @@ std::unique_ptr<FeatureDraft> build_eagle(const ExperimentConfig& cfg, const Lla
                         " but key 'objectives.eagle.vocab' asks for ", n);
     return d;
   }
+  if (!cfg.objectives.eagle_init.empty()) {
+    const std::string& init = cfg.objectives.eagle_init;
+    if (!std::filesystem::is_regular_file(init))
+      throw_input_error(cfg.source, ": key 'objectives.eagle.init': '", init, "' is not a checkpoint file");
+    auto d = std::make_unique<FeatureDraft>(load_feature_draft(init, target, /*requires_grad=*/true));
+    if (static_cast<int64_t>(d->vocab_ids().size()) != n)
+      throw_input_error(cfg.source, ": key 'objectives.eagle.vocab' = ", n, " but the feature draft of ", init,
+                        " has a vocabulary of ", d->vocab_ids().size(), " (0: full)");
+    log << "train: feature draft from " << init << "\n";
+    return d;
+  }
   if (n > V)
     throw_input_error(cfg.source, ": key 'objectives.eagle.vocab' = ", n, " exceeds the model's vocabulary (", V, ")");
   std::vector<int32_t> ids;

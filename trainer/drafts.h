@@ -6,7 +6,8 @@
 //                divergence, on the batch or (on_policy) on continuations the draft sampled itself
 //   eagle        objectives.eagle: a feature draft (model/feature_draft.h) initialised from the student's last layer,
 //                trained with feature_draft_loss (KD + `regression` × feature MSE, `unroll` depths); `vocab` N > 0 gives it the N
-//                most frequent tokens of the training split (data.path) as its proposal vocabulary
+//                most frequent tokens of the training split (data.path) as its proposal vocabulary; `init` PATH
+//                continues the feature draft stored in that checkpoint instead
 // Each trains when `trainable` lists it (heads / draft); its weight must then be > 0, and the reverse (a weight > 0
 // without the token is an InputError naming both keys). A resumed run takes them from the snapshot's /draft/heads and
 // /draft/model and /draft/eagle. Their tensors train under prefixed names ("draft_heads.head1.res0.weight",
