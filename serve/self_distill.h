@@ -1,4 +1,4 @@
-// Self-distilled training data for the drafts (docs/method.md §5.6): the target's own continuations of prompts taken
+// Self-distilled training data for the drafts (docs/method.md §5.5): the target's own continuations of prompts taken
 // from a corpus, written as token shards that `linspec train` reads like any corpus. A draft trained on what the
 // target itself generates sees the contexts it will draft in when serving (for greedy serving: the target's greedy
 // paths), not only the corpus's.
