@@ -12,13 +12,25 @@ LINSPEC=${LINSPEC:-$ROOT/build/bin/linspec}
 DATA=${DATA:-$ROOT/out/quickstart/corpus_tokens.h5}
 NEW=${NEW_TOKENS:-64}; PROMPTS=${PROMPTS:-4}
 mkdir -p "$OUT"
+# The speculative modes the checkpoint can run: heads (static and dynamic trees) with /draft/heads, eagle with
+# /draft/eagle, and always a first-layers draft model (MODES overrides, e.g. "eagle:auto heads:auto").
+if [[ -z "${MODES:-}" ]]; then
+  groups=$("$LINSPEC" info --json "$CKPT" 2>/dev/null | python3 -c '
+import json, sys
+names = [t["name"] for t in json.load(sys.stdin)["tensors"]]
+print(" ".join(g for g in ("heads", "eagle") if any(n.startswith(f"draft/{g}/") for n in names)))')
+  MODES=""
+  [[ " $groups " == *" heads "* ]] && MODES+="heads:default heads:auto "
+  [[ " $groups " == *" eagle "* ]] && MODES+="eagle:auto "
+  MODES+="draft:first-layers:4"
+fi
 for w in f32 bf16 int8; do
   "$LINSPEC" eval --checkpoint "$CKPT" --weights $w --ppl --ctx 256 --max-tokens 8192 --data "$DATA" \
     --json "$OUT/ppl_$w.json" >/dev/null
   "$LINSPEC" bench decode --checkpoint "$CKPT" --weights $w --steps 7 --json "$OUT/cost_$w.json" >/dev/null
-  for mode in heads:default heads:auto draft:first-layers:4; do
+  for mode in $MODES; do
     kind=${mode%%:*}; arg=${mode#*:}
-    if [[ $kind == heads ]]; then extra=(--speculative heads --tree "$arg"); else extra=(--speculative draft --draft "$arg"); fi
+    if [[ $kind == draft ]]; then extra=(--speculative draft --draft "$arg"); else extra=(--speculative $kind --tree "$arg"); fi
     "$LINSPEC" eval --checkpoint "$CKPT" --weights $w --decode "${extra[@]}" --data "$DATA" --prompts "$PROMPTS" \
       --new-tokens "$NEW" --json "$OUT/spec_${w}_${kind}_${arg//[:\/.]/_}.json" >/dev/null
   done

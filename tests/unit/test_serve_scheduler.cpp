@@ -285,13 +285,19 @@ TEST_F(SchedulerTest, CancelledSequenceLeavesAndOthersContinue) {
 }
 
 TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBatch) {
-  // Heads over a static tree, and the model drafting for itself (every candidate accepted: several tokens per step).
-  // Requests of different lengths, one sampled and one with logprobs (decoded AR in the same engine step), join a
-  // batch of 3: each gets exactly the tokens generate (--speculative) gives it alone, streamed as steps accept them.
+  // Heads over a static tree, the model drafting for itself (every candidate accepted: several tokens per step), and
+  // a feature draft (its trees grown per sequence, its states fed each step's accepted hidden states). Requests of
+  // different lengths, one sampled and one with logprobs (decoded AR in the same engine step), join a batch of 3:
+  // each gets exactly the tokens generate (--speculative) gives it alone, streamed as steps accept them.
   const DraftHeads heads = DraftHeads::init_from(model, DraftHeadsConfig{}, false);
-  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3);
+  const FeatureDraft eagle = FeatureDraft::init_from(model, {}, false);
+  DecodeCost cost;
+  cost.nodes = {1, 8};
+  cost.verify_ms = {1.0, 1.5};
+  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3),
+      by_eagle(model, eagle, cost, {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3});
   const int64_t V = model.config().vocab_size;
-  for (const Speculator* spec : {&by_heads, &by_self}) {
+  for (const Speculator* spec : {&by_heads, &by_self, &by_eagle}) {
     Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec});
     std::vector<SequenceRequest> requests;
     std::vector<std::vector<int32_t>> want;
