@@ -205,6 +205,12 @@ void with_hdf5_file(const std::string& path, const std::function<void(H5Handle)>
   f(file.get());
 }
 
+bool hdf5_file_has(const std::string& path, const std::string& group) {
+  bool found = false;
+  with_hdf5_file(path, [&](H5Handle file) { found = h5::has_link(file, group); });
+  return found;
+}
+
 void write_hdf5_atomically(const std::string& path, const std::function<void(H5Handle)>& fill) {
   h5::quiet_errors();
   remove_stale_temporaries(path);  // of writers killed before they could clean up

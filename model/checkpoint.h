@@ -68,5 +68,7 @@ std::vector<StoredTensorInfo> list_tensor_group(H5Handle parent, const std::stri
 
 // Opens an HDF5 file read-only (InputError naming the path when it is missing or not HDF5) and closes it after f.
 void with_hdf5_file(const std::string& path, const std::function<void(H5Handle file)>& f);
+// True when the HDF5 file at `path` has a link `group` ("draft/heads"); InputError as with_hdf5_file.
+bool hdf5_file_has(const std::string& path, const std::string& group);
 
 }  // namespace linspec

@@ -168,9 +168,7 @@ void write_draft_heads(H5Handle file, const DraftHeads& heads) {
 }
 
 bool has_draft_heads(const std::string& path) {
-  bool found = false;
-  with_hdf5_file(path, [&](H5Handle file) { found = h5::has_link(file, kGroup); });
-  return found;
+  return hdf5_file_has(path, kGroup);
 }
 
 DraftHeads load_draft_heads(const std::string& path, const LlamaModel& target, bool requires_grad) {

@@ -42,9 +42,7 @@ void write_draft_model(H5Handle file, const LlamaModel& draft) {
 }
 
 bool has_draft_model(const std::string& path) {
-  bool found = false;
-  with_hdf5_file(path, [&](H5Handle file) { found = h5::has_link(file, kGroup); });
-  return found;
+  return hdf5_file_has(path, kGroup);
 }
 
 LlamaModel load_draft_model(const std::string& path, const LlamaOptions& options) {

@@ -237,9 +237,7 @@ void write_feature_draft(H5Handle file, const FeatureDraft& draft) {
 }
 
 bool has_feature_draft(const std::string& path) {
-  bool found = false;
-  with_hdf5_file(path, [&](H5Handle file) { found = h5::has_link(file, kGroup); });
-  return found;
+  return hdf5_file_has(path, kGroup);
 }
 
 FeatureDraft load_feature_draft(const std::string& path, const LlamaModel& target, bool requires_grad) {

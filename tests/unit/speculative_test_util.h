@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "attention/spec.h"
+#include "model/feature_draft.h"
 #include "model/llama.h"
 
 namespace linspec::testing {
@@ -66,6 +67,20 @@ inline LlamaModel speculative_tiny_model(const std::string& preset, uint64_t see
       }
   }
   return m;
+}
+
+// A feature draft whose tensors (all but the norm) are perturbed by N(0, stddev²), so its proposals differ from the
+// target's and no branch is an identity; full or reduced vocabulary.
+inline FeatureDraft random_feature_draft(const LlamaModel& target, uint64_t seed, std::vector<int32_t> vocab = {},
+                                         double stddev = 0.1) {
+  FeatureDraft d = FeatureDraft::init_from(target, std::move(vocab), false);
+  Philox rng(seed);
+  for (const auto& [name, t] : d.tensors())
+    if (name != "vocab_ids" && name.find("norm") == std::string::npos) {
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < t.numel(); ++i) p[i] += static_cast<float>(stddev * rng.normal());
+    }
+  return d;
 }
 
 // Prompts of lengths 1 .. ~45 (many below the 31 past conv taps), ids from a seeded stream.

@@ -20,16 +20,8 @@ namespace lt = linspec::testing;
 
 constexpr int64_t kVocab = 32;
 
-// A draft whose tensors are all perturbed, so no branch is an identity.
 FeatureDraft random_draft(const LlamaModel& m, uint64_t seed, std::vector<int32_t> vocab = {}) {
-  FeatureDraft d = FeatureDraft::init_from(m, std::move(vocab), false);
-  Philox rng(seed);
-  for (const auto& [name, t] : d.tensors())
-    if (name != "vocab_ids" && name.find("norm") == std::string::npos) {
-      float* p = t.data<float>();
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] += static_cast<float>(0.2 * rng.normal());
-    }
-  return d;
+  return lt::random_feature_draft(m, seed, std::move(vocab), 0.2);
 }
 
 Tensor random_features(int64_t T, int64_t D, uint64_t seed) {

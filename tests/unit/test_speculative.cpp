@@ -20,6 +20,7 @@
 namespace linspec {
 namespace {
 
+using testing::random_feature_draft;
 using testing::speculative_prompts;
 using testing::speculative_tiny_model;
 
@@ -34,18 +35,6 @@ DraftHeads random_heads(const LlamaModel& target, uint64_t seed, bool shared = f
   for (const auto& [name, t] : heads.tensors())
     if (name.find("/res") != std::string::npos) testing::fill_normal(t, rng, 0.3);
   return heads;
-}
-
-// A feature draft with perturbed tensors (its proposals differ from the target's), full or reduced vocabulary.
-FeatureDraft random_feature_draft(const LlamaModel& target, uint64_t seed, std::vector<int32_t> vocab = {}) {
-  FeatureDraft d = FeatureDraft::init_from(target, std::move(vocab), false);
-  Philox rng(seed);
-  for (const auto& [name, t] : d.tensors())
-    if (name != "vocab_ids" && name.find("norm") == std::string::npos) {
-      float* p = t.data<float>();
-      for (int64_t i = 0; i < t.numel(); ++i) p[i] += static_cast<float>(0.1 * rng.normal());
-    }
-  return d;
 }
 
 std::vector<std::vector<int32_t>> ar_greedy(const LlamaModel& m, const std::vector<std::vector<int32_t>>& prompts,
