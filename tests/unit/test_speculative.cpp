@@ -103,9 +103,11 @@ TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameW
     LlamaOptions o;
     o.requires_grad = false;
     LlamaModel draft = make_draft_model(m, 1, o, true);
+    FeatureDraft eagle = random_feature_draft(m, 14, {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20});
     m.set_inference_weights(format);
     heads.set_inference_weights(format);
     draft.set_inference_weights(format);
+    eagle.set_inference_weights(format);
     EXPECT_EQ(m.layer(0).o_proj.dtype(), format);
     EXPECT_EQ(m.layer(0).qkv_proj.dtype(), format);  // q, k, v and gate, up fused into one GEMM each
     EXPECT_EQ(m.layer(0).gate_up_proj.dtype(), format);
@@ -124,7 +126,11 @@ TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameW
     cfg.max_new_tokens = 40;
     const Speculator tree(m, heads, default_tree(heads.count(), 64));
     const Speculator chain(m, draft, 3);
-    for (const Speculator* spec : {&tree, &chain}) {
+    DecodeCost cost;
+    cost.nodes = {1, 16};
+    cost.verify_ms = {1.0, 1.0};
+    const Speculator by_eagle(m, eagle, cost, {.max_nodes = 12, .depth = 4, .expand = 3, .top_k = 4});
+    for (const Speculator* spec : {&tree, &chain, &by_eagle}) {
       SpeculativeStats stats;
       for (size_t i = 0; i < prompts.size(); ++i)
         EXPECT_EQ(spec->generate(prompts[i], cfg, &stats).tokens, ar[i]) << spec->mode() << ", prompt " << i;
