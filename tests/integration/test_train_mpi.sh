@@ -129,6 +129,12 @@ for f in "$SRC"/configs/*.yaml "$SRC"/configs/baselines/*.yaml; do
   n=$(basename "$f" .yaml)
   init=()
   [[ $n == draft-model ]] && init=(--set objectives.draft_model.layers=1)  # the tiny model has 2 layers
+  [[ $n == draft-eagle* ]] && init=(--set objectives.eagle.vocab=64)      # its vocabulary is smaller than 8192
+  if [[ $n == draft-eagle-self ]]; then  # stage 2 continues a stage-1 draft
+    "$LINSPEC" train "$SRC/configs/draft-eagle.yaml" "${small[@]}" "${init[@]}" --set checkpoint.dir=eagle-init \
+      2> cfg.log || fail "configs/draft-eagle.yaml (stage 1 for draft-eagle-self): $(grep error cfg.log)"
+    init+=(--set objectives.eagle.init=eagle-init/snapshot-1.h5)
+  fi
   "$LINSPEC" train "$f" "${small[@]}" "${init[@]}" --set checkpoint.dir=cfg/$n 2> cfg.log ||
     fail "configs/$n.yaml: $(grep error cfg.log)"
   stages=$(grep -c "^  - name:" "$f" || true)
