@@ -377,13 +377,12 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
     std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
       return all[x].logp > all[y].logp || (all[x].logp == all[y].logp && all[x].depth < all[y].depth);
     });
-    int64_t best = 0;
-    double expected = 1.0, best_rate = 1.0 / ((cost_->verify_ms_at(B) + eagle_draft_ms_) / static_cast<double>(B));
-    for (int64_t m = 1; m < max_nodes_ && m <= static_cast<int64_t>(order.size()); ++m) {
-      expected += std::exp(all[order[m - 1]].logp);
-      const double rate = expected / ((cost_->verify_ms_at(B * (m + 1)) + eagle_draft_ms_) / static_cast<double>(B));
-      if (rate > best_rate) best_rate = rate, best = m;
-    }
+    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(max_nodes_ - 1)));
+    std::vector<double> path_probs;
+    for (int32_t n : order) path_probs.push_back(std::exp(all[n].logp));
+    const int64_t best = best_prefix_nodes(path_probs, [&](int64_t nodes) {
+      return (cost_->verify_ms_at(B * nodes) + eagle_draft_ms_) / static_cast<double>(B);
+    }) - 1;
     // The chosen nodes in depth order (parents first), renumbered.
     std::vector<int32_t> chosen(order.begin(), order.begin() + best);
     std::stable_sort(chosen.begin(), chosen.end(), [&](int32_t x, int32_t y) { return all[x].depth < all[y].depth; });

@@ -72,6 +72,19 @@ TreeSpec tree_from_paths(std::vector<std::vector<int32_t>> paths, int64_t max_de
   return t;
 }
 
+int64_t best_prefix_nodes(const std::vector<double>& path_probs, const std::function<double(int64_t)>& step_ms) {
+  // Expected tokens of a step: the bonus token plus each node's chance to be accepted.
+  int64_t best = 1;
+  double expected = 1.0, best_rate = 1.0 / std::max(step_ms(1), 1e-9);
+  for (size_t i = 0; i < path_probs.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(i) + 2;
+    expected += path_probs[i];
+    const double rate = expected / std::max(step_ms(n), 1e-9);
+    if (rate > best_rate) best_rate = rate, best = n;
+  }
+  return best;
+}
+
 TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max_nodes,
                       const std::function<double(int64_t)>& step_ms) {
   LINSPEC_CHECK(max_nodes >= 1 && max_nodes <= kMaxTreeNodes, "dynamic_tree: max_nodes ", max_nodes);
@@ -111,14 +124,7 @@ TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max
     push(node, c.depth + 1, 0);           // its best child
     push(c.parent, c.depth, c.rank + 1);  // its next sibling
   }
-  // Best prefix: expected tokens (the bonus token plus each node's chance to be accepted) per millisecond.
-  int64_t best = 1;
-  double expected = 1.0, best_rate = 1.0 / std::max(step_ms(1), 1e-9);
-  for (int64_t n = 2; n <= t.nodes(); ++n) {
-    expected += score[n - 1];
-    const double rate = expected / std::max(step_ms(n), 1e-9);
-    if (rate > best_rate) best_rate = rate, best = n;
-  }
+  const int64_t best = best_prefix_nodes(std::vector<double>(score.begin() + 1, score.end()), step_ms);
   t.parent.resize(best), t.depth.resize(best), t.rank.resize(best);
   for (int64_t n = 1; n < best; ++n) {
     std::vector<int32_t> path;

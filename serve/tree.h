@@ -47,6 +47,11 @@ TreeSpec chain_tree(int64_t length);
 TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max_nodes,
                       const std::function<double(int64_t)>& step_ms);
 
+// How many nodes (root included) of a best-first node list to verify: path_probs[i] is the (i+2)-th node's path
+// probability (the root's is 1 and not listed), in non-increasing order. The count maximises expected tokens,
+// 1 + Σ path probabilities, per millisecond of step_ms(count).
+int64_t best_prefix_nodes(const std::vector<double>& path_probs, const std::function<double(int64_t)>& step_ms);
+
 // "default" or a JSON file as above; `heads` bounds the depth.
 TreeSpec load_tree(const std::string& name_or_path, int64_t heads);
 
