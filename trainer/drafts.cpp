@@ -81,26 +81,26 @@ std::unique_ptr<LlamaModel> build_model(const ExperimentConfig& cfg, const Llama
 std::unique_ptr<FeatureDraft> build_eagle(const ExperimentConfig& cfg, const LlamaModel& target,
                                           const std::string& resume_path, std::ostream& log) {
   const int64_t n = cfg.objectives.eagle_vocab, V = target.config().vocab_size;
+  // A stored draft (the snapshot resumed, or objectives.eagle.init) must have the vocabulary the config asks for.
+  auto stored = [&](const std::string& path) {
+    auto d = std::make_unique<FeatureDraft>(load_feature_draft(path, target, /*requires_grad=*/true));
+    if (static_cast<int64_t>(d->vocab_ids().size()) != n)
+      throw_input_error(path, ": its feature draft has a vocabulary of ", d->vocab_ids().size(),
+                        " (0: full) but key 'objectives.eagle.vocab' asks for ", n);
+    return d;
+  };
   if (!resume_path.empty()) {
     if (!has_feature_draft(resume_path))
       throw_input_error(resume_path, ": the snapshot has no /draft/eagle but key 'objectives.eagle.weight' is ",
                         cfg.objectives.eagle_weight, " (it was written by a run without one)");
-    auto d = std::make_unique<FeatureDraft>(load_feature_draft(resume_path, target, /*requires_grad=*/true));
-    if (static_cast<int64_t>(d->vocab_ids().size()) != n)
-      throw_input_error(resume_path, ": the snapshot's feature draft has a vocabulary of ", d->vocab(),
-                        " but key 'objectives.eagle.vocab' asks for ", n);
-    return d;
+    return stored(resume_path);
   }
   if (!cfg.objectives.eagle_init.empty()) {
     const std::string& init = cfg.objectives.eagle_init;
     if (!std::filesystem::is_regular_file(init))
       throw_input_error(cfg.source, ": key 'objectives.eagle.init': '", init, "' is not a checkpoint file");
-    auto d = std::make_unique<FeatureDraft>(load_feature_draft(init, target, /*requires_grad=*/true));
-    if (static_cast<int64_t>(d->vocab_ids().size()) != n)
-      throw_input_error(cfg.source, ": key 'objectives.eagle.vocab' = ", n, " but the feature draft of ", init,
-                        " has a vocabulary of ", d->vocab_ids().size(), " (0: full)");
     log << "train: feature draft from " << init << "\n";
-    return d;
+    return stored(init);
   }
   if (n > V)
     throw_input_error(cfg.source, ": key 'objectives.eagle.vocab' = ", n, " exceeds the model's vocabulary (", V, ")");
