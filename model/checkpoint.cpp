@@ -211,6 +211,27 @@ bool hdf5_file_has(const std::string& path, const std::string& group) {
   return found;
 }
 
+void write_configured_group(H5Handle file, const std::string& group, const std::map<std::string, Tensor>& tensors,
+                            const nlohmann::json& config) {
+  write_tensor_group(file, group, tensors);
+  Handle g = h5::open_group(file, group);
+  h5::write_checked_string_attr(g.get(), "config", config.dump());
+}
+
+std::optional<ConfiguredGroup> read_configured_group(const std::string& path, const std::string& group) {
+  std::optional<ConfiguredGroup> out;
+  with_hdf5_file(path, [&](H5Handle file) {
+    if (!h5::has_link(file, group)) return;
+    Handle g = h5::open_group(file, group);
+    if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", group, " has no attribute 'config'");
+    auto j = nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr,
+                                   false);
+    if (j.is_discarded()) throw_input_error(path, ": /", group, " attribute 'config' is not valid JSON");
+    out = ConfiguredGroup{std::move(j), read_tensor_group(file, group, path, true)};
+  });
+  return out;
+}
+
 void write_hdf5_atomically(const std::string& path, const std::function<void(H5Handle)>& fill) {
   h5::quiet_errors();
   remove_stale_temporaries(path);  // of writers killed before they could clean up

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "core/tensor.h"
 #include "model/config.h"
@@ -70,5 +73,17 @@ std::vector<StoredTensorInfo> list_tensor_group(H5Handle parent, const std::stri
 void with_hdf5_file(const std::string& path, const std::function<void(H5Handle file)>& f);
 // True when the HDF5 file at `path` has a link `group` ("draft/heads"); InputError as with_hdf5_file.
 bool hdf5_file_has(const std::string& path, const std::string& group);
+
+// A tensor group with a JSON attribute "config" (the drafts under /draft: heads, model, eagle).
+struct ConfiguredGroup {
+  nlohmann::json config;
+  std::map<std::string, Tensor> tensors;
+};
+// Writes the tensors as write_tensor_group does and the config as a checksummed attribute.
+void write_configured_group(H5Handle file, const std::string& group, const std::map<std::string, Tensor>& tensors,
+                            const nlohmann::json& config);
+// nullopt when the file has no `group`; InputError naming the file and group when its config attribute is missing
+// or not JSON, and as read_tensor_group (checksums verified).
+std::optional<ConfiguredGroup> read_configured_group(const std::string& path, const std::string& group);
 
 }  // namespace linspec

@@ -162,9 +162,7 @@ int64_t DraftHeads::bytes() const {
 void write_draft_heads(H5Handle file, const DraftHeads& heads) {
   std::map<std::string, Tensor> out;
   for (const auto& [name, t] : heads.tensors()) out[name] = t.detach();
-  write_tensor_group(file, kGroup, out);
-  h5::Handle g = h5::open_group(file, kGroup);
-  h5::write_checked_string_attr(g.get(), "config", draft_heads_config_to_json(heads.config()).dump());
+  write_configured_group(file, kGroup, out, draft_heads_config_to_json(heads.config()));
 }
 
 bool has_draft_heads(const std::string& path) {
@@ -172,20 +170,10 @@ bool has_draft_heads(const std::string& path) {
 }
 
 DraftHeads load_draft_heads(const std::string& path, const LlamaModel& target, bool requires_grad) {
-  DraftHeadsConfig cfg;
-  std::map<std::string, Tensor> tensors;
-  with_hdf5_file(path, [&](H5Handle file) {
-    if (!h5::has_link(file, kGroup))
-      throw_input_error(path, ": no draft heads (/", kGroup, "); train them with objectives.draft_heads");
-    h5::Handle g = h5::open_group(file, kGroup);
-    if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
-    const auto j =
-        nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr, false);
-    if (j.is_discarded()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not valid JSON");
-    cfg = draft_heads_config_from_json(j, path + " (/" + kGroup + " config)");
-    tensors = read_tensor_group(file, kGroup, path, true);
-  });
-  return DraftHeads::from_tensors(target, cfg, tensors, path, requires_grad);
+  const auto g = read_configured_group(path, kGroup);
+  if (!g) throw_input_error(path, ": no draft heads (/", kGroup, "); train them with objectives.draft_heads");
+  const DraftHeadsConfig cfg = draft_heads_config_from_json(g->config, path + " (/" + kGroup + " config)");
+  return DraftHeads::from_tensors(target, cfg, g->tensors, path, requires_grad);
 }
 
 }  // namespace linspec

@@ -36,9 +36,7 @@ LlamaModel make_draft_model(const LlamaModel& target, int64_t layers, const Llam
 }
 
 void write_draft_model(H5Handle file, const LlamaModel& draft) {
-  write_tensor_group(file, kGroup, draft.checkpoint_tensors());
-  h5::Handle g = h5::open_group(file, kGroup);
-  h5::write_checked_string_attr(g.get(), "config", nlohmann::json(draft.config()).dump());
+  write_configured_group(file, kGroup, draft.checkpoint_tensors(), nlohmann::json(draft.config()));
 }
 
 bool has_draft_model(const std::string& path) {
@@ -46,21 +44,9 @@ bool has_draft_model(const std::string& path) {
 }
 
 LlamaModel load_draft_model(const std::string& path, const LlamaOptions& options) {
-  ModelConfig cfg;
-  std::map<std::string, Tensor> tensors;
-  bool embedded = false;
-  with_hdf5_file(path, [&](H5Handle file) {
-    if (!h5::has_link(file, kGroup)) return;
-    embedded = true;
-    h5::Handle g = h5::open_group(file, kGroup);
-    if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
-    const auto j =
-        nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr, false);
-    if (j.is_discarded()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not valid JSON");
-    cfg = model_config_from_json(j, path + " (/" + kGroup + " config)");
-    tensors = read_tensor_group(file, kGroup, path, true);
-  });
-  if (embedded) return LlamaModel::from_tensors(cfg, tensors, options, path + " (/" + kGroup + ")");
+  if (const auto g = read_configured_group(path, kGroup))
+    return LlamaModel::from_tensors(model_config_from_json(g->config, path + " (/" + kGroup + " config)"), g->tensors,
+                                    options, path + " (/" + kGroup + ")");
   Checkpoint ck = load_checkpoint(path);
   return LlamaModel::from_tensors(ck.config, ck.tensors, options, path);
 }

@@ -231,9 +231,7 @@ std::vector<int32_t> most_frequent_tokens(const std::vector<uint32_t>& tokens, i
 }
 
 void write_feature_draft(H5Handle file, const FeatureDraft& draft) {
-  write_tensor_group(file, kGroup, draft.tensors());
-  h5::Handle g = h5::open_group(file, kGroup);
-  h5::write_checked_string_attr(g.get(), "config", draft.config_json().dump());
+  write_configured_group(file, kGroup, draft.tensors(), draft.config_json());
 }
 
 bool has_feature_draft(const std::string& path) {
@@ -241,19 +239,10 @@ bool has_feature_draft(const std::string& path) {
 }
 
 FeatureDraft load_feature_draft(const std::string& path, const LlamaModel& target, bool requires_grad) {
-  nlohmann::json cfg;
-  std::map<std::string, Tensor> tensors;
-  with_hdf5_file(path, [&](H5Handle file) {
-    if (!h5::has_link(file, kGroup))
-      throw_input_error(path, ": no feature draft (/", kGroup, "); train one with objectives.eagle");
-    h5::Handle g = h5::open_group(file, kGroup);
-    if (!h5::has_attr(g.get(), "config")) throw_input_error(path, ": /", kGroup, " has no attribute 'config'");
-    cfg = nlohmann::json::parse(h5::read_checked_string_attr(g.get(), "config", h5::Checksum::IfPresent), nullptr, false);
-    if (cfg.is_discarded() || !cfg.is_object())
-      throw_input_error(path, ": /", kGroup, " attribute 'config' is not a JSON object");
-    tensors = read_tensor_group(file, kGroup, path, true);
-  });
-  return FeatureDraft::from_tensors(target, cfg, tensors, path, requires_grad);
+  const auto g = read_configured_group(path, kGroup);
+  if (!g) throw_input_error(path, ": no feature draft (/", kGroup, "); train one with objectives.eagle");
+  if (!g->config.is_object()) throw_input_error(path, ": /", kGroup, " attribute 'config' is not a JSON object");
+  return FeatureDraft::from_tensors(target, g->config, g->tensors, path, requires_grad);
 }
 
 }  // namespace linspec
