@@ -186,7 +186,7 @@ int64_t FeatureDraft::vocab() const {
 }
 
 void FeatureDraft::set_inference_weights(DType format) {
-  body_->set_inference_weights(format);
+  body_->set_inference_weights(format, /*lm_head=*/false);
   if (vocab_ids_.empty() || format == DType::F32) vocab_proj_inference_ = Tensor();
   else vocab_proj_inference_ = format == DType::Q8 ? ops::quantize_q8(vocab_proj_) : vocab_proj_.to(format);
 }

@@ -159,7 +159,7 @@ void LlamaModel::set_options(const LlamaOptions& o) {
   options_ = o;
 }
 
-void LlamaModel::set_inference_weights(DType format) {
+void LlamaModel::set_inference_weights(DType format, bool lm_head) {
   LINSPEC_CHECK(format == DType::F32 || format == DType::BF16 || format == DType::Q8,
                 "inference weights must be f32, bf16 or q8, got ", dtype_name(format));
   LINSPEC_CHECK(!options_.requires_grad, "inference weights are for a model that does not train");
@@ -191,7 +191,7 @@ void LlamaModel::set_inference_weights(DType format) {
     l.gate_proj = separate(gate, fuse), l.up_proj = separate(up, fuse);
     l.o_proj = as(p + "self_attn.o_proj.weight"), l.down_proj = as(p + "mlp.down_proj.weight");
   }
-  lm_head_ = as(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  if (lm_head) lm_head_ = as(config_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   inference_weights_ = format;
 }
 

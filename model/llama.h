@@ -71,7 +71,9 @@ class LlamaModel {
   // token reads; Q8: int8 blocks, ~0.28× (kernels/q8_format.h); the embedding table, norms and the mixers' own
   // parameters stay f32). Only for a model that does
   // not train (requires_grad false); the checkpoint tensors and named_parameters() keep the f32 values.
-  void set_inference_weights(DType format);
+  // `lm_head` false leaves the LM head f32: for a model whose head never runs (the feature draft's layer, which
+  // projects with its target's head), so no 28 MB copy of it is made.
+  void set_inference_weights(DType format, bool lm_head = true);
   DType inference_weights() const { return inference_weights_; }
   const ParameterStore& parameters() const { return params_; }
   // Every trainable tensor: the store plus the mixers' own parameters ("model.layers.i.self_attn.<name>").

@@ -31,6 +31,7 @@ std::vector<std::vector<int32_t>> continue_prompts(const LlamaModel& model,
   NoGradGuard no_grad;
   const int64_t V = model.config().vocab_size, N = static_cast<int64_t>(prompts.size());
   std::vector<std::vector<int32_t>> out(prompts.begin(), prompts.end());
+  if (cfg.max_new_tokens == 0) return out;
   for (int64_t first = 0; first < N; first += batch) {
     const int64_t B = std::min(batch, N - first);
     std::vector<DecodeState> states;
@@ -45,7 +46,6 @@ std::vector<std::vector<int32_t>> continue_prompts(const LlamaModel& model,
     }
     std::vector<int64_t> live(B);
     for (int64_t b = 0; b < B; ++b) live[b] = b;
-    if (cfg.max_new_tokens == 0) continue;
     std::vector<DecodeState*> ptrs;
     for (auto& s : states) ptrs.push_back(&s);
     Tensor logits = prefill_batched(model, ptrs, group);  // [B, V]

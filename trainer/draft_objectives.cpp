@@ -12,11 +12,11 @@ namespace {
 
 Tensor rows(const Tensor& x) { return ops::reshape(x, {x.numel() / x.size(-1), x.size(-1)}); }
 
-// Share of rows whose argmax agrees, q and p [N, V] f32. Counted on the host (an evaluation, not a training step:
-// one copy of both row sets).
+// Share of rows whose argmax agrees, q and p [N, V] on any device. Counted on host copies (host_logit_rows: an
+// evaluation, not a training step).
 double top1_agreement(const Tensor& q, const Tensor& p) {
-  const Tensor qh = q.to(Device::CPU).contiguous(), ph = p.to(Device::CPU).contiguous();
   const int64_t n = q.size(0), V = q.size(1);
+  const Tensor qh = host_logit_rows(q, V), ph = host_logit_rows(p, V);
   int64_t same = 0;
   for (int64_t r = 0; r < n; ++r) {
     const float* qr = qh.data<float>() + r * V;
