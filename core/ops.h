@@ -7,7 +7,10 @@
 namespace linspec::ops {
 
 // ---- GEMM ----
-enum class MatmulPrecision { Auto, F32, BF16 };  // Auto: follow the thread-local default below
+// Auto: follow the thread-local default below. F32BatchInvariant: f32, and a 2-D weight operand taken transposed
+// (linear()) runs the backend's weight-row kernel, whose c[i, j] does not depend on M — the `--weights f32` inference
+// path, so that verifying a tree reproduces decoding bit for bit (other operands: as F32).
+enum class MatmulPrecision { Auto, F32, BF16, F32BatchInvariant };
 void set_default_matmul_precision(MatmulPrecision p);
 MatmulPrecision default_matmul_precision();
 // C = op(A) · op(B); A [..., M, K] (or [..., K, M] with trans_a), B [..., K, N] (or [..., N, K] with
@@ -15,8 +18,8 @@ MatmulPrecision default_matmul_precision();
 // accumulates in f32 (oneDNN AMX/AVX-512-BF16 path); the output stays f32.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
               MatmulPrecision precision = MatmulPrecision::Auto);
-// A bf16 B (an inference weight, 2-D) with f32 A: A rounded to bf16, bf16 GEMM with f32 accumulation, f32 out;
-// forward only. A q8 B (quantize_q8's packed rows, as linear()'s weight): int8 GEMM, f32 out; forward only.
+// A bf16 B (an inference weight, 2-D) with f32 A: as linear() uses it, the batch-invariant weight-row kernel with
+// unrounded f32 activations (otherwise A rounded to bf16 for a bf16 GEMM), f32 out; forward only. A q8 B (quantize_q8's packed rows, as linear()'s weight): int8 GEMM, f32 out; forward only.
 // x [..., in] · Wᵀ with W [out, in] (+ bias [out]): the nn.Linear convention of HF checkpoints.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               MatmulPrecision precision = MatmulPrecision::Auto);

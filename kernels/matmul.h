@@ -30,6 +30,8 @@ struct MatmulKernels {
   // c [m, n] = a [m, k] · Wᵀ for a bf16 weight W [n, k] (bit patterns), f32 activations unrounded, f32 out; like
   // gemm_q8, c[i, j] must not depend on m. The `--weights bf16` inference path.
   void (*gemm_bf16_weight)(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c) = nullptr;
+  // The same for an f32 weight: the `--weights f32` inference path (ops::MatmulPrecision::F32BatchInvariant).
+  void (*gemm_f32_weight)(int64_t m, int64_t n, int64_t k, const float* a, const float* w, float* c) = nullptr;
 };
 
 }  // namespace linspec::kernels

@@ -7,7 +7,7 @@
 // and the LM head run as one GEMM over all of them (the weights are read once per pass instead of once per
 // sequence), RoPE turns each token to its own position, and the token mixer runs per sequence on its own state.
 // Every row equals the sequence's own single-sequence result exactly: f32 weights go through oneDNN's f32 GEMM, bf16
-// and int8 inference weights through linspec's own kernels (kernels/cpu/matmul_bf16_weight.cpp, matmul_q8.cpp and
+// and int8 inference weights through linspec's own kernels (kernels/cpu/matmul_weight_rows.cpp, matmul_q8.cpp and
 // their CUDA twins), which compute each output row with the same operations whatever the number of rows
 // (tests/unit/test_serve_scheduler.cpp, tests/unit/mixer_forms.h). No LoRA adapters: serving checkpoints have them
 // merged.

@@ -165,6 +165,10 @@ void LlamaModel::set_inference_weights(DType format, bool lm_head) {
   LINSPEC_CHECK(!options_.requires_grad, "inference weights are for a model that does not train");
   LINSPEC_CHECK(options_.dtype == DType::F32, "inference weights convert an f32 model, this one is ",
                 dtype_name(options_.dtype));
+  // Every format decodes through a batch-invariant kernel (tree verification reproduces decoding bit for bit); for
+  // f32 weights the precision selects it (bf16 and q8 weights select theirs by their dtype). bf16 GEMMs asked for
+  // explicitly (eval --precision bf16) stay.
+  if (options_.precision != ops::MatmulPrecision::BF16) options_.precision = ops::MatmulPrecision::F32BatchInvariant;
   if (format == inference_weights_) return;
   // From the f32 originals in the store (the layer handles alias them until converted).
   auto convert = [&](const Tensor& w) { return format == DType::Q8 ? ops::quantize_q8(w) : w.to(format); };
@@ -228,14 +232,23 @@ Tensor LlamaModel::forward_hidden(const Tensor& ids) const {
       // Keeps only each layer's input; the layer is re-run during backward.
       auto block = [this, i](const std::vector<Tensor>& in) {
         return std::vector<Tensor>{
-            decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, in[0], LayerPass{}).y};
+            decoder_layer(layers_[i], config_, parallel_precision(), inv_freq_, i, in[0], LayerPass{}).y};
       };
       x = checkpoint(block, {x})[0];
     } else {
-      x = decoder_layer(layers_[i], config_, options_.precision, inv_freq_, i, x, LayerPass{}).y;
+      x = decoder_layer(layers_[i], config_, parallel_precision(), inv_freq_, i, x, LayerPass{}).y;
     }
   }
   return profiled("rmsnorm", [&] { return ops::rmsnorm(x, final_norm_, config_.rms_norm_eps); });
+}
+
+ops::MatmulPrecision LlamaModel::parallel_precision() const {
+  return options_.precision == ops::MatmulPrecision::F32BatchInvariant ? ops::MatmulPrecision::F32 : options_.precision;
+}
+
+Tensor LlamaModel::forward(const Tensor& ids) const {
+  const Tensor hidden = forward_hidden(ids);
+  return profiled("gemm.lm_head", [&] { return ops::linear(hidden, lm_head_, {}, parallel_precision()); });
 }
 
 Tensor LlamaModel::lm_head(const Tensor& hidden) const {

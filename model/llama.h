@@ -67,10 +67,11 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   const LlamaOptions& options() const { return options_; }
   void set_options(const LlamaOptions& o);  // precision / recompute (dtype and requires_grad are fixed)
-  // Inference weights: the layers' projections and the LM head in `format` (F32; BF16: half the bytes a decoded
-  // token reads; Q8: int8 blocks, ~0.28× (kernels/q8_format.h); the embedding table, norms and the mixers' own
-  // parameters stay f32). Only for a model that does
-  // not train (requires_grad false); the checkpoint tensors and named_parameters() keep the f32 values.
+  // Inference weights: the layers' projections and the LM head in `format` (F32: as stored; BF16: half the bytes a
+  // decoded token reads; Q8: int8 blocks, ~0.28× (kernels/q8_format.h); the embedding table, norms and the mixers'
+  // own parameters stay f32), multiplied by batch-invariant kernels in every format (precision F32BatchInvariant).
+  // Only for a model that does not train (requires_grad false); the checkpoint tensors and named_parameters() keep
+  // the f32 values.
   // `lm_head` false leaves the LM head f32: for a model whose head never runs (the feature draft's layer, which
   // projects with its target's head), so no 28 MB copy of it is made.
   void set_inference_weights(DType format, bool lm_head = true);
@@ -113,7 +114,11 @@ class LlamaModel {
   // trainer's Student (the draft heads' shared projection): the model's own weight tensor is not what trains (the
   // Student trains handles of it), so a gradient for it would be a wasted V×D GEMM and buffer per step.
   Tensor lm_head_frozen(const Tensor& hidden) const;
-  Tensor forward(const Tensor& ids) const { return lm_head(forward_hidden(ids)); }
+  Tensor forward(const Tensor& ids) const;
+  // The GEMM precision of the parallel forward: the model's, except that f32 inference weights (precision
+  // F32BatchInvariant) run the library GEMM here — only decoding and verification must agree bit for bit, and at
+  // a thousand rows the library GEMM is ~1.8× faster than the batch-invariant kernel.
+  ops::MatmulPrecision parallel_precision() const;
   // RoPE frequencies [head_dim / 2] (model dtype) on the model's device, as every layer rotates with them.
   const Tensor& rope_inv_freq() const { return inv_freq_; }
 

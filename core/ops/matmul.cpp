@@ -41,6 +41,23 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
 
 MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
 
+// c [..., N] = a [..., K] · Wᵀ through a backend's batch-invariant weight-row kernel (gemm_bf16_weight,
+// gemm_f32_weight): W [N, K] contiguous in the element type W_, f32 activations. Forward only; shapes checked by the
+// caller.
+template <typename W_>
+Tensor weight_rows_product(const Tensor& a_in, const Tensor& w_in,
+                           void (*kernel)(int64_t, int64_t, int64_t, const float*, const W_*, float*)) {
+  const Tensor a = a_in.contiguous(), w = w_in.contiguous();
+  const int64_t K = a.size(-1), M = a.numel() / std::max<int64_t>(K, 1), N = w.size(0);
+  LINSPEC_CHECK(w.size(1) == K, "matmul: inner dims differ: ", shape_str(a.shape()), " x ", shape_str(w.shape()),
+                "ᵀ");
+  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  out_shape.push_back(N);
+  Tensor c = Tensor::empty(out_shape, DType::F32, a.device());
+  kernel(M, N, K, a.device_data<float>(), static_cast<const W_*>(w.raw_data()), c.device_data<float>());
+  return c;
+}
+
 // f32 activations times a weight stored in bf16 (inference weights, LlamaModel::set_inference_weights): the GEMM
 // reads the weight's 2 bytes per element, half of f32's — decode is bound by exactly those bytes. As linear() uses it
 // (W [N, K], trans_b) the backend's batch-invariant kernel runs with unrounded f32 activations; otherwise the
@@ -58,15 +75,11 @@ Tensor matmul_bf16_weight(const Tensor& a_in, const Tensor& b_in, bool trans_a, 
   const int64_t Kb = trans_b ? b.size(1) : b.size(0), N = trans_b ? b.size(0) : b.size(1);
   LINSPEC_CHECK(K == Kb, "matmul: inner dims differ: ", shape_str(a_in.shape()), " x ", shape_str(b.shape()),
                 (trans_b ? "ᵀ" : ""));
+  const auto& mm = backend(a_in.device()).matmul;
+  if (trans_b && mm.gemm_bf16_weight) return weight_rows_product(a_in, b, mm.gemm_bf16_weight);
   Shape out_shape(a_in.shape().begin(), a_in.shape().end() - 1);
   out_shape.push_back(N);
   Tensor c = Tensor::empty(out_shape, DType::F32, a_in.device());
-  const auto& mm = backend(a_in.device()).matmul;
-  if (trans_b && mm.gemm_bf16_weight) {
-    const Tensor a = a_in.contiguous();
-    mm.gemm_bf16_weight(M, N, K, a.device_data<float>(), b.device_data<uint16_t>(), c.device_data<float>());
-    return c;
-  }
   const Tensor a = a_in.contiguous().to(DType::BF16);
   detail::kernel(mm.gemm_bf16, "gemm_bf16", a)({1, M, N, K, false, trans_b, false}, a.device_data<uint16_t>(),
                                                b.device_data<uint16_t>(), c.device_data<float>(), 0.f);
@@ -119,7 +132,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b
   detail::backend_of("matmul", {&a_in, &b_in});
   LINSPEC_CHECK(a_in.dim() >= 2 && b_in.dim() >= 2, "matmul: operands need >= 2 dims, got ", shape_str(a_in.shape()),
                 " and ", shape_str(b_in.shape()));
-  const MatmulPrecision p = resolve(precision);
+  MatmulPrecision p = resolve(precision);
+  if (p == MatmulPrecision::F32BatchInvariant) {
+    const auto& mm = backend(a_in.device()).matmul;
+    if (a_in.dtype() == DType::F32 && trans_b && !trans_a && b_in.dim() == 2 && mm.gemm_f32_weight &&
+        !any_requires_grad({&a_in, &b_in}))
+      return weight_rows_product(a_in, b_in, mm.gemm_f32_weight);
+    p = MatmulPrecision::F32;
+  }
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t M = trans_a ? a.size(-1) : a.size(-2);
   const int64_t K = trans_a ? a.size(-2) : a.size(-1);

@@ -111,11 +111,12 @@ void gemm_f64(const GemmShape& s, const double* a, const double* b, double* c, d
 }
 
 void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, float* c);  // matmul_q8.cpp
-void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w,
-                      float* c);  // matmul_bf16_weight.cpp
+// matmul_weight_rows.cpp
+void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c);
+void gemm_f32_weight(int64_t m, int64_t n, int64_t k, const float* a, const float* w, float* c);
 
 void fill_matmul(Backend& b) {
-  b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, nullptr, &gemm_q8, &gemm_bf16_weight};
+  b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, nullptr, &gemm_q8, &gemm_bf16_weight, &gemm_f32_weight};
 }
 
 }  // namespace linspec::kernels::cpu

@@ -1,4 +1,4 @@
-// The tile walk of the batch-invariant bf16-weight GEMM (matmul_bf16_weight.cpp): outputs [0, m) × [n0, n1) in
+// The tile walk of the batch-invariant weight-row GEMMs (matmul_weight_rows.cpp): outputs [0, m) × [n0, n1) in
 // tiles of MR × NR, the edges in tiles of one row or one column. A tile computes each of its
 // outputs with the same operations as a 1 × 1 tile would, so how the outputs are tiled never changes a result.
 #pragma once
@@ -22,7 +22,7 @@ void for_each_output_tile(int64_t m, int64_t n0, int64_t n1, Tile&& tile) {
 
 // Every output of c [m, n] over the OpenMP threads, in work items of 16 weight rows (one item's rows stay in cache
 // while every activation row passes over them): with `simd`, tiles of 1 × 4 for one token (more weight rows in
-// flight) or 4 × 2; without it, scalar(row, col) per output.
+// flight) or 4 × 4; without it, scalar(row, col) per output.
 template <typename Tile, typename Scalar>
 void compute_outputs(int64_t m, int64_t n, int64_t k, bool simd, Tile&& tile, Scalar&& scalar) {
   constexpr int64_t kRowsPerItem = 16;
@@ -36,7 +36,7 @@ void compute_outputs(int64_t m, int64_t n, int64_t k, bool simd, Tile&& tile, Sc
     } else if (m == 1) {
       for_each_output_tile<1, 4>(m, n0, n1, tile);
     } else {
-      for_each_output_tile<4, 2>(m, n0, n1, tile);
+      for_each_output_tile<4, 4>(m, n0, n1, tile);
     }
   }
 }

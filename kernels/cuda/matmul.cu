@@ -204,15 +204,14 @@ void gemm_f32_via_bf16(const GemmShape& s, const float* a, const float* b, float
   cuda::gemm_bf16(s, a16.get(), b16.get(), c, beta);  // qualified: ADL on GemmShape also finds cpu::gemm_bf16
 }
 
-namespace {
-}  // namespace
-
 void gemm_q8(int64_t m, int64_t n, int64_t k, const float* a, const uint8_t* w, float* c);  // matmul_q8.cu
-void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w,
-                      float* c);  // matmul_bf16_weight.cu
+// matmul_weight_rows.cu
+void gemm_bf16_weight(int64_t m, int64_t n, int64_t k, const float* a, const uint16_t* w, float* c);
+void gemm_f32_weight(int64_t m, int64_t n, int64_t k, const float* a, const float* w, float* c);
 
 void fill_matmul(Backend& b) {
-  b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, &gemm_bf16_out, &gemm_q8, &gemm_bf16_weight};
+  b.matmul = {&gemm_f32, &gemm_bf16, &gemm_f32_via_bf16, &gemm_f64, &gemm_bf16_out, &gemm_q8, &gemm_bf16_weight,
+              &gemm_f32_weight};
 }
 
 }  // namespace linspec::kernels::cuda

@@ -1,12 +1,15 @@
-// The inference GEMMs of `--weights int8` (Q8) and `--weights bf16`: the Q8 packed format, each CPU kernel against
+// The inference GEMMs of `--weights int8` (Q8), `--weights bf16` and `--weights f32`: the Q8 packed format, each CPU kernel against
 // a scalar reference written here from its definition, their batch invariance (what makes speculative = AR exact),
 // the ops' checks, and the CUDA twins against the CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "core/autograd.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #include "cuda_test_util.h"
@@ -177,31 +180,54 @@ TEST(Q8Linear, OpRunsTheKernelAndChecksItsOperands) {
   EXPECT_THROW(ops::quantize_q8(Tensor::from_vector(std::vector<int32_t>{1, 2}, {1, 2})), std::exception);
 }
 
-// ---- bf16 weights ----
+// ---- weight-row kernels: bf16 weights (`--weights bf16`) and f32 weights (`--weights f32`) ----
 
 std::vector<uint16_t> to_bf16(const std::vector<float>& w) {
   std::vector<uint16_t> out;
   for (float x : w) out.push_back(f32_to_bf16(x));
   return out;
 }
+float weight_value(uint16_t bits) { return bf16_to_f32(bits); }
+float weight_value(float w) { return w; }
 
-std::vector<float> run_bf16_cpu(const std::vector<float>& a, const std::vector<uint16_t>& w, int64_t m, int64_t n,
-                                int64_t k) {
+// The weights as the kernel of W reads them: rounded to bf16, or as they are.
+template <typename W>
+std::vector<W> stored(const std::vector<float>& w) {
+  if constexpr (std::is_same_v<W, uint16_t>) return to_bf16(w);
+  else return w;
+}
+
+template <typename W>
+std::vector<float> run_rows_cpu(const std::vector<float>& a, const std::vector<W>& w, int64_t m, int64_t n, int64_t k) {
   std::vector<float> c(m * n, NAN);
-  kernels::cpu_backend().matmul.gemm_bf16_weight(m, n, k, a.data(), w.data(), c.data());
+  const auto& mm = kernels::cpu_backend().matmul;
+  if constexpr (std::is_same_v<W, uint16_t>) mm.gemm_bf16_weight(m, n, k, a.data(), w.data(), c.data());
+  else mm.gemm_f32_weight(m, n, k, a.data(), w.data(), c.data());
   return c;
 }
 
-TEST(Bf16WeightGemm, MatchesTheExactProductOfTheRoundedWeights) {
+template <typename W>
+class WeightRowGemm : public ::testing::Test {};
+using WeightTypes = ::testing::Types<uint16_t, float>;
+class WeightTypeNames {
+ public:
+  template <typename W>
+  static std::string GetName(int) {
+    return std::is_same_v<W, uint16_t> ? "bf16" : "f32";
+  }
+};
+TYPED_TEST_SUITE(WeightRowGemm, WeightTypes, WeightTypeNames);
+
+TYPED_TEST(WeightRowGemm, MatchesTheExactProductOfTheStoredWeights) {
   for (const Shape3& s : kShapes) {
-    const auto a = random_floats(s.m * s.k, 70 + s.k), w = random_floats(s.n * s.k, 80 + s.n, 0.05);
-    const auto w16 = to_bf16(w);
-    const auto c = run_bf16_cpu(a, w16, s.m, s.n, s.k);
+    const auto a = random_floats(s.m * s.k, 70 + s.k);
+    const auto w = stored<TypeParam>(random_floats(s.n * s.k, 80 + s.n, 0.05));
+    const auto c = run_rows_cpu(a, w, s.m, s.n, s.k);
     for (int64_t r = 0; r < s.m; ++r)
       for (int64_t j = 0; j < s.n; ++j) {
         double exact = 0, magnitude = 0;  // activations unrounded, weights as stored
         for (int64_t i = 0; i < s.k; ++i) {
-          const double p = static_cast<double>(a[r * s.k + i]) * bf16_to_f32(w16[j * s.k + i]);
+          const double p = static_cast<double>(a[r * s.k + i]) * weight_value(w[j * s.k + i]);
           exact += p, magnitude += std::fabs(p);
         }
         EXPECT_NEAR(c[r * s.n + j], exact, 2e-6 * magnitude + 1e-30) << "m=" << s.m << " n=" << s.n << " k=" << s.k;
@@ -209,15 +235,15 @@ TEST(Bf16WeightGemm, MatchesTheExactProductOfTheRoundedWeights) {
   }
 }
 
-TEST(Bf16WeightGemm, EachRowIsTheSameWhateverTheBatch) {
+TYPED_TEST(WeightRowGemm, EachRowIsTheSameWhateverTheBatch) {
   for (const Shape3& s : kShapes) {
     const int64_t m = 41;
     const auto a = random_floats(m * s.k, 90 + s.k);
-    const auto w16 = to_bf16(random_floats(s.n * s.k, 100 + s.n, 0.05));
-    const auto all = run_bf16_cpu(a, w16, m, s.n, s.k);
+    const auto w = stored<TypeParam>(random_floats(s.n * s.k, 100 + s.n, 0.05));
+    const auto all = run_rows_cpu(a, w, m, s.n, s.k);
     for (int64_t r = 0; r < m; ++r) {
       const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
-      const auto one = run_bf16_cpu(row, w16, 1, s.n, s.k);
+      const auto one = run_rows_cpu(row, w, 1, s.n, s.k);
       ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
           << "row " << r << " of " << m << " (n=" << s.n << " k=" << s.k << ")";
     }
@@ -228,22 +254,47 @@ TEST(Bf16WeightGemm, LinearWithABf16WeightRunsIt) {
   const int64_t n = 12, k = 96;
   const auto wv = random_floats(n * k, 5, 0.1), xv = random_floats(2 * 3 * k, 6);
   const Tensor w = Tensor::from_vector(wv, {n, k}).to(DType::BF16), x = Tensor::from_vector(xv, {2, 3, k});
-  EXPECT_EQ(ops::linear(x, w).to_vector<float>(), run_bf16_cpu(xv, to_bf16(wv), 6, n, k));
+  EXPECT_EQ(ops::linear(x, w).to_vector<float>(), run_rows_cpu(xv, to_bf16(wv), 6, n, k));
+}
+
+// Precision F32BatchInvariant runs the f32 weight-row kernel for linear() without gradients; with a gradient, or for
+// operands that are not a transposed 2-D weight, it is plain f32 (the library GEMM, differentiable).
+TEST(F32WeightGemm, BatchInvariantPrecisionRunsItForInferenceOnly) {
+  const int64_t n = 12, k = 96;
+  const auto wv = random_floats(n * k, 5, 0.1), xv = random_floats(2 * 3 * k, 6);
+  const Tensor w = Tensor::from_vector(wv, {n, k}), x = Tensor::from_vector(xv, {2, 3, k});
+  const auto invariant = ops::MatmulPrecision::F32BatchInvariant;
+  EXPECT_EQ(ops::linear(x, w, {}, invariant).to_vector<float>(), run_rows_cpu(xv, wv, 6, n, k));
+  Tensor xg = x.clone();
+  xg.set_requires_grad();
+  const Tensor y = ops::linear(xg, w, {}, invariant);
+  const auto library = ops::linear(x, w, {}, ops::MatmulPrecision::F32).to_vector<float>();
+  EXPECT_EQ(y.to_vector<float>(), library);
+  backward(ops::sum(y));
+  ASSERT_TRUE(xg.grad().defined());
+  const Tensor a2 = Tensor::from_vector(random_floats(3 * k, 7), {3, k});
+  EXPECT_EQ(ops::matmul(a2, w, false, true, invariant).to_vector<float>(),
+            ops::linear(a2, w, {}, invariant).to_vector<float>());
+  const Tensor wt = Tensor::from_vector(wv, {k, n});  // not transposed: the library GEMM
+  EXPECT_EQ(ops::matmul(a2, wt, false, false, invariant).to_vector<float>(),
+            ops::matmul(a2, wt, false, false, ops::MatmulPrecision::F32).to_vector<float>());
 }
 
 // ---- CUDA twins (skip without a GPU, like every CUDA-vs-CPU case) ----
-TEST(Bf16WeightGemm, CudaMatchesCpu) {
+TYPED_TEST(WeightRowGemm, CudaMatchesCpu) {
   LINSPEC_REQUIRE_GPU();
 #ifdef LINSPEC_WITH_CUDA
   using cuda_test::Dev;
   for (const Shape3& s : kShapes) {
     const auto a = random_floats(s.m * s.k, 110 + s.k);
-    const auto w16 = to_bf16(random_floats(s.n * s.k, 120 + s.n, 0.05));
-    const auto cpu = run_bf16_cpu(a, w16, s.m, s.n, s.k);
+    const auto w = stored<TypeParam>(random_floats(s.n * s.k, 120 + s.n, 0.05));
+    const auto cpu = run_rows_cpu(a, w, s.m, s.n, s.k);
     Dev<float> da(a), dc(s.m * s.n);
-    Dev<uint16_t> dw(w16);
-    cuda_test::kgpu_backend().matmul.gemm_bf16_weight(s.m, s.n, s.k, da.get(), dw.get(), dc.get());
-    cuda_test::expect_close("gemm_bf16_weight m=" + std::to_string(s.m), cpu, dc.host(), 1e-5);
+    Dev<TypeParam> dw(w);
+    const auto& mm = cuda_test::kgpu_backend().matmul;
+    if constexpr (std::is_same_v<TypeParam, uint16_t>) mm.gemm_bf16_weight(s.m, s.n, s.k, da.get(), dw.get(), dc.get());
+    else mm.gemm_f32_weight(s.m, s.n, s.k, da.get(), dw.get(), dc.get());
+    cuda_test::expect_close("weight-row gemm m=" + std::to_string(s.m), cpu, dc.host(), 1e-5);
   }
 #endif
 }

@@ -88,12 +88,12 @@ TEST_P(GreedyLossless, HeadsTreeEqualsAutoregressive) {
   EXPECT_LT(stats.steps, stats.new_tokens);
 }
 
-// Inference weights (LlamaModel::set_inference_weights: bf16, and Q8 for `--weights int8`): each changes the logits
-// by its rounding only, and at those weights the speculative output — heads over a tree, a draft model's chain,
-// drafts converted as load_speculator does — equals AR token for token (the Q8 GEMM is batch-invariant, so tree
-// verification reproduces the decode steps exactly).
+// Inference weights (LlamaModel::set_inference_weights: f32, bf16, and Q8 for `--weights int8`): bf16 and Q8 change
+// the logits by their rounding only, and at each format the speculative output — heads over a tree, a draft model's
+// chain, drafts converted as load_speculator does — equals AR token for token (every format's decode GEMM is
+// batch-invariant, so tree verification reproduces the decode steps exactly).
 TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameWeights) {
-  for (DType format : {DType::BF16, DType::Q8}) {
+  for (DType format : {DType::F32, DType::BF16, DType::Q8}) {
     SCOPED_TRACE(dtype_name(format));
     LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
     const std::vector<int32_t> probe{1, 5, 9, 2, 7, 7, 30, 4};
@@ -109,17 +109,23 @@ TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameW
     draft.set_inference_weights(format);
     eagle.set_inference_weights(format);
     EXPECT_EQ(m.layer(0).o_proj.dtype(), format);
-    EXPECT_EQ(m.layer(0).qkv_proj.dtype(), format);  // q, k, v and gate, up fused into one GEMM each
-    EXPECT_EQ(m.layer(0).gate_up_proj.dtype(), format);
     const std::vector<float> rounded = m.forward(ids).to_vector<float>();
-    double worst = 0, scale = 0, moved = 0;
-    for (size_t i = 0; i < f32.size(); ++i) {
-      worst = std::max(worst, double(std::fabs(rounded[i] - f32[i])));
-      scale = std::max(scale, double(std::fabs(f32[i])));
-      moved += rounded[i] != f32[i];
+    if (format == DType::F32) {
+      // f32 decodes through the batch-invariant weight-row kernel; the parallel forward keeps the library GEMM.
+      EXPECT_EQ(m.options().precision, ops::MatmulPrecision::F32BatchInvariant);
+      EXPECT_EQ(rounded, f32);
+    } else {
+      EXPECT_EQ(m.layer(0).qkv_proj.dtype(), format);  // q, k, v and gate, up fused into one GEMM each
+      EXPECT_EQ(m.layer(0).gate_up_proj.dtype(), format);
+      double worst = 0, scale = 0, moved = 0;
+      for (size_t i = 0; i < f32.size(); ++i) {
+        worst = std::max(worst, double(std::fabs(rounded[i] - f32[i])));
+        scale = std::max(scale, double(std::fabs(f32[i])));
+        moved += rounded[i] != f32[i];
+      }
+      EXPECT_LT(worst / scale, 0.05) << "the inference weights changed the logits by more than rounding";
+      EXPECT_GT(moved, 0) << "the inference weights were not used";
     }
-    EXPECT_LT(worst / scale, 0.05) << "the inference weights changed the logits by more than rounding";
-    EXPECT_GT(moved, 0) << "the inference weights were not used";
     const auto prompts = speculative_prompts(10, kVocab, 13);
     const auto ar = ar_greedy(m, prompts, 40);
     GenerationConfig cfg;
