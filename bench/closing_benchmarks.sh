@@ -62,15 +62,8 @@ PY
 fi
 
 if want torch; then
-  if /usr/bin/python3 -c "import sys; sys.path.insert(0, '${LINSPEC_TF4:-$HOME/.cache/linspec/tf4}'); import torch, transformers" 2>/dev/null; then
-    for prec in fp32 bf16; do
-      /usr/bin/python3 "$ROOT/bench/torch_train_bench.py" --batch 4 --seq 256 --precision $prec --threads 2 \
-        --json "$OUT/torch_${prec}.json"
-      OMP_NUM_THREADS=2 "$LINSPEC" bench train --precision $prec --batch 4 --seq 256 --steps 3 --json "$OUT/linspec_bench_train_${prec}.json"
-    done
-  else
-    echo "torch: skipped (python3-torch / transformers 4.44 not installed)"
-  fi
+  # PyTorch 2.x from PyPI in its own venv (made by the script), eager and torch.compile, fp32 and bf16.
+  "$ROOT/bench/train/compare.sh" "$LINSPEC" "$OUT/torch2"
 fi
 
 if want attention; then
