@@ -13,6 +13,7 @@
 #include "apps/command.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/option_parse.h"
 #include "serve/http/chat_template.h"
 #include "serve/http/metrics.h"
 #include "serve/http/scheduler.h"
@@ -26,6 +27,7 @@ struct Args {
   std::string checkpoint, speculative = "off", draft, device = "cpu", weights = "f32", chat_template, model_name;
   serve::ServerOptions server;
   int64_t max_batch = 16, max_queue = 256;
+  std::string speculative_max_batch = "auto";
   // Heads trees sized by this machine's verify cost: the static 64-node tree costs a CPU far more than it saves.
   SpeculativeSetup spec = [] {
     SpeculativeSetup s;
@@ -40,6 +42,10 @@ int run() {
   if (args.max_batch < 1 || args.max_batch > 1024)
     throw_input_error("--max-batch ", args.max_batch, ": must be in [1, 1024]");
   if (args.max_queue < 0) throw_input_error("--max-queue ", args.max_queue, ": must be >= 0");
+  int64_t speculative_max_batch = -1;
+  if (args.speculative_max_batch != "auto")
+    speculative_max_batch = static_cast<int64_t>(
+        parse_option_u64("serve", "--speculative-max-batch (auto or N)", args.speculative_max_batch));
   if (o.limits.max_tokens < 1) throw_input_error("--max-tokens ", o.limits.max_tokens, ": must be >= 1");
   if (o.limits.max_prompt_tokens < 1)
     throw_input_error("--max-prompt-tokens ", o.limits.max_prompt_tokens, ": must be >= 1");
@@ -91,7 +97,11 @@ int run() {
   serve::Metrics metrics;
   serve::Scheduler scheduler(
       *m.model, *m.tokenizer,
-      {.max_batch = args.max_batch, .max_queue = args.max_queue, .speculator = spec.speculator.get()}, &metrics);
+      {.max_batch = args.max_batch,
+       .max_queue = args.max_queue,
+       .speculator = spec.speculator.get(),
+       .speculative_max_batch = speculative_max_batch},
+      &metrics);
   o.threads = static_cast<int>(std::max<int64_t>(o.threads, 2 * args.max_batch + 8));
   serve::Server server(o, scheduler, *m.tokenizer, chat, chat_unavailable, metrics);
   server.bind();
@@ -130,6 +140,10 @@ RegisterCommand reg(Command{
           ->capture_default_str();
       s.add_option("--gamma", args.spec.gamma, "Draft tokens per step")->capture_default_str();
       s.add_option("--max-batch", args.max_batch, "Sequences decoded together")->capture_default_str();
+      s.add_option("--speculative-max-batch", args.speculative_max_batch,
+                   "Speculative sequences draft while drafting pays at their number (auto: this machine's verify "
+                   "cost and the draft's running acceptance) or while at most N decode speculatively (0: never)")
+          ->capture_default_str();
       s.add_option("--max-queue", args.max_queue, "Waiting requests before 503")->capture_default_str();
       s.add_option("--api-key", o.api_key,
                    "Require 'Authorization: Bearer KEY' (default: $LINSPEC_API_KEY, else none)");

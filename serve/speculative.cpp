@@ -274,7 +274,8 @@ std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<Sp
   return out;
 }
 
-std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<SpeculativeSequence*>& live) const {
+std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<SpeculativeSequence*>& live,
+                                                            bool expand) const {
   const int64_t B = static_cast<int64_t>(live.size()), Vd = eagle_->vocab();
   const double t0 = now_s();
   // 1. Each sequence's draft state absorbs its pending pairs (the last of which holds the root): one packed pass.
@@ -315,6 +316,10 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
     row += counts[b];
     nodes[b].push_back({live[b]->pending_, -1, 0, 0.0});
     frontier.push_back({b, 0, absorbed.slice(0, row - 1, row), nullptr});
+  }
+  if (!expand) {
+    for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
+    return root_only(live);
   }
   for (int64_t depth = 1; depth <= eagle_tree_.depth && !frontier.empty(); ++depth) {
     std::vector<Tensor> preds;
@@ -428,6 +433,23 @@ Speculator::Proposal Speculator::propose_draft(SpeculativeSequence& s) const {
   return p;
 }
 
+std::vector<Speculator::Proposal> Speculator::root_only(const std::vector<SpeculativeSequence*>& live) const {
+  std::vector<Proposal> out(live.size());
+  for (size_t b = 0; b < live.size(); ++b) {
+    out[b].tokens = {live[b]->pending_};
+    out[b].parent = {-1};
+    if (draft_) out[b].p0 = live[b]->draft_.position();  // γ = 0: the commit decodes the root (keep == γ + 1)
+  }
+  return out;
+}
+
+bool Speculator::drafting_pays(int64_t batch) const {
+  if (!cost_ || mean_tokens_ < 0 || batch < 1) return true;
+  const double draft_ms = eagle_ ? std::max(eagle_draft_ms_, 0.0) : cost_->draft_ms;
+  const auto rows = static_cast<int64_t>(std::llround(static_cast<double>(batch) * mean_nodes_));
+  return mean_tokens_ * cost_->verify_ms_at(batch) > draft_ms + cost_->verify_ms_at(std::max(rows, batch));
+}
+
 void Speculator::commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const {
   // The draft absorbed root, d_1 .. d_{γ-1}; it must hold root, d_1 .. d_m for m = keep − 1 accepted candidates.
   if (keep == p.gamma + 1) {
@@ -442,7 +464,7 @@ void Speculator::commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep)
   }
 }
 
-void Speculator::step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats) const {
+void Speculator::step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats, bool draft) const {
   if (live.empty()) return;
   for (const SpeculativeSequence* s : live)
     LINSPEC_CHECK(s && !s->done_ && s->pending_ >= 0, "speculative step: a sequence that is done or not started");
@@ -451,10 +473,12 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
   std::vector<Proposal> props;
-  if (heads_) {
+  if (eagle_) {
+    props = propose_eagle(live, draft);  // absorbs the last step's hidden states either way
+  } else if (!draft) {
+    props = root_only(live);
+  } else if (heads_) {
     props = propose_heads(live);
-  } else if (eagle_) {
-    props = propose_eagle(live);
   } else {
     for (SpeculativeSequence* s : live) props.push_back(propose_draft(*s));
   }
@@ -468,6 +492,7 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
   clock.lap(stats.verify_s);
   int64_t offset = 0;
+  double step_tokens = 0;  // accepted paths' lengths: tokens emitted, bonus included
   for (size_t b = 0; b < live.size(); ++b) {
     SpeculativeSequence& s = *live[b];
     Proposal& p = props[b];
@@ -497,12 +522,18 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     ++stats.steps;
     stats.verified_nodes += static_cast<int64_t>(p.tokens.size());
     stats.accepted_candidates += static_cast<int64_t>(a.path.size()) - 1;
+    step_tokens += static_cast<double>(a.path.size());
     if (stats.accepted_histogram.size() < a.path.size()) stats.accepted_histogram.resize(a.path.size());
     ++stats.accepted_histogram[a.path.size() - 1];
     const size_t before = s.result_.tokens.size();
     s.emit_step(p.tokens, a.path, a.next_token);
     stats.new_tokens += static_cast<int64_t>(s.result_.tokens.size() - before);
     offset += static_cast<int64_t>(p.tokens.size());
+  }
+  if (draft) {
+    const double n = static_cast<double>(live.size()), tokens = step_tokens / n, nodes = static_cast<double>(offset) / n;
+    mean_tokens_ = mean_tokens_ < 0 ? tokens : 0.9 * mean_tokens_ + 0.1 * tokens;
+    mean_nodes_ = mean_nodes_ < 0 ? nodes : 0.9 * mean_nodes_ + 0.1 * nodes;
   }
   stats.decode_s += now_s() - t0;
 }

@@ -115,8 +115,15 @@ class Speculator {
   SpeculativeSequence start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
                             SpeculativeStats* stats = nullptr) const;
   // One step for every sequence in `live` (distinct, started by this speculator, none done): drafts, one batched
-  // verification pass, acceptance and commit per sequence. Adds to `stats`.
-  void step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats) const;
+  // verification pass, acceptance and commit per sequence. Adds to `stats`. `draft` false: no candidates — each
+  // sequence verifies its root alone, a plain decode step through the same states (a feature draft still absorbs
+  // the step's hidden state, a draft model the root token), so drafting can stop and resume between any two steps.
+  void step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats, bool draft = true) const;
+  // Whether drafting is expected to beat plain decoding in a step of `batch` sequences: with this machine's cost
+  // model and the running means of tokens τ and verified nodes ν per sequence over this speculator's drafting
+  // steps, τ · verify(B) > draft + verify(B · ν). True without a cost model (static trees, draft model) or before
+  // the first drafting step. Under load verification stops being nearly free, and the server stops drafting.
+  bool drafting_pays(int64_t batch) const;
 
   // Generates for every prompt (start, then steps until all are done). Sequence i samples from
   // Philox(seed).fork(i). Adds to `stats` when given.
@@ -129,7 +136,10 @@ class Speculator {
   struct Proposal;  // one sequence's candidates for a step
   std::vector<Proposal> propose_heads(const std::vector<SpeculativeSequence*>& live) const;
   Proposal propose_draft(SpeculativeSequence& s) const;
-  std::vector<Proposal> propose_eagle(const std::vector<SpeculativeSequence*>& live) const;
+  // expand false: the draft states absorb the pending pairs, and each tree is its root alone.
+  std::vector<Proposal> propose_eagle(const std::vector<SpeculativeSequence*>& live, bool expand = true) const;
+  // Each sequence's root alone (no drafting); a draft model's proposal with γ = 0, whose commit decodes the root.
+  std::vector<Proposal> root_only(const std::vector<SpeculativeSequence*>& live) const;
   void commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const;
 
   const LlamaModel& target_;
@@ -138,6 +148,8 @@ class Speculator {
   const FeatureDraft* eagle_ = nullptr;
   EagleTree eagle_tree_;
   mutable double eagle_draft_ms_ = -1;  // running mean of the draft's time per step (a fixed cost of the step)
+  // Running means over drafting steps, per sequence: tokens emitted (τ) and nodes verified (ν); -1 before the first.
+  mutable double mean_tokens_ = -1, mean_nodes_ = -1;
   TreeSpec tree_;
   std::optional<DecodeCost> cost_;  // set: dynamic trees
   int64_t max_nodes_ = 0;

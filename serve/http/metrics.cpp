@@ -66,6 +66,10 @@ std::string Metrics::prometheus() const {
   metric("linspec_mean_accepted_tokens_per_step", "gauge",
          "Accepted draft tokens per target step (0 without speculation)");
   o << "linspec_mean_accepted_tokens_per_step " << (steps_ ? static_cast<double>(accepted_) / steps_ : 0.0) << '\n';
+  metric("linspec_speculative_engine_steps_total", "counter",
+         "Engine steps over the speculative sequences, by whether they drafted (no: drafting did not pay at that load)");
+  o << "linspec_speculative_engine_steps_total{drafted=\"yes\"} " << drafting_steps_ << '\n';
+  o << "linspec_speculative_engine_steps_total{drafted=\"no\"} " << plain_steps_ << '\n';
   metric("linspec_mean_batch_size", "gauge", "Sequences per batched decode step");
   o << "linspec_mean_batch_size " << (batch_steps_ ? static_cast<double>(batch_rows_) / batch_steps_ : 0.0) << '\n';
   metric("linspec_queue_depth", "gauge", "Requests waiting for a batch slot");

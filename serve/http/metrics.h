@@ -22,6 +22,8 @@ class Metrics {
   // `accepted` draft tokens: mean accepted tokens per step = accepted / steps.
   void steps(int64_t steps, int64_t accepted);
   void batch_step(int64_t batch_size);
+  // One engine step over the speculative sequences, drafting or not (SchedulerOptions::speculative_max_batch).
+  void drafting_step(bool drafted) { ++(drafted ? drafting_steps_ : plain_steps_); }
   void time_to_first_token(double seconds);
   // A sequence dropped before it finished because its client went away (or the server gave up on it).
   void sequence_cancelled() { ++cancelled_; }
@@ -40,7 +42,7 @@ class Metrics {
   double ttft_sum_ = 0;
   int64_t ttft_count_ = 0;
   std::atomic<int64_t> prompt_tokens_{0}, generated_{0}, steps_{0}, accepted_{0}, batch_steps_{0}, batch_rows_{0};
-  std::atomic<int64_t> queue_depth_{0}, running_{0}, cancelled_{0};
+  std::atomic<int64_t> queue_depth_{0}, running_{0}, cancelled_{0}, drafting_steps_{0}, plain_steps_{0};
 };
 
 }  // namespace linspec::serve

@@ -251,7 +251,11 @@ void Scheduler::step() {
     std::vector<SpeculativeSequence*> live;
     for (auto& s : spec) live.push_back(&*s->spec_);
     SpeculativeStats stats;
-    opt_.speculator->step(live, stats);
+    const auto n = static_cast<int64_t>(live.size());
+    const bool draft = opt_.speculative_max_batch < 0 ? opt_.speculator->drafting_pays(n)
+                                                      : n <= opt_.speculative_max_batch;
+    opt_.speculator->step(live, stats, draft);
+    if (metrics_) metrics_->drafting_step(draft);
     if (metrics_) metrics_->steps(stats.steps, stats.accepted_candidates);
     for (auto& s : spec)
       if (!emit_speculative(*s)) still.push_back(s);

@@ -14,7 +14,8 @@
 // GEMM, every sequence's tree verified in one packed target pass), and their accepted tokens stream to the clients
 // after every step. A sequence samples from Philox(seed).fork(0), as `generate --speculative` does; sequences join,
 // leave and are cancelled between steps like AR ones. Requests with logprobs decode AR (speculation has no
-// per-token distribution to report).
+// per-token distribution to report). Under load verification is no longer nearly free: steps stop drafting while
+// drafting does not pay (SchedulerOptions::speculative_max_batch) and resume when the batch shrinks.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -94,6 +95,10 @@ struct SchedulerOptions {
   int64_t max_batch = 8;    // sequences in the running batch
   int64_t max_queue = 256;  // waiting requests; more are refused with 503
   const Speculator* speculator = nullptr;
+  // When speculative sequences draft: -1 (auto) while Speculator::drafting_pays for their number, else while at most
+  // this many decode speculatively. Otherwise their step is a plain one (same output when greedy; sampled output
+  // keeps the target's distribution).
+  int64_t speculative_max_batch = -1;
 };
 
 class Scheduler {

@@ -298,7 +298,8 @@ TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBat
       by_eagle(model, eagle, cost, {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3});
   const int64_t V = model.config().vocab_size;
   for (const Speculator* spec : {&by_heads, &by_self, &by_eagle}) {
-    Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec});
+    // Drafting in every step whatever the load: the sampled request's tokens then equal generate()'s exactly.
+    Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec, .speculative_max_batch = 3});
     std::vector<SequenceRequest> requests;
     std::vector<std::vector<int32_t>> want;
     for (int i = 0; i < 6; ++i) {
@@ -338,6 +339,40 @@ TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBat
     EXPECT_EQ(collect(*a).finish_reason, "cancelled");
     sched.wait_idle();
     EXPECT_EQ(sched.running(), 0);
+  }
+}
+
+// Under load the engine stops drafting (speculative_max_batch; auto: when drafting does not pay) and resumes when the
+// batch shrinks: greedy requests still get exactly generate()'s tokens, and the metrics count both kinds of step.
+TEST_F(SchedulerTest, SpeculativeSequencesStopDraftingAboveTheBatchLimitAndKeepTheirOutput) {
+  const DraftHeads heads = DraftHeads::init_from(model, DraftHeadsConfig{}, false);
+  const FeatureDraft eagle = FeatureDraft::init_from(model, {}, false);
+  DecodeCost cost;
+  cost.nodes = {1, 8};
+  cost.verify_ms = {1.0, 1.5};
+  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3),
+      by_eagle(model, eagle, cost, {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3});
+  const int64_t V = model.config().vocab_size;
+  for (const Speculator* spec : {&by_heads, &by_self, &by_eagle}) {
+    serve::Metrics metrics;
+    Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec, .speculative_max_batch = 1}, &metrics);
+    std::vector<std::vector<int32_t>> want;
+    std::vector<std::shared_ptr<Sequence>> seqs;
+    for (int i = 0; i < 5; ++i) {
+      SequenceRequest r = request(prompt_of(3 + 2 * i, 500 + i, V - 1), 5 + 9 * (i % 2));
+      want.push_back(spec->generate(r.prompt, r.gen).tokens);
+      seqs.push_back(sched.submit(std::move(r)));
+    }
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(collect(*seqs[i]).tokens, want[i]) << spec->mode() << " request " << i;
+    sched.wait_idle();
+    const std::string text = metrics.prometheus();
+    auto count = [&](const std::string& drafted) {
+      const std::string key = "linspec_speculative_engine_steps_total{drafted=\"" + drafted + "\"} ";
+      const size_t at = text.find(key);
+      return at == std::string::npos ? -1 : std::stoll(text.substr(at + key.size()));
+    };
+    EXPECT_GT(count("no"), 0) << spec->mode() << ": steps of 2-3 speculative sequences should not draft";
+    EXPECT_GT(count("yes"), 0) << spec->mode() << ": the last sequence alone should draft again";
   }
 }
 

@@ -145,6 +145,67 @@ TEST_P(GreedyLossless, InferenceWeightsSpeculativeEqualsAutoregressiveAtTheSameW
   }
 }
 
+// Drafting switched off and on between steps (what the server does under load): every draft kind — heads, a draft
+// model's chain, a feature draft — stays lossless, as one batch of all prompts; a step without drafting verifies
+// each sequence's root alone.
+TEST_P(GreedyLossless, DraftingSwitchedOffAndOnBetweenStepsEqualsAutoregressive) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+  const DraftHeads heads = random_heads(m, 12);
+  LlamaOptions o;
+  o.requires_grad = false;
+  const LlamaModel draft = make_draft_model(m, 1, o, true);
+  const FeatureDraft eagle = random_feature_draft(m, 14);
+  DecodeCost cost;
+  cost.nodes = {1, 16};
+  cost.verify_ms = {1.0, 1.0};
+  const Speculator tree(m, heads, default_tree(heads.count(), 16)), chain(m, draft, 3),
+      by_eagle(m, eagle, cost, {.max_nodes = 12, .depth = 4, .expand = 3, .top_k = 4});
+  const auto prompts = speculative_prompts(6, kVocab, 13);
+  const auto ar = ar_greedy(m, prompts, 40);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 40;
+  for (const Speculator* spec : {&tree, &chain, &by_eagle}) {
+    std::vector<SpeculativeSequence> seqs;
+    for (const auto& p : prompts) seqs.push_back(spec->start(p, cfg, Philox(0)));
+    SpeculativeStats drafting, plain;
+    for (int64_t step = 0;; ++step) {
+      std::vector<SpeculativeSequence*> live;
+      for (auto& s : seqs)
+        if (!s.done()) live.push_back(&s);
+      if (live.empty()) break;
+      const bool draft = step % 3 != 1;  // runs of two drafting steps, then one without
+      spec->step(live, draft ? drafting : plain, draft);
+    }
+    for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i].take_result().tokens, ar[i]) << spec->mode() << " " << i;
+    EXPECT_GT(plain.steps, 0);
+    EXPECT_EQ(plain.verified_nodes, plain.steps) << spec->mode() << ": a step without drafting verifies the root alone";
+    EXPECT_GT(drafting.accepted_candidates, 0) << spec->mode();
+  }
+}
+
+// drafting_pays: true until a drafting step has been measured; then τ · verify(B) > draft + verify(B · ν) with the
+// running means: a draft dearer than any saving never pays, free verification and a free draft pay while τ > 1.
+TEST_P(GreedyLossless, DraftingPaysOnlyWhenTheCostModelSaysSo) {
+  const LlamaModel m = speculative_tiny_model(GetParam(), 11, kVocab);
+  const DraftHeads heads = random_heads(m, 12);
+  const auto prompts = speculative_prompts(4, kVocab, 13);
+  GenerationConfig cfg;
+  cfg.max_new_tokens = 24;
+  for (double draft_ms : {1e6, 0.0}) {
+    DecodeCost cost;
+    cost.nodes = {1, 16};
+    cost.verify_ms = {1.0, 1.0};
+    cost.draft_ms = draft_ms;
+    const Speculator spec(m, heads, cost, 16);
+    EXPECT_TRUE(spec.drafting_pays(4)) << "nothing measured yet";
+    SpeculativeStats stats;
+    spec.generate(prompts, cfg, &stats);
+    ASSERT_GT(stats.mean_tokens_per_step(), 1.0);
+    EXPECT_EQ(spec.drafting_pays(1), draft_ms == 0.0) << "draft_ms " << draft_ms;
+    EXPECT_EQ(spec.drafting_pays(16), draft_ms == 0.0) << "draft_ms " << draft_ms;
+  }
+}
+
 // `--tree auto`: a tree chosen each step from the heads' probabilities and a cost model; lossless whatever it picks
 // (a free cost model grows 16-node trees, a dearer one small ones).
 TEST_P(GreedyLossless, DynamicTreesEqualAutoregressive) {
