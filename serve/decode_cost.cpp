@@ -86,8 +86,8 @@ DecodeCost DecodeCost::from_json(const nlohmann::json& j, const std::string& whe
 
 // Part of the cache key: bump it when a decode kernel's speed changes, so that cached costs measured with the old
 // kernels do not size trees for the new ones (2: Q8 weights in panels of 16 rows; 3: vectorised small ops, threaded
-// aug step, bf16 prefetch; 4: vectorised aug weighted-row sums).
-constexpr int kDecodeKernelsRevision = 4;
+// aug step, bf16 prefetch; 4: vectorised aug weighted-row sums; 5: f32 weight-row kernel, 4 × 4 tiles).
+constexpr int kDecodeKernelsRevision = 5;
 
 std::string decode_cost_key(const LlamaModel& m) {
   const ModelConfig& c = m.config();
