@@ -79,6 +79,12 @@ Tensor tree_attention(const Tensor& q, const Tensor& cache_k, const Tensor& cach
 constexpr int32_t kIgnoreIndex = -100;
 // Mean next-token cross-entropy over rows whose target != ignore_index. logits [N, V], targets i32 [N].
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = kIgnoreIndex);
+// cross_entropy(linear(hidden, weight), targets) without the [N, V] logits: rows in chunks of `chunk` (one chunk's
+// logits and their gradient exist at a time; the LM head of a 1024-token SmolLM2 step is 2 × 200 MB unfused). The
+// forward also computes the gradients for hidden [..., D] and weight [V, D] when they require grad (the loss is a
+// mean, so the backward only scales them by its upstream gradient). Same GEMMs, same values as unfused.
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets, int64_t chunk = 256,
+                            MatmulPrecision precision = MatmulPrecision::Auto, int32_t ignore_index = kIgnoreIndex);
 // τ² · mean_rows KL(softmax(teacher/τ) ‖ softmax(student/τ)); both [N, V]. Differentiable in both.
 Tensor kl_divergence(const Tensor& student_logits, const Tensor& teacher_logits, double temperature = 1.0);
 // mean((a - b)²)

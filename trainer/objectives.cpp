@@ -70,7 +70,11 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
   };
   const bool heads_self = heads && drafts_->settings.heads.target == "self";
   Tensor logits;
-  if (w_.ce > 0 || w_.kd > 0 || heads_self || eagle || (draft && !drafts_->settings.on_policy)) {
+  const bool logits_for_more_than_ce = w_.kd > 0 || heads_self || eagle || (draft && !drafts_->settings.on_policy);
+  if (w_.ce > 0 && !logits_for_more_than_ce) {
+    // Cross-entropy alone: the fused LM head + loss in row chunks (no [N, V] logits or gradient kept).
+    add("ce", w_.ce, student.lm_head_cross_entropy(fwd.hidden, targets.reshape({targets.numel()})));
+  } else if (w_.ce > 0 || logits_for_more_than_ce) {
     logits = flat_logits(student.lm_head(fwd.hidden));
     if (w_.ce > 0)
       add("ce", w_.ce, profiled("cross_entropy", [&] { return ops::cross_entropy(logits, targets.reshape({targets.numel()})); }));

@@ -138,4 +138,10 @@ Tensor Student::lm_head(const Tensor& hidden) const {
   return profiled("gemm.lm_head", [&] { return ops::linear(hidden, head_, {}, options_.precision); });
 }
 
+Tensor Student::lm_head_cross_entropy(const Tensor& hidden, const Tensor& targets) const {
+  return profiled("gemm.lm_head", [&] {
+    return ops::linear_cross_entropy(hidden, head_, targets, /*chunk=*/256, options_.precision);
+  });
+}
+
 }  // namespace linspec::trainer

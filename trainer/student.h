@@ -61,6 +61,9 @@ class Student {
   StudentOutput forward_hidden(const Tensor& ids, const LoraContext& ctx, const MixerTap* tap = nullptr,
                                const StageDone* stage_done = nullptr) const;
   Tensor lm_head(const Tensor& hidden) const;
+  // cross_entropy(lm_head(hidden), targets) in row chunks, never materialising the [N, V] logits
+  // (ops::linear_cross_entropy): for steps whose only use of the logits is cross-entropy.
+  Tensor lm_head_cross_entropy(const Tensor& hidden, const Tensor& targets) const;
 
   const LlamaModel& base() const { return base_; }
   const StudentOptions& options() const { return options_; }

@@ -3,6 +3,7 @@
 #pragma once
 #include "core/autograd.h"
 #include "core/backend.h"
+#include "core/gemm_observer.h"
 #include "core/ops.h"
 
 namespace linspec::ops::detail {
@@ -27,6 +28,11 @@ template <typename Fn>
 Fn kernel(Fn fn, const char* name, const Tensor& t) {
   return kernel(fn, name, backend(t.device()));
 }
+
+// c = op(a) · op(b) + beta · c on contiguous operands of the backend (c preallocated; beta 0 or 1), reported to the
+// thread's GemmObserver as `role`: for fused ops that run their backward GEMMs themselves. Precision resolved.
+void gemm_into(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
+               MatmulPrecision precision, GemmRole role);
 
 // Index of the first id outside [0, vocab) other than `allowed`, or -1; checked on the ids' own device.
 int64_t first_invalid_id(const Tensor& ids, int64_t vocab, int64_t allowed);

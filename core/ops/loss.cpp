@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/gemm_observer.h"
+
 #include "core/ops/dispatch.h"
 
 namespace linspec::ops {
@@ -67,6 +69,79 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int32_t 
             static_cast<T>(coef), grad.device_data<T>());
       });
       accumulate_grad(logits_in, times_upstream(std::move(grad), g));
+    });
+  }
+  return loss;
+}
+
+Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, const Tensor& targets_in, int64_t chunk,
+                            MatmulPrecision precision, int32_t ignore_index) {
+  const char* op = "linear_cross_entropy";
+  detail::check_float(hidden_in, op, "hidden");
+  detail::check_float(weight_in, op, "weight");
+  detail::check_same_dtype(hidden_in, weight_in, op);
+  LINSPEC_CHECK(targets_in.defined() && targets_in.dtype() == DType::I32, op, ": targets must be i32");
+  LINSPEC_CHECK(weight_in.dim() == 2 && hidden_in.dim() >= 1 && hidden_in.size(-1) == weight_in.size(1), op,
+                ": hidden ", shape_str(hidden_in.shape()), " and weight ", shape_str(weight_in.shape()),
+                " (expected [..., D] and [V, D])");
+  LINSPEC_CHECK(chunk > 0, op, ": chunk must be positive, got ", chunk);
+  const int64_t V = weight_in.size(0), D = weight_in.size(1), N = hidden_in.numel() / std::max<int64_t>(D, 1);
+  LINSPEC_CHECK(targets_in.numel() == N, op, ": ", targets_in.numel(), " targets for ", N, " rows");
+  const Tensor h = hidden_in.contiguous().reshape({N, D}), w = weight_in.contiguous(),
+               targets = targets_in.contiguous().reshape({N});
+  detail::backend_of(op, {&h, &w, &targets});
+  if (const int64_t r = detail::first_invalid_id(targets, V, ignore_index); r >= 0)
+    LINSPEC_CHECK(false, op, ": target id ", targets.to(Device::CPU).data<int32_t>()[r], " at row ", r,
+                  " is outside the vocabulary [0, ", V, ") and is not ignore_index ", ignore_index);
+  // The mean's denominator comes first: each chunk's gradient is final when it is computed.
+  const Tensor host_targets = targets.to(Device::CPU);
+  const int32_t* ht = host_targets.data<int32_t>();
+  const auto count = static_cast<int64_t>(std::count_if(ht, ht + N, [&](int32_t t) { return t != ignore_index; }));
+  const bool need_h = grad_enabled() && hidden_in.requires_grad(), need_w = grad_enabled() && weight_in.requires_grad();
+  const int64_t rows = std::min(chunk, std::max<int64_t>(N, 1));
+  Tensor grad_h = need_h ? Tensor::empty({N, D}, h.dtype(), h.device()) : Tensor();
+  Tensor grad_w = need_w ? Tensor::empty({V, D}, w.dtype(), w.device()) : Tensor();
+  Tensor logits = Tensor::empty({rows, V}, h.dtype(), h.device()), lse = Tensor::empty({rows}, h.dtype(), h.device());
+  Tensor grad_logits = need_h || need_w ? Tensor::empty({rows, V}, h.dtype(), h.device()) : Tensor();
+  double loss_sum = 0;
+  const int32_t* tg = targets.device_data<int32_t>();
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+    const int64_t c = std::min(chunk, N - r0);
+    const Tensor hc = h.slice(0, r0, r0 + c);
+    Tensor zc = logits.slice(0, 0, c), gc = grad_logits.defined() ? grad_logits.slice(0, 0, c) : Tensor();
+    detail::gemm_into({1, c, V, D, false, true, false}, hc, w, zc, 0.f, precision, GemmRole::Forward);
+    detail::dispatch_float(h.dtype(), op, [&](auto zero) {
+      using T = decltype(zero);
+      const auto& k = detail::float_kernels<T>(h).loss;
+      loss_sum += detail::kernel(k.cross_entropy_forward, "cross_entropy_forward", h)(
+                      zc.device_data<T>(), tg + r0, c, V, ignore_index, lse.device_data<T>())
+                      .loss_sum;
+      if (gc.defined())
+        detail::kernel(k.cross_entropy_backward, "cross_entropy_backward", h)(
+            zc.device_data<T>(), tg + r0, lse.device_data<T>(), c, V, ignore_index,
+            static_cast<T>(count > 0 ? 1.0 / static_cast<double>(count) : 0.0), gc.device_data<T>());
+    });
+    if (need_h) {
+      Tensor ghc = grad_h.slice(0, r0, r0 + c);
+      detail::gemm_into({1, c, D, V, false, false, false}, gc, w, ghc, 0.f, precision, GemmRole::GradA);
+    }
+    if (need_w)  // the first chunk overwrites, the others accumulate
+      detail::gemm_into({1, V, D, c, true, false, false}, gc, hc, grad_w, r0 == 0 ? 0.f : 1.f, precision,
+                        GemmRole::GradB);
+  }
+  Tensor loss = Tensor::empty({}, h.dtype(), h.device());
+  loss.fill(count > 0 ? loss_sum / static_cast<double>(count) : 0.0);
+  if (need_h || need_w) {
+    record_op(loss, [hidden_in, weight_in, grad_h, grad_w](const Tensor& g) {
+      // The gradients are those of an upstream of 1: scale them by the real one (no pass when it is 1, as here
+      // for a loss whose weight is 1).
+      auto scaled = [&](Tensor grad) {
+        if (!detail::host_readable(g)) return mul(grad, g.detach().reshape({}));
+        const double u = g.item();
+        return u == 1.0 ? grad : scale(grad, u);
+      };
+      if (grad_h.defined()) accumulate_grad(hidden_in, scaled(grad_h).reshape(hidden_in.shape()));
+      if (grad_w.defined()) accumulate_grad(weight_in, scaled(grad_w));
     });
   }
   return loss;

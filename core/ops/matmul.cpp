@@ -9,6 +9,7 @@
 namespace linspec::ops {
 namespace {
 thread_local MatmulPrecision default_precision = MatmulPrecision::F32;
+MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
 
 // Runs C = op(A) op(B) (+ beta C) on contiguous operands of any float dtype the kernels support.
 void run_gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta, MatmulPrecision p) {
@@ -39,7 +40,7 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
                std::chrono::duration<double>(clock::now() - t0).count());
 }
 
-MatmulPrecision resolve(MatmulPrecision p) { return p == MatmulPrecision::Auto ? default_precision : p; }
+
 
 // c [..., N] = a [..., K] · Wᵀ through a backend's batch-invariant weight-row kernel (gemm_bf16_weight,
 // gemm_f32_weight): W [N, K] contiguous in the element type W_, f32 activations. Forward only; shapes checked by the
@@ -107,6 +108,11 @@ Tensor matmul_q8_weight(const Tensor& a_in, const Tensor& w, bool trans_a, bool 
   return c;
 }
 }  // namespace
+
+void detail::gemm_into(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c, float beta,
+                       MatmulPrecision precision, GemmRole role) {
+  gemm(s, a, b, c, beta, resolve(precision), role);
+}
 
 Tensor quantize_q8(const Tensor& w) {
   LINSPEC_CHECK(w.dim() == 2 && is_floating(w.dtype()), "quantize_q8: a 2-D float weight, got ",

@@ -110,6 +110,25 @@ GradCase cross_entropy_case(const std::string& name, int64_t n, int64_t v, std::
   return c;
 }
 
+// The fused LM head + cross-entropy: hidden [..., D] and weight [V, D] differentiable, rows in chunks of `chunk`
+// (a ragged last chunk when it does not divide N), some rows ignored.
+GradCase linear_cross_entropy_case(const std::string& name, const Shape& hidden, int64_t v, int64_t chunk,
+                                   std::vector<int64_t> ignored_rows) {
+  GradCase c;
+  c.name = name;
+  const int64_t d = hidden.back(), n = shape_numel(hidden) / d;
+  c.input_shapes = {hidden, {v, d}, {n}};
+  c.differentiable = {true, true, false};
+  c.fn = [chunk](const std::vector<Tensor>& x) { return ops::linear_cross_entropy(x[0], x[1], x[2], chunk); };
+  c.make_input = [v, ignored_rows](size_t i, const Shape& shape, Philox& rng) {
+    if (i < 2) return lt::random_normal(shape, DType::F64, rng, 1.0);
+    Tensor t = lt::random_ints(shape, 0, static_cast<int32_t>(v), rng);
+    for (int64_t r : ignored_rows) t.data<int32_t>()[r] = ops::kIgnoreIndex;
+    return t;
+  };
+  return c;
+}
+
 GradCase kl_case(const std::string& name, const Shape& shape, double tau) {
   GradCase c;
   c.name = name;
@@ -137,6 +156,8 @@ std::vector<GradCase> grad_cases() {
       attention_case("attention_single_query_after_prefix", {1, 3, 3, 1, 7, 4}),
       cross_entropy_case("cross_entropy_some_ignored", 7, 5, {2, 5}),
       cross_entropy_case("cross_entropy_ignore_index_0", 6, 6, {1}, 0),
+      linear_cross_entropy_case("linear_cross_entropy_chunk3_of_7", {7, 4}, 6, 3, {2, 5}),
+      linear_cross_entropy_case("linear_cross_entropy_3d_one_chunk", {2, 3, 5}, 4, 64, {0}),
       kl_case("kl_tau1", {4, 6}, 1.0),
       kl_case("kl_tau2", {4, 6}, 2.0),
       kl_case("kl_tau2_3d", {2, 3, 5}, 2.0),
@@ -294,6 +315,43 @@ TEST(CrossEntropy, OutOfRangeTargetNamesRowAndId) {
       EXPECT_NE(msg.find("id " + std::to_string(bad)), std::string::npos) << msg;
     }
   }
+}
+
+// The fused op equals linear() + cross_entropy() in f32, whatever the chunk, and scales its gradients by the upstream.
+TEST(LinearCrossEntropy, F32MatchesTheUnfusedOpsAndScalesByTheUpstream) {
+  Philox rng(41);
+  const int64_t n = 37, d = 24, v = 50;
+  const Tensor h0 = lt::random_normal({n, d}, DType::F32, rng, 1.0), w0 = lt::random_normal({v, d}, DType::F32, rng, 0.3);
+  Tensor targets = lt::random_ints({n}, 0, static_cast<int32_t>(v), rng);
+  targets.data<int32_t>()[4] = ops::kIgnoreIndex;
+  auto run = [&](int64_t chunk, double upstream) {
+    Tensor h = h0.clone(), w = w0.clone();
+    h.set_requires_grad();
+    w.set_requires_grad();
+    const Tensor loss = chunk > 0 ? ops::linear_cross_entropy(h, w, targets, chunk)
+                                  : ops::cross_entropy(ops::linear(h, w), targets);
+    const double value = loss.item();
+    backward(ops::scale(loss, upstream));
+    return std::make_tuple(value, h.grad().to_vector<float>(), w.grad().to_vector<float>());
+  };
+  const auto [ref_loss, ref_gh, ref_gw] = run(0, 1.0);
+  for (int64_t chunk : {1, 8, 37, 512}) {
+    const auto [loss, gh, gw] = run(chunk, 3.0);
+    EXPECT_NEAR(loss, ref_loss, 1e-5 * std::fabs(ref_loss)) << "chunk " << chunk;
+    for (size_t i = 0; i < gh.size(); ++i) ASSERT_NEAR(gh[i], 3 * ref_gh[i], 1e-5) << "chunk " << chunk << " dh " << i;
+    for (size_t i = 0; i < gw.size(); ++i) ASSERT_NEAR(gw[i], 3 * ref_gw[i], 1e-5) << "chunk " << chunk << " dw " << i;
+  }
+  // A frozen weight gets no gradient; no grad mode records nothing.
+  Tensor h = h0.clone();
+  h.set_requires_grad();
+  backward(ops::linear_cross_entropy(h, w0, targets, 8));
+  EXPECT_TRUE(h.grad().defined());
+  EXPECT_FALSE(w0.grad().defined());
+  EXPECT_THROW(ops::linear_cross_entropy(h0, w0, targets, 0), std::exception);
+  EXPECT_THROW(ops::linear_cross_entropy(h0, w0.slice(1, 0, d - 1).contiguous(), targets), std::exception);
+  Tensor bad = targets.clone();
+  bad.data<int32_t>()[9] = static_cast<int32_t>(v);
+  EXPECT_THROW(ops::linear_cross_entropy(h0, w0, bad), std::exception);
 }
 
 TEST(KlDivergence, F32MatchesReference) {
