@@ -6,9 +6,9 @@
 // The tokens of all sequences are packed side by side (model/decoder_layer.h PackedPass): the projections, the MLP
 // and the LM head run as one GEMM over all of them (the weights are read once per pass instead of once per
 // sequence), RoPE turns each token to its own position, and the token mixer runs per sequence on its own state.
-// Every row equals the sequence's own single-sequence result exactly: f32 weights go through oneDNN's f32 GEMM, bf16
-// and int8 inference weights through linspec's own kernels (kernels/cpu/matmul_weight_rows.cpp, matmul_q8.cpp and
-// their CUDA twins), which compute each output row with the same operations whatever the number of rows
+// Every row equals the sequence's own single-sequence result exactly: f32, bf16 and int8 inference weights go
+// through linspec's own kernels (kernels/cpu/matmul_weight_rows.cpp, matmul_q8.cpp and their CUDA twins), which
+// compute each output row with the same operations whatever the number of rows
 // (tests/unit/test_serve_scheduler.cpp, tests/unit/mixer_forms.h). No LoRA adapters: serving checkpoints have them
 // merged.
 #pragma once
@@ -26,6 +26,14 @@ namespace linspec {
 Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
                       const std::vector<int32_t>& ids);
 
+// decode_batched before the LM head: appends ids[b] to *states[b] and returns the hidden states [B, D] (after the
+// final norm), row b equal to LlamaModel::decode_hidden on that state alone.
+Tensor decode_batched_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                             const std::vector<int32_t>& ids);
+// The hidden states [Σ P_b, D] (after the final norm) of every position of every prompt, appended to *states[b] in
+// one pass; sequence b's rows after those of sequences 0 .. b−1, each equal to LlamaModel::decode_hidden alone.
+Tensor prefill_batched_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                              const std::vector<std::vector<int32_t>>& prompts);
 // Prefill of several prompts in one pass: appends prompts[b] (non-empty) to *states[b] and returns the logits of
 // each prompt's last position [B, V], row b equal to LlamaModel::decode(*states[b], prompts[b], last_only) alone.
 Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,

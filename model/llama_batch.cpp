@@ -50,8 +50,8 @@ Tensor packed_hidden(const LlamaModel& model, const std::vector<DecodeState*>& s
 
 }  // namespace
 
-Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
-                      const std::vector<int32_t>& ids) {
+Tensor decode_batched_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                             const std::vector<int32_t>& ids) {
   NoGradGuard no_grad;
   const int64_t B = static_cast<int64_t>(states.size());
   LINSPEC_CHECK(B >= 1 && static_cast<int64_t>(ids.size()) == B, "decode_batched: ", B, " states for ", ids.size(),
@@ -60,11 +60,17 @@ Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& 
   PackedPass pass;
   std::vector<int32_t> flat;
   for (int64_t b = 0; b < B; ++b) pack(pass, flat, {ids[b]}, states[b]->position());
-  return model.lm_head(packed_hidden(model, states, flat, pass));  // [B, V]
+  return packed_hidden(model, states, flat, pass);  // [B, D]
 }
 
-Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
-                       const std::vector<std::vector<int32_t>>& prompts) {
+Tensor decode_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                      const std::vector<int32_t>& ids) {
+  NoGradGuard no_grad;
+  return model.lm_head(decode_batched_hidden(model, states, ids));  // [B, V]
+}
+
+Tensor prefill_batched_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                              const std::vector<std::vector<int32_t>>& prompts) {
   NoGradGuard no_grad;
   const int64_t B = static_cast<int64_t>(states.size());
   LINSPEC_CHECK(B >= 1 && static_cast<int64_t>(prompts.size()) == B, "prefill_batched: ", B, " states for ",
@@ -72,16 +78,24 @@ Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>&
   check_states(model, states, "prefill_batched");
   PackedPass pass;
   std::vector<int32_t> flat;
-  std::vector<int64_t> last;  // each prompt's last row
   for (int64_t b = 0; b < B; ++b) {
     LINSPEC_CHECK(!prompts[b].empty(), "prefill_batched: prompt ", b, " is empty");
     pack(pass, flat, prompts[b], states[b]->position());
-    last.push_back(static_cast<int64_t>(flat.size()) - 1);
   }
-  const Tensor hidden = packed_hidden(model, states, flat, pass);  // [N, D]
+  return packed_hidden(model, states, flat, pass);  // [N, D]
+}
+
+Tensor prefill_batched(const LlamaModel& model, const std::vector<DecodeState*>& states,
+                       const std::vector<std::vector<int32_t>>& prompts) {
+  NoGradGuard no_grad;
+  const Tensor hidden = prefill_batched_hidden(model, states, prompts);
   std::vector<Tensor> rows;
-  for (int64_t r : last) rows.push_back(hidden.slice(0, r, r + 1));
-  return model.lm_head(B == 1 ? rows[0].contiguous() : ops::concat(rows, 0));  // [B, V]
+  int64_t end = 0;  // each prompt's last row
+  for (const auto& p : prompts) {
+    end += static_cast<int64_t>(p.size());
+    rows.push_back(hidden.slice(0, end - 1, end));
+  }
+  return model.lm_head(rows.size() == 1 ? rows[0].contiguous() : ops::concat(rows, 0));  // [B, V]
 }
 
 Tensor verify_trees_hidden(const LlamaModel& model, const std::vector<DecodeState*>& states,

@@ -200,44 +200,71 @@ nlohmann::json Speculator::describe() const {
 
 SpeculativeSequence Speculator::start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
                                       SpeculativeStats* stats) const {
-  check_config(cfg);
-  SpeculativeSequence s;
-  s.cfg_ = cfg;
-  s.rng_ = rng;
-  if (stats) ++stats->sequences;
-  if (cfg.max_new_tokens == 0) {
-    s.done_ = true;
-    return s;
+  return std::move(start_batched({prompt}, {cfg}, {rng}, stats)[0]);
+}
+
+std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std::vector<int32_t>>& prompts,
+                                                           const std::vector<GenerationConfig>& cfgs,
+                                                           std::vector<Philox> rngs, SpeculativeStats* stats) const {
+  LINSPEC_CHECK(cfgs.size() == prompts.size() && rngs.size() == prompts.size(), "speculative start: ", prompts.size(),
+                " prompts, ", cfgs.size(), " configs, ", rngs.size(), " generators");
+  std::vector<SpeculativeSequence> out(prompts.size());
+  std::vector<size_t> live;  // the sequences that prefill (max_new_tokens 0: done at once)
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    check_config(cfgs[i]);
+    out[i].cfg_ = cfgs[i];
+    out[i].rng_ = rngs[i];
+    if (stats) ++stats->sequences;
+    if (cfgs[i].max_new_tokens == 0) {
+      out[i].done_ = true;
+      continue;
+    }
+    if (prompts[i].empty()) throw_input_error("speculative generate: a prompt is empty");
+    live.push_back(i);
   }
-  if (prompt.empty()) throw_input_error("speculative generate: a prompt is empty");
+  if (live.empty()) return out;
   NoGradGuard no_grad;
   const double t0 = now_s();
-  const int64_t V = target_.config().vocab_size;
-  const int64_t max_len =
-      static_cast<int64_t>(prompt.size()) + cfg.max_new_tokens + (heads_ || eagle_ ? tree_.max_depth : gamma_) + 2;
-  s.target_ = target_.new_decode_state(1, max_len);
-  Tensor logits;
-  if (heads_) {
-    s.hidden_ = target_.decode_hidden(s.target_, ids_tensor(prompt), true).view({1, target_.config().hidden_size});
-    logits = target_.lm_head(s.hidden_);
-  } else if (eagle_) {
-    // Every prompt position's hidden state pairs with the token after it (the last with the first new token).
-    const int64_t P = static_cast<int64_t>(prompt.size()), D = target_.config().hidden_size;
-    s.eagle_features_ = target_.decode_hidden(s.target_, ids_tensor(prompt), false).view({P, D});
-    logits = target_.lm_head(s.eagle_features_.slice(0, P - 1, P).contiguous());
-    s.eagle_next_.assign(prompt.begin() + 1, prompt.end());
-    s.draft_ = eagle_->new_state(max_len);
-  } else {
-    logits = target_.decode(s.target_, ids_tensor(prompt), true);
-    s.draft_ = draft_->new_decode_state(1, max_len);
-    draft_->decode(s.draft_, ids_tensor(prompt), true);
+  const int64_t V = target_.config().vocab_size, D = target_.config().hidden_size;
+  std::vector<DecodeState*> states, draft_states;
+  std::vector<std::vector<int32_t>> live_prompts;
+  for (size_t i : live) {
+    SpeculativeSequence& s = out[i];
+    const int64_t max_len = static_cast<int64_t>(prompts[i].size()) + cfgs[i].max_new_tokens +
+                            (heads_ || eagle_ ? tree_.max_depth : gamma_) + 2;
+    s.target_ = target_.new_decode_state(1, max_len);
+    if (eagle_) s.draft_ = eagle_->new_state(max_len);
+    if (draft_) s.draft_ = draft_->new_decode_state(1, max_len);
+    states.push_back(&s.target_), draft_states.push_back(&s.draft_), live_prompts.push_back(prompts[i]);
   }
-  const Tensor row = host_logit_rows(logits, V);
-  const int32_t first = choose_token(row.data<float>(), V, cfg.sampling, s.rng_);
-  if (eagle_) s.eagle_next_.push_back(first);
-  if (s.emit(first)) s.pending_ = first;
-  if (stats) stats->prefill_s += now_s() - t0, ++stats->new_tokens;
-  return s;
+  // One packed pass over every prompt; each prompt's last row gives its first token.
+  const Tensor hidden = prefill_batched_hidden(target_, states, live_prompts);  // [Σ P, D]
+  if (draft_) prefill_batched(*draft_, draft_states, live_prompts);
+  std::vector<Tensor> last_rows;
+  int64_t end = 0;
+  for (size_t j = 0; j < live.size(); ++j) {
+    SpeculativeSequence& s = out[live[j]];
+    const auto P = static_cast<int64_t>(live_prompts[j].size());
+    end += P;
+    last_rows.push_back(hidden.slice(0, end - 1, end));
+    if (heads_) s.hidden_ = hidden.slice(0, end - 1, end).contiguous().view({1, D});
+    if (eagle_) {
+      // Every prompt position's hidden state pairs with the token after it (the last with the first new token).
+      s.eagle_features_ = hidden.slice(0, end - P, end).contiguous();
+      s.eagle_next_.assign(live_prompts[j].begin() + 1, live_prompts[j].end());
+    }
+  }
+  const Tensor rows =
+      host_logit_rows(target_.lm_head(last_rows.size() == 1 ? last_rows[0].contiguous() : ops::concat(last_rows, 0)), V);
+  for (size_t j = 0; j < live.size(); ++j) {
+    SpeculativeSequence& s = out[live[j]];
+    const int32_t first = choose_token(rows.data<float>() + static_cast<int64_t>(j) * V, V, s.cfg_.sampling, s.rng_);
+    if (eagle_) s.eagle_next_.push_back(first);
+    if (s.emit(first)) s.pending_ = first;
+    if (stats) ++stats->new_tokens;
+  }
+  if (stats) stats->prefill_s += now_s() - t0;
+  return out;
 }
 
 std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<SpeculativeSequence*>& live) const {
@@ -290,6 +317,11 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
     counts.push_back(static_cast<int64_t>(s->eagle_next_.size()));
   }
   const Tensor absorbed = eagle_->absorb(states, feats.size() == 1 ? feats[0] : ops::concat(feats, 0), next, counts);
+  // The draft has now read one pair per committed target position: a lost or repeated pair would desynchronise it
+  // (still lossless, but drafting from the wrong context).
+  for (const SpeculativeSequence* s : live)
+    LINSPEC_CHECK(s->draft_.position() == s->target_.position(), "feature draft at position ", s->draft_.position(),
+                  ", its target at ", s->target_.position());
   // 2. Grow each sequence's tree depth by depth. A node: its token, parent, depth and log-probability of its path;
   // an expanded node also holds its predicted feature and the draft state after its path.
   struct Node {
@@ -443,6 +475,18 @@ std::vector<Speculator::Proposal> Speculator::root_only(const std::vector<Specul
   return out;
 }
 
+int64_t Speculator::eagle_backlog(const std::vector<SpeculativeSequence*>& live) {
+  size_t most = 0;
+  for (const SpeculativeSequence* s : live) most = std::max(most, s->eagle_next_.size());
+  return static_cast<int64_t>(most);
+}
+
+std::vector<int32_t> Speculator::root_ids(const std::vector<Proposal>& props) {
+  std::vector<int32_t> out;
+  for (const Proposal& p : props) out.push_back(p.tokens.front());
+  return out;
+}
+
 bool Speculator::drafting_pays(int64_t batch) const {
   if (!cost_ || mean_tokens_ < 0 || batch < 1) return true;
   const double draft_ms = eagle_ ? std::max(eagle_draft_ms_, 0.0) : cost_->draft_ms;
@@ -473,8 +517,8 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
   std::vector<Proposal> props;
-  if (eagle_) {
-    props = propose_eagle(live, draft);  // absorbs the last step's hidden states either way
+  if (eagle_ && (draft || eagle_backlog(live) >= kMaxEagleBacklog)) {
+    props = propose_eagle(live, draft);  // absorbs every pending pair first
   } else if (!draft) {
     props = root_only(live);
   } else if (heads_) {
@@ -488,7 +532,10 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   std::vector<std::vector<int32_t>> ids, parents;
   for (size_t b = 0; b < live.size(); ++b)
     states.push_back(&live[b]->target_), ids.push_back(props[b].tokens), parents.push_back(props[b].parent);
-  const Tensor hidden = verify_trees_hidden(target_, states, ids, parents);
+  // Without drafting, every tree is its root alone: the batched decode step (each sequence's mixer in its step form,
+  // one kernel call over all of them) appends it to the state, which is what verifying and then committing it does.
+  const Tensor hidden = draft ? verify_trees_hidden(target_, states, ids, parents)
+                              : decode_batched_hidden(target_, states, root_ids(props));
   const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
   clock.lap(stats.verify_s);
   int64_t offset = 0;
@@ -502,7 +549,7 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
         : s.cfg_.sampling.temperature > 0 ? accept_chain_rejection(p.tokens, rows, V, p.q, s.cfg_.sampling, s.rng_)
                                           : accept_greedy(p.tokens, p.parent, rows, V);
     clock.lap(stats.accept_s);
-    target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
+    if (draft) target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
     const int64_t last = offset + a.path.back();
     if (heads_) {
       s.hidden_ = hidden.slice(0, last, last + 1).contiguous();
@@ -514,6 +561,8 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
         rows.push_back(hidden.slice(0, r, r + 1));
         s.eagle_next_.push_back(i + 1 < a.path.size() ? p.tokens[a.path[i + 1]] : a.next_token);
       }
+      // Appended: steps without drafting leave their pairs for the next absorb (one packed pass over them all).
+      if (s.eagle_features_.defined()) rows.insert(rows.begin(), s.eagle_features_);
       s.eagle_features_ = rows.size() == 1 ? rows[0].contiguous() : ops::concat(rows, 0);
     } else {
       commit_draft(s, p, static_cast<int64_t>(a.path.size()));
@@ -542,9 +591,10 @@ std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vecto
                                                     const GenerationConfig& cfg, SpeculativeStats* stats_out) const {
   check_config(cfg);
   SpeculativeStats stats;
-  std::vector<SpeculativeSequence> seqs;
-  for (size_t i = 0; i < prompts.size(); ++i)
-    seqs.push_back(start(prompts[i], cfg, Philox(cfg.sampling.seed).fork(i), &stats));
+  std::vector<Philox> rngs;
+  for (size_t i = 0; i < prompts.size(); ++i) rngs.push_back(Philox(cfg.sampling.seed).fork(i));
+  std::vector<SpeculativeSequence> seqs =
+      start_batched(prompts, std::vector<GenerationConfig>(prompts.size(), cfg), std::move(rngs), &stats);
   for (;;) {
     std::vector<SpeculativeSequence*> live;
     for (auto& s : seqs)

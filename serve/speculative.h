@@ -114,16 +114,26 @@ class Speculator {
   // and stop ids as in generate() (max_new_tokens 0: done at once, no prefill). Adds to `stats` when given.
   SpeculativeSequence start(const std::vector<int32_t>& prompt, const GenerationConfig& cfg, Philox rng,
                             SpeculativeStats* stats = nullptr) const;
+  // start() for several prompts (each with its own settings and generator) in one packed prefill pass of the target
+  // (and one of a draft model): sequence i equals start(prompts[i], cfgs[i], rngs[i]) alone. The server admits
+  // every new speculative request of an iteration this way.
+  std::vector<SpeculativeSequence> start_batched(const std::vector<std::vector<int32_t>>& prompts,
+                                                 const std::vector<GenerationConfig>& cfgs, std::vector<Philox> rngs,
+                                                 SpeculativeStats* stats = nullptr) const;
   // One step for every sequence in `live` (distinct, started by this speculator, none done): drafts, one batched
   // verification pass, acceptance and commit per sequence. Adds to `stats`. `draft` false: no candidates — each
-  // sequence verifies its root alone, a plain decode step through the same states (a feature draft still absorbs
-  // the step's hidden state, a draft model the root token), so drafting can stop and resume between any two steps.
+  // sequence's root goes through the batched decode step, a plain step on the same states (a feature draft keeps
+  // the step's hidden state for its next absorb, a draft model decodes the root token), so drafting can stop and
+  // resume between any two steps.
   void step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats, bool draft = true) const;
   // Whether drafting is expected to beat plain decoding in a step of `batch` sequences: with this machine's cost
   // model and the running means of tokens τ and verified nodes ν per sequence over this speculator's drafting
   // steps, τ · verify(B) > draft + verify(B · ν). True without a cost model (static trees, draft model) or before
   // the first drafting step. Under load verification stops being nearly free, and the server stops drafting.
   bool drafting_pays(int64_t batch) const;
+  // Steps without drafting leave a feature draft's pairs pending (absorbing them costs a draft-layer pass per step
+  // under load, when no tree is grown) until drafting resumes or a sequence has this many.
+  static constexpr int64_t kMaxEagleBacklog = 64;
 
   // Generates for every prompt (start, then steps until all are done). Sequence i samples from
   // Philox(seed).fork(i). Adds to `stats` when given.
@@ -140,6 +150,9 @@ class Speculator {
   std::vector<Proposal> propose_eagle(const std::vector<SpeculativeSequence*>& live, bool expand = true) const;
   // Each sequence's root alone (no drafting); a draft model's proposal with γ = 0, whose commit decodes the root.
   std::vector<Proposal> root_only(const std::vector<SpeculativeSequence*>& live) const;
+  static std::vector<int32_t> root_ids(const std::vector<Proposal>& props);
+  // The most pairs a sequence's feature draft has yet to absorb.
+  static int64_t eagle_backlog(const std::vector<SpeculativeSequence*>& live);
   void commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const;
 
   const LlamaModel& target_;

@@ -80,9 +80,23 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
+def step_counters(base):
+    """The server's step counters (/metrics): target steps, accepted draft tokens, and engine steps over the
+    speculative sequences with and without drafting."""
+    out = {}
+    for line in urllib.request.urlopen(base + "/metrics").read().decode().splitlines():
+        for name, key in (("linspec_steps_total ", "steps"), ("linspec_accepted_draft_tokens_total ", "accepted"),
+                          ('linspec_speculative_engine_steps_total{drafted="yes"} ', "drafted_steps"),
+                          ('linspec_speculative_engine_steps_total{drafted="no"} ', "plain_steps")):
+            if line.startswith(name):
+                out[key] = float(line[len(name):])
+    return out
+
+
 def run_level(base, clients, a, pid):
     results, lock = [], threading.Lock()
     cpu0 = cpu_seconds(pid)
+    counters0 = step_counters(base)
 
     def client(i):
         for k in range(a.requests_per_client):
@@ -100,11 +114,13 @@ def run_level(base, clients, a, pid):
     cpu = cpu_seconds(pid) - cpu0
     lat, ttft = [r["latency_s"] for r in results], [r["ttft_s"] for r in results]
     tokens = sum(r["tokens"] for r in results)
+    counters = {k: v - counters0.get(k, 0) for k, v in step_counters(base).items()}
     return {"clients": clients, "requests": len(results), "tokens": tokens, "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens / wall, 2), "server_cpu_s": round(cpu, 2),
             "tokens_per_server_cpu_s": round(tokens / max(cpu, 1e-9), 2),
             "latency_p50_s": round(statistics.median(lat), 3), "latency_p99_s": round(pct(lat, 99), 3),
-            "ttft_p50_s": round(statistics.median(ttft), 3), "ttft_p99_s": round(pct(ttft, 99), 3)}
+            "ttft_p50_s": round(statistics.median(ttft), 3), "ttft_p99_s": round(pct(ttft, 99), 3),
+            "step_counters": counters}
 
 
 def main():

@@ -196,25 +196,38 @@ bool Scheduler::admit(const std::shared_ptr<Sequence>& sp) {
     finish(s, "length");
     return false;
   }
-  if (opt_.speculator && r.logprobs < 0) {
-    s.spec_.emplace(opt_.speculator->start(r.prompt, r.gen, Philox(r.gen.sampling.seed).fork(0)));
-    if (!emit_speculative(s)) running_.push_back(sp);
-    return false;
-  }
-  s.state_.emplace(model_.new_decode_state(1, T + r.gen.max_new_tokens));
+  if (!speculative(s)) s.state_.emplace(model_.new_decode_state(1, T + r.gen.max_new_tokens));
   return true;
 }
 
+bool Scheduler::speculative(const Sequence& s) const { return opt_.speculator && s.req_.logprobs < 0; }
+
 void Scheduler::prefill(const std::vector<std::shared_ptr<Sequence>>& seqs) {
+  std::vector<std::shared_ptr<Sequence>> ar, spec;
+  for (const auto& s : seqs) (speculative(*s) ? spec : ar).push_back(s);
+  if (!spec.empty()) {
+    // Every new speculative request in one packed prefill (Speculator::start_batched).
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<GenerationConfig> cfgs;
+    std::vector<Philox> rngs;
+    for (const auto& s : spec)
+      prompts.push_back(s->req_.prompt), cfgs.push_back(s->req_.gen), rngs.push_back(Philox(s->req_.gen.sampling.seed).fork(0));
+    std::vector<SpeculativeSequence> started = opt_.speculator->start_batched(prompts, cfgs, std::move(rngs));
+    for (size_t i = 0; i < spec.size(); ++i) {
+      spec[i]->spec_.emplace(std::move(started[i]));
+      if (!emit_speculative(*spec[i])) running_.push_back(spec[i]);
+    }
+  }
+  if (ar.empty()) return;
   std::vector<DecodeState*> states;
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& s : seqs) states.push_back(&*s->state_), prompts.push_back(s->req_.prompt);
+  for (const auto& s : ar) states.push_back(&*s->state_), prompts.push_back(s->req_.prompt);
   const int64_t V = model_.config().vocab_size;
   const Tensor rows = host_logit_rows(prefill_batched(model_, states, prompts), V);  // [B, V]
-  for (size_t b = 0; b < seqs.size(); ++b) {
-    Sequence& s = *seqs[b];
+  for (size_t b = 0; b < ar.size(); ++b) {
+    Sequence& s = *ar[b];
     const float* row = rows.data<float>() + b * V;
-    if (!emit(s, choose_token(row, V, s.req_.gen.sampling, s.rng_), row)) running_.push_back(seqs[b]);
+    if (!emit(s, choose_token(row, V, s.req_.gen.sampling, s.rng_), row)) running_.push_back(ar[b]);
   }
 }
 

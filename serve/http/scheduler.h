@@ -119,9 +119,12 @@ class Scheduler {
 
  private:
   void loop();
-  // Starts a request: prompt scoring (echo), speculative prefill, or — true — it waits for the AR prefill.
+  // Starts a request: prompt scoring (echo); true when it waits for the prefill.
   bool admit(const std::shared_ptr<Sequence>& s);
-  // The AR prefill of newly admitted sequences, all prompts in one pass (prefill_batched), and their first tokens.
+  // Whether a sequence decodes speculatively (a speculator is set and it asks no logprobs).
+  bool speculative(const Sequence& s) const;
+  // The prefill of newly admitted sequences and their first tokens: the AR ones' prompts in one pass
+  // (prefill_batched), the speculative ones' in another (Speculator::start_batched).
   void prefill(const std::vector<std::shared_ptr<Sequence>>& seqs);
   void step();
   // Emits one token chosen from `row` (logits over the vocab; null for speculative tokens). True when it finished.

@@ -160,7 +160,11 @@ TEST_P(GreedyLossless, DraftingSwitchedOffAndOnBetweenStepsEqualsAutoregressive)
   cost.verify_ms = {1.0, 1.0};
   const Speculator tree(m, heads, default_tree(heads.count(), 16)), chain(m, draft, 3),
       by_eagle(m, eagle, cost, {.max_nodes = 12, .depth = 4, .expand = 3, .top_k = 4});
-  const auto prompts = speculative_prompts(6, kVocab, 13);
+  auto prompts = speculative_prompts(6, kVocab, 13);
+  // A prompt longer than the feature draft's backlog limit: its first step, without drafting, absorbs the prompt.
+  prompts.push_back(speculative_prompts(1, kVocab, 14)[0]);
+  while (static_cast<int64_t>(prompts.back().size()) <= Speculator::kMaxEagleBacklog)
+    prompts.back().push_back(static_cast<int32_t>(prompts.back().size() * 7 % kVocab));
   const auto ar = ar_greedy(m, prompts, 40);
   GenerationConfig cfg;
   cfg.max_new_tokens = 40;
@@ -173,7 +177,7 @@ TEST_P(GreedyLossless, DraftingSwitchedOffAndOnBetweenStepsEqualsAutoregressive)
       for (auto& s : seqs)
         if (!s.done()) live.push_back(&s);
       if (live.empty()) break;
-      const bool draft = step % 3 != 1;  // runs of two drafting steps, then one without
+      const bool draft = step % 3 == 2;  // runs of two steps without drafting, then one with
       spec->step(live, draft ? drafting : plain, draft);
     }
     for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i].take_result().tokens, ar[i]) << spec->mode() << " " << i;
