@@ -284,20 +284,30 @@ TEST_F(SchedulerTest, CancelledSequenceLeavesAndOthersContinue) {
   sched.wait_idle();
 }
 
+// One speculator of each draft kind over `m`: heads over a static tree, the model drafting for itself (every
+// candidate accepted), and a feature draft growing small trees.
+struct DraftKinds {
+  explicit DraftKinds(const LlamaModel& m)
+      : heads(DraftHeads::init_from(m, DraftHeadsConfig{}, false)),
+        eagle(FeatureDraft::init_from(m, {}, false)),
+        by_heads(m, heads, default_tree(heads.count(), 8)),
+        by_self(m, m, 3),
+        by_eagle(m, eagle, DecodeCost{.nodes = {1, 8}, .verify_ms = {1.0, 1.5}},
+                 {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3}) {}
+  std::vector<const Speculator*> all() const { return {&by_heads, &by_self, &by_eagle}; }
+  DraftHeads heads;
+  FeatureDraft eagle;
+  Speculator by_heads, by_self, by_eagle;
+};
+
 TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBatch) {
   // Heads over a static tree, the model drafting for itself (every candidate accepted: several tokens per step), and
   // a feature draft (its trees grown per sequence, its states fed each step's accepted hidden states). Requests of
   // different lengths, one sampled and one with logprobs (decoded AR in the same engine step), join a batch of 3:
   // each gets exactly the tokens generate (--speculative) gives it alone, streamed as steps accept them.
-  const DraftHeads heads = DraftHeads::init_from(model, DraftHeadsConfig{}, false);
-  const FeatureDraft eagle = FeatureDraft::init_from(model, {}, false);
-  DecodeCost cost;
-  cost.nodes = {1, 8};
-  cost.verify_ms = {1.0, 1.5};
-  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3),
-      by_eagle(model, eagle, cost, {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3});
+  const DraftKinds drafts(model);
   const int64_t V = model.config().vocab_size;
-  for (const Speculator* spec : {&by_heads, &by_self, &by_eagle}) {
+  for (const Speculator* spec : drafts.all()) {
     // Drafting in every step whatever the load: the sampled request's tokens then equal generate()'s exactly.
     Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec, .speculative_max_batch = 3});
     std::vector<SequenceRequest> requests;
@@ -345,15 +355,9 @@ TEST_F(SchedulerTest, SpeculativeSequencesStreamTheirOwnOutputInTheContinuousBat
 // Under load the engine stops drafting (speculative_max_batch; auto: when drafting does not pay) and resumes when the
 // batch shrinks: greedy requests still get exactly generate()'s tokens, and the metrics count both kinds of step.
 TEST_F(SchedulerTest, SpeculativeSequencesStopDraftingAboveTheBatchLimitAndKeepTheirOutput) {
-  const DraftHeads heads = DraftHeads::init_from(model, DraftHeadsConfig{}, false);
-  const FeatureDraft eagle = FeatureDraft::init_from(model, {}, false);
-  DecodeCost cost;
-  cost.nodes = {1, 8};
-  cost.verify_ms = {1.0, 1.5};
-  const Speculator by_heads(model, heads, default_tree(heads.count(), 8)), by_self(model, model, 3),
-      by_eagle(model, eagle, cost, {.max_nodes = 8, .depth = 3, .expand = 2, .top_k = 3});
+  const DraftKinds drafts(model);
   const int64_t V = model.config().vocab_size;
-  for (const Speculator* spec : {&by_heads, &by_self, &by_eagle}) {
+  for (const Speculator* spec : drafts.all()) {
     serve::Metrics metrics;
     Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec, .speculative_max_batch = 1}, &metrics);
     std::vector<std::vector<int32_t>> want;
