@@ -40,8 +40,6 @@ void gemm(const kernels::GemmShape& s, const Tensor& a, const Tensor& b, Tensor&
                std::chrono::duration<double>(clock::now() - t0).count());
 }
 
-
-
 // c [..., N] = a [..., K] · Wᵀ through a backend's batch-invariant weight-row kernel (gemm_bf16_weight,
 // gemm_f32_weight): W [N, K] contiguous in the element type W_, f32 activations. Forward only; shapes checked by the
 // caller.

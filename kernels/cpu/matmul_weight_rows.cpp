@@ -55,8 +55,8 @@ __attribute__((target("avx512f,avx512bw"))) inline void load_weights(const float
 // zeros beyond k).
 template <int MR, int NR, bool Whole, typename W>
 __attribute__((target("avx512f,avx512bw"))) inline void tile_step(const float* a, int64_t m0, int64_t k, const W* w,
-                                                                   int64_t n0, int64_t kk, __mmask32 m32,
-                                                                   __m512 (&acc)[MR][NR]) {
+                                                                  int64_t n0, int64_t kk, __mmask32 m32,
+                                                                  __m512 (&acc)[MR][NR]) {
   const __mmask16 mlo = static_cast<__mmask16>(m32), mhi = static_cast<__mmask16>(m32 >> 16);
   __m512 wlo[NR], whi[NR];
   for (int j = 0; j < NR; ++j) load_weights<Whole>(w + (n0 + j) * k + kk, m32, wlo[j], whi[j]);
