@@ -90,7 +90,7 @@ def measure_arm(name, sets, args, linspec):
     report = os.path.join(arm_dir, "eval.json")
     if not os.path.exists(report):
         run([linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "256", "--max-tokens", "16384",
-             "--decode", "--speculative", "heads", "--tree", "configs/trees/cpu-9.json", "--prompts", "4",
+             "--decode", "--speculative", "heads", "--tree", "configs/trees/cpu-3heads.json", "--prompts", "4",
              "--prompt-len", "48", "--new-tokens", "64", "--context-sweep", "1024,32768", "--json", report], log)
     verify = os.path.join(arm_dir, "verify.json")
     if not os.path.exists(verify) and not any(s == "model.attention.preset=softmax" for s in sets):
