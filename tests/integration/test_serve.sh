@@ -42,5 +42,14 @@ set -e
 [[ $rc -eq 2 ]] || fail "serve with an unrenderable chat template exited $rc, expected 2: $(cat refused.log)"
 grep -q "chat template" refused.log || fail "the refusal does not name the chat template: $(cat refused.log)"
 
+# A speculative batch limit that is neither auto nor a count: refused at startup, naming the flag.
+set +e
+timeout 60 "$LINSPEC" serve --checkpoint lin.h5 --port 0 --speculative heads --speculative-max-batch many \
+  >/dev/null 2>limit.log
+rc=$?
+set -e
+[[ $rc -eq 2 ]] || fail "serve --speculative-max-batch many exited $rc, expected 2: $(cat limit.log)"
+grep -q -- "--speculative-max-batch" limit.log || fail "the refusal does not name the flag: $(cat limit.log)"
+
 "$PY" "$SRC/tests/integration/serve_client.py" "$LINSPEC" lin.h5 || fail "serve_client.py failed"
 echo "test_serve: OK"
