@@ -74,7 +74,7 @@ LossParts Objectives::compute(const Student& student, const Tensor& inputs, cons
   if (w_.ce > 0 && !logits_for_more_than_ce) {
     // Cross-entropy alone: the fused LM head + loss in row chunks (no [N, V] logits or gradient kept).
     add("ce", w_.ce, student.lm_head_cross_entropy(fwd.hidden, targets.reshape({targets.numel()})));
-  } else if (w_.ce > 0 || logits_for_more_than_ce) {
+  } else if (logits_for_more_than_ce) {
     logits = flat_logits(student.lm_head(fwd.hidden));
     if (w_.ce > 0)
       add("ce", w_.ce, profiled("cross_entropy", [&] { return ops::cross_entropy(logits, targets.reshape({targets.numel()})); }));

@@ -210,8 +210,11 @@ void Scheduler::prefill(const std::vector<std::shared_ptr<Sequence>>& seqs) {
     std::vector<std::vector<int32_t>> prompts;
     std::vector<GenerationConfig> cfgs;
     std::vector<Philox> rngs;
-    for (const auto& s : spec)
-      prompts.push_back(s->req_.prompt), cfgs.push_back(s->req_.gen), rngs.push_back(Philox(s->req_.gen.sampling.seed).fork(0));
+    for (const auto& s : spec) {
+      prompts.push_back(s->req_.prompt);
+      cfgs.push_back(s->req_.gen);
+      rngs.push_back(Philox(s->req_.gen.sampling.seed).fork(0));
+    }
     std::vector<SpeculativeSequence> started = opt_.speculator->start_batched(prompts, cfgs, std::move(rngs));
     for (size_t i = 0; i < spec.size(); ++i) {
       spec[i]->spec_.emplace(std::move(started[i]));
