@@ -81,8 +81,9 @@ constexpr int32_t kIgnoreIndex = -100;
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = kIgnoreIndex);
 // cross_entropy(linear(hidden, weight), targets) without the [N, V] logits: rows in chunks of `chunk` (one chunk's
 // logits and their gradient exist at a time; the LM head of a 1024-token SmolLM2 step is 2 × 200 MB unfused). The
-// forward also computes the gradients for hidden [..., D] and weight [V, D] when they require grad (the loss is a
-// mean, so the backward only scales them by its upstream gradient). Same GEMMs, same values as unfused.
+// forward also computes the gradients of the summed loss for hidden [..., D] and weight [V, D] when they require
+// grad; the backward scales them by upstream / counted rows (one pass, on their device). Same GEMMs, same values as
+// unfused.
 Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets, int64_t chunk = 256,
                             MatmulPrecision precision = MatmulPrecision::Auto, int32_t ignore_index = kIgnoreIndex);
 // τ² · mean_rows KL(softmax(teacher/τ) ‖ softmax(student/τ)); both [N, V]. Differentiable in both.

@@ -322,6 +322,10 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
   for (const SpeculativeSequence* s : live)
     LINSPEC_CHECK(s->draft_.position() == s->target_.position(), "feature draft at position ", s->draft_.position(),
                   ", its target at ", s->target_.position());
+  if (!expand) {  // absorbing only: each tree is its root
+    for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
+    return root_only(live);
+  }
   // 2. Grow each sequence's tree depth by depth. A node: its token, parent, depth and log-probability of its path;
   // an expanded node also holds its predicted feature and the draft state after its path.
   struct Node {
@@ -348,10 +352,6 @@ std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<Sp
     row += counts[b];
     nodes[b].push_back({live[b]->pending_, -1, 0, 0.0});
     frontier.push_back({b, 0, absorbed.slice(0, row - 1, row), nullptr});
-  }
-  if (!expand) {
-    for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
-    return root_only(live);
   }
   for (int64_t depth = 1; depth <= eagle_tree_.depth && !frontier.empty(); ++depth) {
     std::vector<Tensor> preds;

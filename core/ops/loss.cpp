@@ -22,6 +22,14 @@ std::pair<int64_t, int64_t> rows_and_vocab(const Tensor& logits, const char* op)
 // kernels run with the coefficient for an upstream of 1 and the result is scaled by g there, so the backward never
 // stalls on a device-to-host copy.
 double upstream_on_host(const Tensor& g) { return detail::host_readable(g) ? g.item() : 1.0; }
+// Targets are ids in [0, vocab) or ignore_index, checked on their own device; the offending id is read back only
+// for the message.
+void check_target_ids(const Tensor& targets, int64_t vocab, int32_t ignore_index, const char* op) {
+  if (const int64_t r = detail::first_invalid_id(targets, vocab, ignore_index); r >= 0)
+    LINSPEC_CHECK(false, op, ": target id ", targets.slice(0, r, r + 1).to(Device::CPU).data<int32_t>()[0],
+                  " at row ", r, " is outside the vocabulary [0, ", vocab, ") and is not ignore_index ", ignore_index);
+}
+
 // Takes the gradient by value and hands it on moved: a buffer with a single owner is adopted by accumulate_grad
 // without a copy (for the LM head's logits that copy is a full [N, V] pass).
 Tensor times_upstream(Tensor grad, const Tensor& g) {
@@ -40,9 +48,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int32_t 
                 shape_str(logits_in.shape()));
   Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
   detail::backend_of("cross_entropy", {&logits, &targets});
-  if (const int64_t r = detail::first_invalid_id(targets, v, ignore_index); r >= 0)
-    LINSPEC_CHECK(false, "cross_entropy: target id ", targets.to(Device::CPU).data<int32_t>()[r], " at row ", r,
-                  " is outside the vocabulary [0, ", v, ") and is not ignore_index ", ignore_index);
+  check_target_ids(targets, v, ignore_index, "cross_entropy");
   const int32_t* tg = targets.device_data<int32_t>();
 
   Tensor lse = Tensor::empty({n}, logits.dtype(), logits.device());
@@ -90,13 +96,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   const Tensor h = hidden_in.contiguous().reshape({N, D}), w = weight_in.contiguous(),
                targets = targets_in.contiguous().reshape({N});
   detail::backend_of(op, {&h, &w, &targets});
-  if (const int64_t r = detail::first_invalid_id(targets, V, ignore_index); r >= 0)
-    LINSPEC_CHECK(false, op, ": target id ", targets.to(Device::CPU).data<int32_t>()[r], " at row ", r,
-                  " is outside the vocabulary [0, ", V, ") and is not ignore_index ", ignore_index);
-  // The mean's denominator comes first: each chunk's gradient is final when it is computed.
-  const Tensor host_targets = targets.to(Device::CPU);
-  const int32_t* ht = host_targets.data<int32_t>();
-  const auto count = static_cast<int64_t>(std::count_if(ht, ht + N, [&](int32_t t) { return t != ignore_index; }));
+  check_target_ids(targets, V, ignore_index, op);
   const bool need_h = grad_enabled() && hidden_in.requires_grad(), need_w = grad_enabled() && weight_in.requires_grad();
   const int64_t rows = std::min(chunk, std::max<int64_t>(N, 1));
   Tensor grad_h = need_h ? Tensor::empty({N, D}, h.dtype(), h.device()) : Tensor();
@@ -104,6 +104,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor logits = Tensor::empty({rows, V}, h.dtype(), h.device()), lse = Tensor::empty({rows}, h.dtype(), h.device());
   Tensor grad_logits = need_h || need_w ? Tensor::empty({rows, V}, h.dtype(), h.device()) : Tensor();
   double loss_sum = 0;
+  int64_t count = 0;  // counted rows, from each chunk's forward: the gradients are divided by it in the backward
   const int32_t* tg = targets.device_data<int32_t>();
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t c = std::min(chunk, N - r0);
@@ -113,13 +114,12 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
     detail::dispatch_float(h.dtype(), op, [&](auto zero) {
       using T = decltype(zero);
       const auto& k = detail::float_kernels<T>(h).loss;
-      loss_sum += detail::kernel(k.cross_entropy_forward, "cross_entropy_forward", h)(
-                      zc.device_data<T>(), tg + r0, c, V, ignore_index, lse.device_data<T>())
-                      .loss_sum;
-      if (gc.defined())
+      const auto sums = detail::kernel(k.cross_entropy_forward, "cross_entropy_forward", h)(
+          zc.device_data<T>(), tg + r0, c, V, ignore_index, lse.device_data<T>());
+      loss_sum += sums.loss_sum, count += sums.count;
+      if (gc.defined())  // the gradient of the sum over rows; the mean's 1/count comes in the backward
         detail::kernel(k.cross_entropy_backward, "cross_entropy_backward", h)(
-            zc.device_data<T>(), tg + r0, lse.device_data<T>(), c, V, ignore_index,
-            static_cast<T>(count > 0 ? 1.0 / static_cast<double>(count) : 0.0), gc.device_data<T>());
+            zc.device_data<T>(), tg + r0, lse.device_data<T>(), c, V, ignore_index, T(1), gc.device_data<T>());
     });
     if (need_h) {
       Tensor ghc = grad_h.slice(0, r0, r0 + c);
@@ -132,13 +132,12 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor loss = Tensor::empty({}, h.dtype(), h.device());
   loss.fill(count > 0 ? loss_sum / static_cast<double>(count) : 0.0);
   if (need_h || need_w) {
-    record_op(loss, [hidden_in, weight_in, grad_h, grad_w](const Tensor& g) {
-      // The gradients are those of an upstream of 1: scale them by the real one (no pass when it is 1, as here
-      // for a loss whose weight is 1).
-      auto scaled = [&](Tensor grad) {
-        if (!detail::host_readable(g)) return mul(grad, g.detach().reshape({}));
-        const double u = g.item();
-        return u == 1.0 ? grad : scale(grad, u);
+    const double inv_count = count > 0 ? 1.0 / static_cast<double>(count) : 0.0;  // no counted rows: zero gradient
+    record_op(loss, [hidden_in, weight_in, grad_h, grad_w, inv_count](const Tensor& g) {
+      // The gradients are those of the summed loss: one pass scales them by upstream / count.
+      auto scaled = [&](const Tensor& grad) {
+        if (!detail::host_readable(g)) return mul(grad, scale(g.detach().reshape({}), inv_count));
+        return scale(grad, g.item() * inv_count);
       };
       if (grad_h.defined()) accumulate_grad(hidden_in, scaled(grad_h).reshape(hidden_in.shape()));
       if (grad_w.defined()) accumulate_grad(weight_in, scaled(grad_w));
