@@ -360,13 +360,15 @@ TEST_F(SchedulerTest, SpeculativeSequencesStopDraftingAboveTheBatchLimitAndKeepT
   for (const Speculator* spec : drafts.all()) {
     serve::Metrics metrics;
     Scheduler sched(model, *tok, {.max_batch = 3, .speculator = spec, .speculative_max_batch = 1}, &metrics);
+    std::vector<SequenceRequest> requests;
     std::vector<std::vector<int32_t>> want;
-    std::vector<std::shared_ptr<Sequence>> seqs;
     for (int i = 0; i < 5; ++i) {
-      SequenceRequest r = request(prompt_of(3 + 2 * i, 500 + i, V - 1), 5 + 9 * (i % 2));
-      want.push_back(spec->generate(r.prompt, r.gen).tokens);
-      seqs.push_back(sched.submit(std::move(r)));
+      requests.push_back(request(prompt_of(3 + 2 * i, 500 + i, V - 1), 5 + 9 * (i % 2)));
+      want.push_back(spec->generate(requests.back().prompt, requests.back().gen).tokens);
     }
+    // Submitted back to back (the references are computed first), so the requests really share engine steps.
+    std::vector<std::shared_ptr<Sequence>> seqs;
+    for (auto& r : requests) seqs.push_back(sched.submit(std::move(r)));
     for (int i = 0; i < 5; ++i) EXPECT_EQ(collect(*seqs[i]).tokens, want[i]) << spec->mode() << " request " << i;
     sched.wait_idle();
     const std::string text = metrics.prometheus();
