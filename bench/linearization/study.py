@@ -4,20 +4,28 @@ seed, batch, schedule, 1.02M training tokens), then measured the same way.
 
 Usage (from the repository root, after ./launch/quickstart.sh has converted SmolLM2 and prepared the corpus):
   python3 bench/linearization/study.py [--arms aug,softmax,...] [--ranks 2] [--work out/study]
-                                       [--out bench/results/linearization]
-Resumable: an interrupted arm continues from its newest snapshot (train --resume auto), and measurements already on
-disk (<work>/<arm>/eval.json, verify.json) are kept; run the same command again. Per arm it records
+                                       [--out bench/results/linearization] [--redo]
+  python3 bench/linearization/study.py --speed          # decode speed and state of every arm, in one sitting
+  python3 bench/linearization/study.py --table          # table.md, results.json and the plot from what is recorded
+
+An arm takes ~75 min on 2 cores, so the study spans several sittings (and machines). Each finished arm is recorded in
+<out>/arms/<arm>.json and skipped afterwards (--redo trains it again); an interrupted arm continues from its newest
+snapshot in <work> (train --resume auto). Per arm it records
   - held-out perplexity over training (the trainer's validation passes, against training tokens of all stages),
   - final held-out perplexity (linspec eval --ppl --ctx 256 over 16K validation tokens) and its ratio to `softmax`,
-  - draft-head tokens/step (3 self-distilled heads, 100 steps, 9-node tree) and decode tokens/s (AR and speculative),
-  - decode tokens/s and state bytes per sequence at 1K and 32K context (eval --context-sweep),
-  - per-layer RMS of the local / global / conv branches (linspec verify) for aug arms,
-and writes <out>/results.json, <out>/table.md and <out>/ppl_vs_tokens.png (gnuplot).
+  - draft-head tokens/step (3 self-distilled heads, 100 steps, 9-node tree): a property of the trained weights,
+  - per-layer RMS of the local / global / conv branches (linspec verify) for linear arms.
+Decode speed depends on the architecture, not on the trained values, and machines of this kind differ ~2x, so it is
+measured apart: --speed linearizes the teacher into each arm's architecture and times decode at 1K and 32K context
+(eval --context-sweep) for every arm in one sitting, with the state bytes per sequence -> <out>/speed.json.
+Every run rewrites <out>/results.json, <out>/table.md and <out>/ppl_vs_tokens.png (gnuplot) from the recorded files.
 """
 import argparse
+import datetime
 import json
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TOKENS_PER_STEP = 1024  # recipe.yaml: 2 ranks x micro_batch 2 x seq_len 256
 STAGES = ("transfer", "finetune", "heads")
+SWEEP = (1024, 32768)
 
 
 def read_arms(path):
@@ -53,6 +62,14 @@ def run(cmd, log=None):
         subprocess.run(cmd, check=True, cwd=ROOT, stderr=sink if log else None)
 
 
+def sitting():
+    """Where and when a measurement was taken: results from different machines are compared only as ratios."""
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu,
+            "cores": os.cpu_count(), "commit": commit}
+
+
 def curve(arm_dir):
     """(training tokens, val ppl) over the stages that shape the model (not the heads stage)."""
     points, offset = [], 0
@@ -73,7 +90,12 @@ def curve(arm_dir):
     return points, offset
 
 
-def measure_arm(name, sets, args, linspec):
+def is_softmax(sets):
+    return "model.attention.preset=softmax" in sets
+
+
+def train_arm(name, sets, args):
+    """Trains one arm (resumable), measures what its trained weights decide, and records <out>/arms/<name>.json."""
     arm_dir = os.path.join(args.work, name)
     os.makedirs(arm_dir, exist_ok=True)
     log = os.path.join(arm_dir, "train.log")
@@ -81,34 +103,71 @@ def measure_arm(name, sets, args, linspec):
     train = ["bash", "launch/train.sh", "-n", str(args.ranks), "bench/linearization/recipe.yaml", "--resume", "auto"]
     for kv in base + sets:
         train += ["--set", kv]
+    started = datetime.datetime.now()
     run(train, log)
     serve = os.path.join(arm_dir, "serve.h5")
     if not os.path.exists(serve):
         heads = os.path.join(arm_dir, "heads")
-        run([linspec, "export", "--checkpoint", os.path.join(heads, open(os.path.join(heads, "latest")).read().strip()),
+        run([args.linspec, "export", "--checkpoint", os.path.join(heads, open(os.path.join(heads, "latest")).read().strip()),
              "--out", serve], log)
     report = os.path.join(arm_dir, "eval.json")
     if not os.path.exists(report):
-        run([linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "256", "--max-tokens", "16384",
-             "--decode", "--speculative", "heads", "--tree", "configs/trees/cpu-3heads.json", "--prompts", "4",
-             "--prompt-len", "48", "--new-tokens", "64", "--context-sweep", "1024,32768", "--json", report], log)
+        run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "256", "--max-tokens",
+             "16384", "--speculative", "heads", "--tree", "configs/trees/cpu-3heads.json", "--prompts", "4",
+             "--prompt-len", "48", "--new-tokens", "64", "--json", report], log)
     verify = os.path.join(arm_dir, "verify.json")
-    if not os.path.exists(verify) and not any(s == "model.attention.preset=softmax" for s in sets):
-        subprocess.run([linspec, "verify", "--checkpoint", serve, "--len", "256", "--json", verify], cwd=ROOT)
+    if not os.path.exists(verify) and not is_softmax(sets):
+        subprocess.run([args.linspec, "verify", "--checkpoint", serve, "--len", "256", "--json", verify], cwd=ROOT)
     points, tokens = curve(arm_dir)
     e = json.load(open(report))
-    sweep = {p["context"]: p for p in e.get("context_sweep", {}).get("points", [])}
     row = {"arm": name, "sets": sets, "training_tokens": tokens, "curve": points, "ppl": e["ppl"],
-           "ar_tokens_per_s": e["decode"]["decode_tokens_per_s"],
-           "spec_tokens_per_s": e["speculative"]["decode_tokens_per_s"],
-           "tokens_per_step": e["speculative"]["mean_accepted_tokens_per_step"],
-           "tokens_per_s_1k": sweep.get(1024, {}).get("decode_tokens_per_s"),
-           "tokens_per_s_32k": sweep.get(32768, {}).get("decode_tokens_per_s"),
-           "state_bytes_1k": sweep.get(1024, {}).get("state_bytes"),
-           "state_bytes_32k": sweep.get(32768, {}).get("state_bytes")}
+           "ppl_tokens": e.get("tokens"), "tokens_per_step": e["speculative"]["mean_accepted_tokens_per_step"],
+           "identical_to_ar": e["speculative"].get("identical_to_ar"),
+           "wall_minutes_this_sitting": round((datetime.datetime.now() - started).total_seconds() / 60, 1),
+           "sitting": sitting()}
     if os.path.exists(verify):
-        row["branches"] = json.load(open(verify)).get("layers")
-    return row
+        row["branches"] = [{"layer": i, **l.get("branches", {})} for i, l in enumerate(json.load(open(verify)).get("layers", []))]
+    write_json(os.path.join(args.out, "arms", name + ".json"), row)
+
+
+def linearize_args(sets):
+    """The arm's architecture as `linspec linearize` options (training-only keys are left out)."""
+    out, preset = [], "aug"
+    for kv in sets:
+        key, value = kv.split("=", 1)
+        if key == "model.attention.preset":
+            preset = value
+        elif key.startswith("model.attention."):
+            out += ["--set", f"{key[len('model.attention.'):]}={value}"]
+        elif key == "model.keep_softmax_layers":
+            out += ["--keep-softmax", value.strip("[]").replace(" ", "")]
+    return ["--attention", preset] + out
+
+
+def speed_pass(arms, args):
+    """Decode tokens/s and state bytes at 1K and 32K context for every arm's architecture, in one sitting."""
+    work = os.path.join(args.work, "speed")
+    os.makedirs(work, exist_ok=True)
+    rows = {}
+    for name, sets in arms.items():
+        model = args.model
+        if not is_softmax(sets):
+            model = os.path.join(work, name + ".h5")
+            run([args.linspec, "linearize", "--in", args.model, "--out", model, "--force"] + linearize_args(sets))
+        report = os.path.join(work, name + ".json")
+        run([args.linspec, "eval", "--checkpoint", model, "--data", args.data, "--context-sweep",
+             ",".join(map(str, SWEEP)), "--json", report])
+        points = {p["context"]: p for p in json.load(open(report)).get("context_sweep", {}).get("points", [])}
+        rows[name] = {f"tokens_per_s_{c // 1024}k": points.get(c, {}).get("decode_tokens_per_s") for c in SWEEP}
+        rows[name].update({f"state_bytes_{c // 1024}k": points.get(c, {}).get("state_bytes") for c in SWEEP})
+    write_json(os.path.join(args.out, "speed.json"), {"sitting": sitting(), "arms": rows})
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    json.dump(value, open(tmp, "w"), indent=1)
+    os.replace(tmp, path)
 
 
 def mib(x):
@@ -119,22 +178,34 @@ def num(x, fmt="{:.1f}"):
     return fmt.format(x) if isinstance(x, (int, float)) else "-"
 
 
-def write_outputs(rows, out, command):
-    os.makedirs(out, exist_ok=True)
+def write_outputs(arms, out, command):
+    """results.json, table.md and the plot from the recorded arms (file order) and speed.json."""
+    rows = [json.load(open(p)) for a in arms if os.path.exists(p := os.path.join(out, "arms", a + ".json"))]
+    if not rows:
+        print(f"no arm recorded under {out}/arms yet")
+        return
+    speed_path = os.path.join(out, "speed.json")
+    speed = json.load(open(speed_path)) if os.path.exists(speed_path) else {"arms": {}}
     ref = next((r["ppl"] for r in rows if r["arm"] == "softmax"), None)
     for r in rows:
         r["ppl_ratio_to_softmax"] = r["ppl"] / ref if ref else None
-    json.dump({"command": command, "tokens_per_step": TOKENS_PER_STEP, "arms": rows}, open(os.path.join(out, "results.json"), "w"),
-              indent=1)
+        r.update(speed["arms"].get(r["arm"], {}))
+    write_json(os.path.join(out, "results.json"), {"command": command, "tokens_per_step": TOKENS_PER_STEP,
+                                                    "speed_sitting": speed.get("sitting"), "arms": rows})
+    missing = [a for a in arms if a not in {r["arm"] for r in rows}]
     lines = [f"# Linearization study (SmolLM2-135M, {rows[0]['training_tokens'] / 1e6:.2f}M training tokens per arm)", "",
-             f"Reproduce: `{command}`", "",
-             "| arm | held-out ppl | / softmax | draft tokens/step | AR tok/s | spec tok/s | tok/s @1K | tok/s @32K "
-             "| state MiB @1K | state MiB @32K |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Reproduce: `{command}` (arms), then `python3 bench/linearization/study.py --speed` (speed columns).", "",
+             "Perplexity: held-out split, ctx 256, 16K tokens. Tokens/step: 3 self-distilled draft heads, 9-node tree, "
+             "greedy, bonus token counted. Speed: batch 1, the arm's architecture (speed does not depend on trained "
+             f"values), one sitting: {json.dumps(speed.get('sitting'))}.", "",
+             "| arm | held-out ppl | / softmax | draft tokens/step | tok/s @1K | tok/s @32K | state MiB @1K "
+             "| state MiB @32K |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['arm']} | {r['ppl']:.2f} | {num(r['ppl_ratio_to_softmax'], '{:.3f}')} | "
-                     f"{r['tokens_per_step']:.2f} | {r['ar_tokens_per_s']:.1f} | {r['spec_tokens_per_s']:.1f} | "
-                     f"{num(r['tokens_per_s_1k'])} | {num(r['tokens_per_s_32k'])} | {mib(r['state_bytes_1k'])} | "
-                     f"{mib(r['state_bytes_32k'])} |")
+                     f"{r['tokens_per_step']:.2f} | {num(r.get('tokens_per_s_1k'))} | {num(r.get('tokens_per_s_32k'))} | "
+                     f"{mib(r.get('state_bytes_1k'))} | {mib(r.get('state_bytes_32k'))} |")
+    if missing:
+        lines += ["", f"Not yet trained: {', '.join(missing)}."]
     open(os.path.join(out, "table.md"), "w").write("\n".join(lines) + "\n")
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
@@ -161,6 +232,10 @@ def main():
     ap.add_argument("--data", default="out/quickstart/corpus_tokens.h5")
     ap.add_argument("--out", default="bench/results/linearization")
     ap.add_argument("--linspec", default=os.path.join(ROOT, "build/bin/linspec"))
+    ap.add_argument("--redo", action="store_true", help="train arms again even when recorded")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--speed", action="store_true", help="only the speed pass (all chosen arms, one sitting)")
+    mode.add_argument("--table", action="store_true", help="only rewrite the outputs from what is recorded")
     args = ap.parse_args()
     arms = read_arms(os.path.join(HERE, "arms.yaml"))
     chosen = [a for a in args.arms.split(",") if a] or list(arms)
@@ -168,12 +243,17 @@ def main():
     if unknown:
         sys.exit(f"unknown arm(s) {', '.join(unknown)}; arms.yaml has: {', '.join(arms)}")
     os.environ.setdefault("LINSPEC_BIN", args.linspec)
-    command = "python3 bench/linearization/study.py " + " ".join(sys.argv[1:])
-    rows = []
-    for a in chosen:  # the table is rewritten after every arm, so an interrupted study still leaves its finished arms
-        rows.append(measure_arm(a, arms[a], args, args.linspec))
-        write_outputs(rows, args.out, command)
-    print(open(os.path.join(args.out, "table.md")).read())
+    command = "python3 bench/linearization/study.py"
+    if args.speed:
+        speed_pass({a: arms[a] for a in chosen}, args)
+    elif not args.table:
+        for a in chosen:  # the outputs are rewritten after every arm, so an interrupted study keeps its finished arms
+            if args.redo or not os.path.exists(os.path.join(args.out, "arms", a + ".json")):
+                train_arm(a, arms[a], args)
+                write_outputs(list(arms), args.out, command)
+    write_outputs(list(arms), args.out, command)
+    if os.path.exists(os.path.join(args.out, "table.md")):
+        print(open(os.path.join(args.out, "table.md")).read())
 
 
 if __name__ == "__main__":
