@@ -83,6 +83,7 @@ int bench_train() {
     if (cfg->train.threads > 0) set_num_threads(cfg->train.threads);
     const Device device = trainer::training_device(*cfg);
     grads = trainer::make_communicator(cfg->distributed.backend, device);
+    trainer::resolve_auto_precision(*cfg, device, comm.get(), std::cerr);
     setup.emplace(trainer::build_training(*cfg, nullptr, std::cerr, device));
   } else {
     if (!args.overrides.empty()) throw_input_error("bench train: --set needs an experiment config (CONFIG.yaml)");

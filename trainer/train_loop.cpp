@@ -233,7 +233,8 @@ class Trainer {
 // the run finished, 1 when a stop signal ended it early (a snapshot was written: continue with --resume auto).
 int run_stage(const ExperimentConfig& stage_cfg, const std::string& resume, Communicator& world, std::ostream& log) {
   const int rank = world.rank();
-  const ExperimentConfig* cfg = &stage_cfg;
+  ExperimentConfig resolved = stage_cfg;  // train.precision "auto" settled below, once, for every use
+  const ExperimentConfig* cfg = &resolved;
   std::unique_ptr<Communicator> grads;  // the gradient buckets' communicator (host scalars go through `world`)
   std::optional<LoadedSnapshot> snap;
   std::optional<TrainSetup> setup;
@@ -250,6 +251,7 @@ int run_stage(const ExperimentConfig& stage_cfg, const std::string& resume, Comm
       if (!snap) log << "train: no snapshot in " << cfg->checkpoint.dir << ", starting fresh\n";
       else log << "train: resuming from " << snap->path << " (step " << snap->trainer.step << ")\n";
     }
+    resolve_auto_precision(resolved, device, &world, log);
     setup.emplace(build_training(*cfg, snap ? &*snap : nullptr, log, device));
   } catch (const InputError& e) {
     error = e.what();

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "attention/linear_mixers.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "model/llama_tensors.h"
+#include "trainer/step_profile.h"
 #include "trainer/trainable.h"
 
 namespace linspec::trainer {
@@ -73,6 +75,32 @@ std::string training_precision(const ExperimentConfig& cfg, Device device) {
   return device != Device::CPU || cpu_has_native_bf16() ? "bf16" : "fp32";
 }
 
+bool bf16_training_pays(double fp32_gflops, double bf16_gflops) { return bf16_gflops > 1.1 * fp32_gflops; }
+
+void resolve_auto_precision(ExperimentConfig& cfg, Device device, Communicator* world, std::ostream& log) {
+  if (cfg.train.precision != "auto") return;
+  std::string why;
+  if (device != Device::CPU) {
+    cfg.train.precision = "bf16";
+  } else if (!cpu_has_native_bf16()) {
+    cfg.train.precision = "fp32", why = " (no native bf16 on this CPU)";
+  } else {
+    // n = 512 keeps the probe under a second; the rates at this size rank the kinds as the step's GEMMs do.
+    const auto rates = measure_gemm_rates(device, 512, 3);
+    const double f32 = gemm_ceiling_gflops(rates, "fp32"), bf16 = gemm_ceiling_gflops(rates, "bf16");
+    double votes[1] = {bf16_training_pays(f32, bf16) ? 1.0 : 0.0};
+    if (world) world->allreduce_sum(votes, 1);
+    const bool all = votes[0] >= (world ? world->world() : 1) - 0.5;
+    cfg.train.precision = all ? "bf16" : "fp32";
+    std::ostringstream os;
+    os.precision(0);
+    os << std::fixed << " (native bf16; GEMM here: fp32 " << f32 << ", bf16 " << bf16 << " GFLOP/s"
+       << (world && world->world() > 1 ? ", every rank's vote" : "") << ")";
+    why = os.str();
+  }
+  log << "train: precision auto -> " << cfg.train.precision << why << "\n";
+}
+
 Device training_device(const ExperimentConfig& cfg) {
   const Device d = resolve_device(cfg.train.device, cfg.source + ": key 'train.device'");
   if (d == Device::CUDA) select_local_gpu();
@@ -117,12 +145,6 @@ TrainSetup build_training(const ExperimentConfig& cfg, const LoadedSnapshot* res
   LlamaOptions opts;
   const std::string precision = training_precision(cfg, device);
   opts.precision = precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
-  if (cfg.train.precision == "auto")
-    log << "train: precision auto -> " << precision
-        << (device == Device::CPU
-                ? (precision == "bf16" ? " (native bf16 dot products)" : " (no native bf16 on this CPU)")
-                : "")
-        << "\n";
   opts.requires_grad = true;  // mixers create their learnable tensors as leaves; the Student decides what trains
   opts.device = device;
   const linspec::AttentionSpec wanted = attention_spec_from_experiment(cfg);

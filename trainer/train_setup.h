@@ -10,6 +10,7 @@
 #include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/lora.h"
+#include "trainer/comm.h"
 #include "trainer/config.h"
 #include "trainer/drafts.h"
 #include "trainer/objectives.h"
@@ -42,9 +43,19 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
 // takes GPU local_rank mod visible GPUs. InputError naming the key for cuda without a CUDA build or a GPU.
 Device training_device(const ExperimentConfig& cfg);
 
-// The GEMM precision train.precision asks for on `device`: "auto" is bf16 on CUDA and on CPUs with native bf16
-// dot products (core/cpu_features.h), fp32 elsewhere (emulated bf16 is slower than fp32).
+// The GEMM precision train.precision asks for on `device`. "auto" (when resolve_auto_precision has not settled it)
+// is bf16 on CUDA and on CPUs with native bf16 dot products (core/cpu_features.h), fp32 elsewhere.
 std::string training_precision(const ExperimentConfig& cfg, Device device);
+
+// Whether bf16 training pays over fp32 at these measured GEMM rates: only clearly faster (+10%) counts, since bf16
+// also rounds the operands. A CPU with native bf16 dot products may still multiply faster in fp32 (one such box:
+// oneDNN bf16 170 GFLOP/s, fp32 313).
+bool bf16_training_pays(double fp32_gflops, double bf16_gflops);
+
+// Settles train.precision "auto" into fp32 or bf16 before the setup is built: bf16 on CUDA; on a CPU with native
+// bf16, whichever GEMM measures faster here (bf16_training_pays); fp32 otherwise. Every rank measures and bf16 is
+// chosen only when all of them find it pays (`world`: null for one process), so the ranks agree. Logs the choice.
+void resolve_auto_precision(ExperimentConfig& cfg, Device device, Communicator* world, std::ostream& log);
 
 // Checks files (model.init, data.path, tokenizer fingerprint) and builds the setup with every tensor (model, kd
 // teacher, LoRA, drafts) on `device`; InputError naming the config key or file at fault. `resume`: the snapshot to
