@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every arm of the linearization study (bench/linearization/arms.yaml over recipe.yaml) runs: one step per stage on a
 # tiny random LLaMA, with the arm's own --set overrides, so the study (hours, run by hand) cannot rot unnoticed.
-# Checks per arm: exit 0, and one final snapshot per stage the arm keeps (a skipped stage writes nothing).
+# Checks per arm: exit 0, and one final snapshot per stage the arm keeps (a skipped stage writes nothing); and the
+# speed pass's `linspec linearize` options for the arm (study.linearize_args) build its architecture.
 # Usage: test_study_arms.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$@"
 
@@ -28,4 +29,20 @@ while IFS=$'\t' read -r -a fields; do
   got=$(find "study/$arm" -name snapshot-1.h5 | wc -l)
   [[ $got -eq $want ]] || fail "arm $arm: $got stage snapshot(s), expected $want"
 done < arms.txt
-echo "study arms: $(wc -l < arms.txt) arms run"
+python3 - "$SRC/bench/linearization" > linearize.txt <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import study
+for name, sets in study.read_arms(sys.argv[1] + "/arms.yaml").items():
+    if not study.is_softmax(sets):
+        print("\t".join([name, *study.linearize_args(sets)]))
+PY
+while IFS=$'\t' read -r -a fields; do
+  args=("${fields[@]:1}")
+  [[ ${fields[0]} == aug-softmax-first-last ]] && args=("${args[@]/#0,29/0}")  # the tiny model has 2 layers
+  "$LINSPEC" linearize --in tiny.h5 --out "lin-${fields[0]}.h5" "${args[@]}" 2> lin.log ||
+    fail "arm ${fields[0]}: linearize ${args[*]}: $(cat lin.log)"
+  grep -q "attention '" lin.log || fail "arm ${fields[0]}: linearize said: $(cat lin.log)"
+done < linearize.txt
+[[ $(wc -l < linearize.txt) -ge 10 ]] || fail "only $(wc -l < linearize.txt) linear arms to linearize"
+echo "study arms: $(wc -l < arms.txt) arms run, $(wc -l < linearize.txt) linearized"
