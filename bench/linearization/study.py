@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 TOKENS_PER_STEP = 1024  # recipe.yaml: 2 ranks x micro_batch 2 x seq_len 256
 STAGES = ("transfer", "finetune", "heads")
-SWEEP = (1024, 32768)
+SWEEP = (1024, 32768)  # the speed pass's context lengths (--sweep)
 
 
 def read_arms(path):
@@ -148,19 +148,28 @@ def speed_pass(arms, args):
     """Decode tokens/s and state bytes at 1K and 32K context for every arm's architecture, in one sitting."""
     work = os.path.join(args.work, "speed")
     os.makedirs(work, exist_ok=True)
-    rows = {}
+    rows, measured = {}, {}  # arms of one architecture (aug with or without transfer / kd) are timed once
     for name, sets in arms.items():
+        arch = tuple(linearize_args(sets)) if not is_softmax(sets) else ("softmax",)
+        if arch in measured:
+            rows[name] = dict(rows[measured[arch]], same_architecture_as=measured[arch])
+            continue
+        measured[arch] = name
         model = args.model
         if not is_softmax(sets):
             model = os.path.join(work, name + ".h5")
             run([args.linspec, "linearize", "--in", args.model, "--out", model, "--force"] + linearize_args(sets))
         report = os.path.join(work, name + ".json")
         run([args.linspec, "eval", "--checkpoint", model, "--data", args.data, "--context-sweep",
-             ",".join(map(str, SWEEP)), "--json", report])
+             ",".join(map(str, args.sweep)), "--json", report])
         points = {p["context"]: p for p in json.load(open(report)).get("context_sweep", {}).get("points", [])}
-        rows[name] = {f"tokens_per_s_{c // 1024}k": points.get(c, {}).get("decode_tokens_per_s") for c in SWEEP}
-        rows[name].update({f"state_bytes_{c // 1024}k": points.get(c, {}).get("state_bytes") for c in SWEEP})
+        rows[name] = {f"tokens_per_s_{context_name(c)}": points.get(c, {}).get("decode_tokens_per_s") for c in args.sweep}
+        rows[name].update({f"state_bytes_{context_name(c)}": points.get(c, {}).get("state_bytes") for c in args.sweep})
     write_json(os.path.join(args.out, "speed.json"), {"sitting": sitting(), "arms": rows})
+
+
+def context_name(tokens):
+    return f"{tokens // 1024}k" if tokens % 1024 == 0 else str(tokens)
 
 
 def write_json(path, value):
@@ -233,10 +242,12 @@ def main():
     ap.add_argument("--out", default="bench/results/linearization")
     ap.add_argument("--linspec", default=os.path.join(ROOT, "build/bin/linspec"))
     ap.add_argument("--redo", action="store_true", help="train arms again even when recorded")
+    ap.add_argument("--sweep", default=",".join(map(str, SWEEP)), help="speed pass: context lengths (default %(default)s)")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--speed", action="store_true", help="only the speed pass (all chosen arms, one sitting)")
     mode.add_argument("--table", action="store_true", help="only rewrite the outputs from what is recorded")
     args = ap.parse_args()
+    args.sweep = [int(c) for c in args.sweep.split(",") if c]
     arms = read_arms(os.path.join(HERE, "arms.yaml"))
     chosen = [a for a in args.arms.split(",") if a] or list(arms)
     unknown = [a for a in chosen if a not in arms]

@@ -45,4 +45,21 @@ while IFS=$'\t' read -r -a fields; do
   grep -q "attention '" lin.log || fail "arm ${fields[0]}: linearize said: $(cat lin.log)"
 done < linearize.txt
 [[ $(wc -l < linearize.txt) -ge 10 ]] || fail "only $(wc -l < linearize.txt) linear arms to linearize"
-echo "study arms: $(wc -l < arms.txt) arms run, $(wc -l < linearize.txt) linearized"
+# The speed pass end to end at short contexts: every arm gets a row; a linear arm's state does not grow with the
+# context (window keeps its last 64 keys), softmax's does; arms of one architecture are timed once.
+# (aug-softmax-first-last keeps layer 29: not in the tiny model.)
+python3 "$SRC/bench/linearization/study.py" --speed --sweep 64,256 --model "$PWD/tiny.h5" --data "$PWD/data.h5" \
+  --work "$PWD/speed-work" --out "$PWD/results" --linspec "$LINSPEC" \
+  --arms "$(cut -f1 arms.txt | grep -vx aug-softmax-first-last | paste -sd,)" > speed.log 2>&1 ||
+  fail "speed pass: $(tail -5 speed.log)"
+python3 - "$PWD/results/speed.json" <<'PY' || fail "speed.json"
+import json, sys
+rows = json.load(open(sys.argv[1]))["arms"]
+assert len(rows) == 13, sorted(rows)
+for name, r in rows.items():
+    assert r["tokens_per_s_64"] > 0 and r["tokens_per_s_256"] > 0, (name, r)
+    grows = r["state_bytes_256"] > r["state_bytes_64"]
+    assert grows == (name == "softmax"), (name, r)  # window keeps only its last 64 keys
+assert rows["aug-no-kd"]["same_architecture_as"] == "aug", rows["aug-no-kd"]
+PY
+echo "study arms: $(wc -l < arms.txt) arms run, $(wc -l < linearize.txt) linearized, speed pass done"
