@@ -52,10 +52,10 @@ python3 "$SRC/bench/linearization/study.py" --speed --sweep 64,256 --model "$PWD
   --work "$PWD/speed-work" --out "$PWD/results" --linspec "$LINSPEC" \
   --arms "$(cut -f1 arms.txt | grep -vx aug-softmax-first-last | paste -sd,)" > speed.log 2>&1 ||
   fail "speed pass: $(tail -5 speed.log)"
-python3 - "$PWD/results/speed.json" <<'PY' || fail "speed.json"
+python3 - "$PWD/results/speed.json" $(($(wc -l < arms.txt) - 1)) <<'PY' || fail "speed.json"
 import json, sys
 rows = json.load(open(sys.argv[1]))["arms"]
-assert len(rows) == 13, sorted(rows)
+assert len(rows) == int(sys.argv[2]), sorted(rows)
 for name, r in rows.items():
     assert r["tokens_per_s_64"] > 0 and r["tokens_per_s_256"] > 0, (name, r)
     grows = r["state_bytes_256"] > r["state_bytes_64"]
