@@ -85,7 +85,7 @@ void resolve_auto_precision(ExperimentConfig& cfg, Device device, Communicator* 
   } else if (!cpu_has_native_bf16()) {
     cfg.train.precision = "fp32", why = " (no native bf16 on this CPU)";
   } else {
-    // n = 512 keeps the probe under a second; the rates at this size rank the kinds as the step's GEMMs do.
+    // n = 512 keeps the probe near a second (three kinds, best of >= 0.3 s each).
     const auto rates = measure_gemm_rates(device, 512, 3);
     const double f32 = gemm_ceiling_gflops(rates, "fp32"), bf16 = gemm_ceiling_gflops(rates, "bf16");
     double votes[1] = {bf16_training_pays(f32, bf16) ? 1.0 : 0.0};
