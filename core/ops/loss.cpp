@@ -26,7 +26,7 @@ double upstream_on_host(const Tensor& g) { return detail::host_readable(g) ? g.i
 // for the message.
 void check_target_ids(const Tensor& targets, int64_t vocab, int32_t ignore_index, const char* op) {
   if (const int64_t r = detail::first_invalid_id(targets, vocab, ignore_index); r >= 0)
-    LINSPEC_CHECK(false, op, ": target id ", targets.slice(0, r, r + 1).to(Device::CPU).data<int32_t>()[0],
+    LINSPEC_CHECK(false, op, ": target id ", targets.slice(0, r, r + 1).to_vector<int32_t>()[0],
                   " at row ", r, " is outside the vocabulary [0, ", vocab, ") and is not ignore_index ", ignore_index);
 }
 

@@ -177,6 +177,26 @@ TEST_P(GradCheckAttentionLoss, MatchesCentralDifferences) {
 INSTANTIATE_TEST_SUITE_P(Ops, GradCheckAttentionLoss, ::testing::ValuesIn(grad_cases()),
                          [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; });
 
+// A target id outside the vocabulary (and not ignore_index) is refused, the message naming the id and its row.
+TEST(LossTargets, OutOfVocabularyIdIsNamedWithItsRow) {
+  Philox rng(5);
+  const Tensor hidden = lt::random_normal({4, 3}, DType::F32, rng), weight = lt::random_normal({6, 3}, DType::F32, rng);
+  const Tensor targets = Tensor::from_vector(std::vector<int32_t>{1, ops::kIgnoreIndex, 9, 0}, {4});
+  auto message = [](auto&& call) {
+    try {
+      call();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const std::string& m : {message([&] { ops::cross_entropy(ops::linear(hidden, weight), targets); }),
+                               message([&] { ops::linear_cross_entropy(hidden, weight, targets, 2); })}) {
+    EXPECT_NE(m.find("target id 9 at row 2"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, 6)"), std::string::npos) << m;
+  }
+}
+
 // ---------------------------------------------------------------- attention, f32 vs references
 
 struct AttnInputs {
