@@ -43,7 +43,8 @@ step "perplexity of aug before any training (linearized, nothing learned yet)"
 "$LINSPEC" eval --checkpoint "$WORK/aug_init.h5" "${PPL_ARGS[@]}" --json "$WORK/eval_aug_before.json"
 
 step "staged training under mpirun, $RANKS rank(s): transfer -> finetune (LoRA + CE) -> heads (configs/quickstart.yaml)"
-TRAIN_ARGS=()
+# The config names out/quickstart/...; point the teacher, the corpus and the snapshots at $WORK instead.
+TRAIN_ARGS=(--set "model.init=$WORK/smollm2.h5" --set "data.path=$WORK/corpus_tokens.h5" --set "checkpoint.dir=$WORK/run")
 for kv in ${LINSPEC_TRAIN_SET:-}; do TRAIN_ARGS+=(--set "$kv"); done
 if [[ "${LINSPEC_RESUME:-0}" == 1 ]]; then TRAIN_ARGS+=(--resume auto); else rm -rf "$WORK/run"; fi
 train_started=$SECONDS
