@@ -16,7 +16,8 @@ struct LossKernels {
   // logits [n, v], targets [n] (already validated: in [0, v) or == ignore_index). lse[r] = 0 for ignored rows.
   CrossEntropySums (*cross_entropy_forward)(const T* logits, const int32_t* targets, int64_t n, int64_t v,
                                             int32_t ignore_index, T* lse);
-  // grad = coef · (softmax − onehot(target)) per counted row, 0 for ignored rows.
+  // grad = coef · (softmax − onehot(target)) per counted row, 0 for ignored rows. grad may be logits itself
+  // (linear_cross_entropy turns each chunk's logits into their gradient in place): each element is read, then written.
   void (*cross_entropy_backward)(const T* logits, const int32_t* targets, const T* lse, int64_t n, int64_t v,
                                  int32_t ignore_index, T coef, T* grad);
   // Per row r: KL(p_t ‖ p_s) with p = softmax(z / tau); fills lse_s, lse_t (of z / tau) and row_kl; returns Σ_r KL.
