@@ -187,6 +187,35 @@ def num(x, fmt="{:.1f}"):
     return fmt.format(x) if isinstance(x, (int, float)) else "-"
 
 
+def branch_shares(layers):
+    """Per branch, its RMS as a share of the summed branch RMS, averaged over the early, middle and late third of
+    the layers (verify's per-layer RMS of each λ-scaled branch; output_rms is the sum's own and is left out)."""
+    names = sorted({k[:-4] for l in layers for k in l if k.endswith("_rms") and k != "output_rms"})
+    thirds = [layers[i * len(layers) // 3:(i + 1) * len(layers) // 3] for i in range(3)]
+    shares = {}
+    for n in names:
+        per_third = []
+        for part in thirds:
+            vals = [l.get(n + "_rms", 0.0) / t for l in part if (t := sum(l.get(m + "_rms", 0.0) for m in names)) > 0]
+            per_third.append(sum(vals) / len(vals) if vals else None)
+        shares[n] = per_third
+    return shares
+
+
+def branch_lines(rows):
+    """table.md's branch section: what the local, global-linear and conv branches carry per arm, by depth."""
+    rows = [r for r in rows if r.get("branches")]
+    if not rows:
+        return []
+    lines = ["", "What each branch carries (RMS of each λ-scaled branch over the summed branch RMS, per layer, averaged "
+             "over the first, middle and last third of the layers; the trained model on 256 tokens, `linspec verify`):", "",
+             "| arm | branch | early | middle | late |", "|---|---|---|---|---|"]
+    for r in rows:
+        for name, per_third in branch_shares(r["branches"]).items():
+            lines.append(f"| {r['arm']} | {name} | " + " | ".join(num(x, "{:.2f}") for x in per_third) + " |")
+    return lines
+
+
 def write_outputs(arms, out, command):
     """results.json, table.md and the plot from the recorded arms (file order) and speed.json."""
     rows = [json.load(open(p)) for a in arms if os.path.exists(p := os.path.join(out, "arms", a + ".json"))]
@@ -213,6 +242,7 @@ def write_outputs(arms, out, command):
         lines.append(f"| {r['arm']} | {r['ppl']:.2f} | {num(r['ppl_ratio_to_softmax'], '{:.3f}')} | "
                      f"{r['tokens_per_step']:.2f} | {num(r.get('tokens_per_s_1k'))} | {num(r.get('tokens_per_s_32k'))} | "
                      f"{mib(r.get('state_bytes_1k'))} | {mib(r.get('state_bytes_32k'))} |")
+    lines += branch_lines(rows)
     if missing:
         lines += ["", f"Not yet trained: {', '.join(missing)}."]
     open(os.path.join(out, "table.md"), "w").write("\n".join(lines) + "\n")

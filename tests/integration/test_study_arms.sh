@@ -67,9 +67,15 @@ PY
 python3 - "$PWD/results/arms" <<'PY'
 import json, os, sys
 os.makedirs(sys.argv[1], exist_ok=True)
+# aug's verify report: 3 layers whose local / global / conv RMS shares are 0.5/0.25/0.25, 0.2/0.2/0.6, 0/0/1
+branches = [{"layer": i, "local_rms": a, "global_rms": b, "conv_rms": c, "output_rms": 9.0}
+            for i, (a, b, c) in enumerate(((2.0, 1.0, 1.0), (1.0, 1.0, 3.0), (0.0, 0.0, 0.5)))]
 for arm, ppl in (("aug", 15.0), ("softmax", 12.0)):
-    json.dump({"arm": arm, "sets": [], "training_tokens": 1024000, "curve": [[0, 40.0], [1024000, ppl]], "ppl": ppl,
-               "tokens_per_step": 1.5}, open(os.path.join(sys.argv[1], arm + ".json"), "w"))
+    row = {"arm": arm, "sets": [], "training_tokens": 1024000, "curve": [[0, 40.0], [1024000, ppl]], "ppl": ppl,
+           "tokens_per_step": 1.5}
+    if arm == "aug":
+        row["branches"] = branches
+    json.dump(row, open(os.path.join(sys.argv[1], arm + ".json"), "w"))
 PY
 python3 "$SRC/bench/linearization/study.py" --table --out "$PWD/results" > table.log 2>&1 || fail "--table: $(tail -3 table.log)"
 python3 - "$PWD/results" <<'PY' || fail "table from recorded arms"
@@ -79,5 +85,10 @@ assert [a["arm"] for a in r["arms"]] == ["softmax", "aug"], r["arms"]
 assert abs(r["arms"][1]["ppl_ratio_to_softmax"] - 1.25) < 1e-12 and r["arms"][1]["tokens_per_s_64"] > 0
 table = open(sys.argv[1] + "/table.md").read()
 assert "| aug | 15.00 | 1.250 |" in table and "Not yet trained: window" in table, table
+# the branch section: one row per branch of aug (softmax has none), its share in each third of the layers
+for line in ("| aug | conv | 0.25 | 0.60 | 1.00 |", "| aug | global | 0.25 | 0.20 | 0.00 |",
+             "| aug | local | 0.50 | 0.20 | 0.00 |"):
+    assert line in table, (line, table)
+assert "| softmax | " not in table.split("What each branch carries")[1], table
 PY
 echo "study arms: $(wc -l < arms.txt) arms run, $(wc -l < linearize.txt) linearized, speed pass and table done"
