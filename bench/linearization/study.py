@@ -83,8 +83,10 @@ def curve(arm_dir):
                 d = json.loads(line)
             except ValueError:
                 continue
-            if "val_ppl" in d:
-                points.append((offset + d["step"] * TOKENS_PER_STEP, d["val_ppl"]))
+            tokens = offset + d.get("step", 0) * TOKENS_PER_STEP
+            # A stage's step-0 pass measures the model the previous stage ended with: one point, not two.
+            if "val_ppl" in d and not (points and points[-1][0] == tokens):
+                points.append((tokens, d["val_ppl"]))
             last = max(last, d.get("step", 0))
         offset += last * TOKENS_PER_STEP
     return points, offset
