@@ -70,9 +70,19 @@ linspec::AttentionSpec attention_spec_from_experiment(const ExperimentConfig& cf
   return spec;
 }
 
+namespace {
+// What "auto" means without a measurement: bf16 on a GPU (tensor cores), fp32 on a CPU without native bf16 dot
+// products; empty for a CPU with them, where only a measurement can tell (resolve_auto_precision).
+std::string auto_precision_without_probe(Device device) {
+  if (device == Device::CUDA) return "bf16";
+  return cpu_has_native_bf16() ? "" : "fp32";
+}
+}  // namespace
+
 std::string training_precision(const ExperimentConfig& cfg, Device device) {
   if (cfg.train.precision != "auto") return cfg.train.precision;
-  return device != Device::CPU || cpu_has_native_bf16() ? "bf16" : "fp32";
+  const std::string fixed = auto_precision_without_probe(device);
+  return fixed.empty() ? "bf16" : fixed;
 }
 
 bool bf16_training_pays(double fp32_gflops, double bf16_gflops) { return bf16_gflops > 1.1 * fp32_gflops; }
@@ -80,10 +90,9 @@ bool bf16_training_pays(double fp32_gflops, double bf16_gflops) { return bf16_gf
 void resolve_auto_precision(ExperimentConfig& cfg, Device device, Communicator* world, std::ostream& log) {
   if (cfg.train.precision != "auto") return;
   std::string why;
-  if (device != Device::CPU) {
-    cfg.train.precision = "bf16";
-  } else if (!cpu_has_native_bf16()) {
-    cfg.train.precision = "fp32", why = " (no native bf16 on this CPU)";
+  if (const std::string fixed = auto_precision_without_probe(device); !fixed.empty()) {
+    cfg.train.precision = fixed;
+    if (fixed == "fp32") why = " (no native bf16 on this CPU)";
   } else {
     // n = 512 keeps the probe near a second (three kinds, best of >= 0.3 s each).
     const auto rates = measure_gemm_rates(device, 512, 3);

@@ -103,14 +103,13 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   Tensor grad_w = need_w ? Tensor::empty({V, D}, w.dtype(), w.device()) : Tensor();
   // One [rows, V] buffer: the backward kernel turns each chunk's logits into their gradient in place.
   Tensor logits = Tensor::empty({rows, V}, h.dtype(), h.device()), lse = Tensor::empty({rows}, h.dtype(), h.device());
-  const bool need_grad_logits = need_h || need_w;
   double loss_sum = 0;
   int64_t count = 0;  // counted rows, from each chunk's forward: the gradients are divided by it in the backward
   const int32_t* tg = targets.device_data<int32_t>();
   for (int64_t r0 = 0; r0 < N; r0 += chunk) {
     const int64_t c = std::min(chunk, N - r0);
     const Tensor hc = h.slice(0, r0, r0 + c);
-    Tensor zc = logits.slice(0, 0, c), gc = need_grad_logits ? zc : Tensor();
+    Tensor zc = logits.slice(0, 0, c), gc = need_h || need_w ? zc : Tensor();
     detail::gemm_into({1, c, V, D, false, true, false}, hc, w, zc, 0.f, precision, GemmRole::Forward);
     detail::dispatch_float(h.dtype(), op, [&](auto zero) {
       using T = decltype(zero);
