@@ -4,6 +4,7 @@
 // read (decode is bound by them) and GMAC/s.
 #include <benchmark/benchmark.h>
 
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -61,3 +62,68 @@ BENCHMARK(BM_decode_gemm_f32_onednn)->Apply(shapes);
 BENCHMARK(BM_decode_gemm_f32)->Apply(shapes);
 BENCHMARK(BM_decode_gemm_bf16)->Apply(shapes);
 BENCHMARK(BM_decode_gemm_q8)->Apply(shapes);
+
+// One SmolLM2-135M decode step of GEMMs: 30 layers × (q, k, v, o, gate, up, down) + the LM head, every matrix its
+// own buffer, as the model holds them. The single-matrix shapes above stay in cache when repeated (this box's L3 is
+// larger than an int8 model); this is the stream a token really reads, so it is what the kernels' prefetch is tuned
+// on. Args: activation rows (1 = AR, more = a verified tree).
+namespace {
+struct StepWeights {
+  std::vector<std::pair<int64_t, int64_t>> shapes;  // (n, k) per GEMM
+  std::vector<std::vector<float>> f32;
+  std::vector<std::vector<uint16_t>> bf16;
+  std::vector<std::vector<uint8_t>> q8;
+  explicit StepWeights(Weights format) {
+    for (int layer = 0; layer < 30; ++layer)
+      for (auto nk : {std::pair<int64_t, int64_t>{576, 576}, {192, 576}, {192, 576}, {576, 576}, {1536, 576},
+                      {1536, 576}, {576, 1536}})
+        shapes.push_back(nk);
+    shapes.push_back({49152, 576});
+    for (auto [n, k] : shapes) {
+      std::vector<float> w(n * k);
+      for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>((i * 104729) % 211) / 2000.f - 0.05f;
+      if (format == Weights::Q8) {
+        q8.emplace_back(n * linspec::kernels::q8_row_bytes(k));
+        linspec::kernels::q8_pack_rows(w.data(), n, k, q8.back().data());
+      } else if (format == Weights::BF16) {
+        bf16.emplace_back(n * k);
+        for (size_t i = 0; i < w.size(); ++i) bf16.back()[i] = static_cast<uint16_t>(std::bit_cast<uint32_t>(w[i]) >> 16);
+      } else {
+        f32.push_back(std::move(w));
+      }
+    }
+  }
+};
+}  // namespace
+
+static void run_step(benchmark::State& state, Weights format) {
+  const int64_t m = state.range(0);
+  StepWeights weights(format);
+  std::vector<float> a(m * 1536, 0.01f), c(m * 49152);
+  const auto& mm = linspec::kernels::cpu_backend().matmul;
+  double bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    for (size_t i = 0; i < weights.shapes.size(); ++i) {
+      const auto [n, k] = weights.shapes[i];
+      if (format == Weights::Q8) {
+        mm.gemm_q8(m, n, k, a.data(), weights.q8[i].data(), c.data());
+        bytes += static_cast<double>(weights.q8[i].size());
+      } else if (format == Weights::BF16) {
+        mm.gemm_bf16_weight(m, n, k, a.data(), weights.bf16[i].data(), c.data());
+        bytes += 2.0 * n * k;
+      } else {
+        mm.gemm_f32_weight(m, n, k, a.data(), weights.f32[i].data(), c.data());
+        bytes += 4.0 * n * k;
+      }
+    }
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["weight_GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+static void BM_decode_step_f32(benchmark::State& s) { run_step(s, Weights::F32); }
+static void BM_decode_step_bf16(benchmark::State& s) { run_step(s, Weights::BF16); }
+static void BM_decode_step_q8(benchmark::State& s) { run_step(s, Weights::Q8); }
+BENCHMARK(BM_decode_step_f32)->Arg(1)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_decode_step_bf16)->Arg(1)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_decode_step_q8)->Arg(1)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -16,10 +16,11 @@ namespace linspec::kernels::cpu {
 namespace {
 
 constexpr int64_t kStep = 32;  // inputs per iteration: two f32 vectors of 16
-// How far ahead in its weight row each load prefetches. A thread reads 4 rows of 1–6 KB side by side, too short
-// for the hardware prefetcher to get ahead of; for bf16, 512 bytes ahead took a SmolLM2 step of GEMMs (one token)
-// from 23.2 to 15.1 ms (medians of 8 alternating runs, same machine).
-constexpr int64_t kPrefetchBytes = 512;
+// How far ahead of each load a prefetch reaches. A thread walks its rows in order, so this is a stream 8 KB ahead:
+// the rows (1–6 KB) are too short for the hardware prefetcher to get ahead of, and the weights come from a large L3 or
+// DRAM. On a SmolLM2 step of GEMMs (bench_decode_gemm BM_decode_step_*, one token) 8 KB took bf16 from 15.4 to
+// ~11 ms and f32 from 22.7 to ~20 ms against 512 bytes; 16 KB was slower again (same machine, one sitting).
+constexpr int64_t kPrefetchBytes = 8192;
 
 // The 32 weights w[kk, kk + 32) of a row as two f32 vectors; Whole: all 32 exist (plain loads, and a prefetch of the
 // row ahead), otherwise the first popcount(m32) (masked loads, zeros beyond).
@@ -42,8 +43,8 @@ __attribute__((target("avx512f,avx512bw"))) inline void load_weights(const float
                                                                      __m512& hi) {
   if constexpr (Whole) {
     // 128 bytes per step: two cache lines, each prefetched the same distance ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + 2 * kPrefetchBytes + 64, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
     lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
   } else {
     lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m32), p);
