@@ -98,7 +98,8 @@ void decode_reports(const LoadedModel& m, const std::vector<int32_t>& data, nloh
   const DecodeRun ar = bench_autoregressive(*m.model, prompts, cfg);
   report["decode"] = ar.report;
   std::cerr << "eval: AR prefill " << ar.report["prefill_tokens_per_s"].get<double>() << " tokens/s, decode "
-            << ar.report["decode_tokens_per_s"].get<double>() << " tokens/s\n";
+            << ar.report["decode_tokens_per_s"].get<double>() << " tokens/s, "
+            << 100 * ar.report["repeated_4gram_fraction"].get<double>() << "% of generated 4-grams repeat\n";
   if (spec.speculator) {
     const DecodeRun sr = bench_speculative(*spec.speculator, prompts, cfg, &ar, args.batch);
     report["speculative"] = sr.report;

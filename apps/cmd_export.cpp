@@ -1,4 +1,4 @@
-// linspec export --checkpoint SNAP [--out serve.h5] [--hf-dir DIR] [--dtype f32|bf16] [--force]
+// linspec export --checkpoint SNAP|DIR|DIR/latest [--out serve.h5] [--hf-dir DIR] [--dtype f32|bf16] [--force]
 // A training snapshot (or any checkpoint) as what serving needs: --out writes a native checkpoint with LoRA merged,
 // the tokenizer and the draft heads / draft model, without optimizer or trainer state; --hf-dir writes config.json +
 // model.safetensors + the tokenizer files for transformers (softmax models only: an HF LlamaForCausalLM cannot hold
@@ -14,6 +14,7 @@
 #include "model/feature_draft.h"
 #include "model/formats/hf_export.h"
 #include "serve/serving_checkpoint.h"
+#include "trainer/snapshot.h"
 
 namespace linspec::apps {
 namespace {
@@ -25,6 +26,11 @@ int run_export() {
   namespace fs = std::filesystem;
   if (out.empty() && hf_dir.empty()) throw_input_error("export: give --out FILE.h5 and/or --hf-dir DIR");
   if (!fs::exists(checkpoint)) throw_input_error(checkpoint, ": no such file");
+  // A training directory or its `latest` pointer: the snapshot it names.
+  if (const std::string named = trainer::resolve_latest_pointer(checkpoint); named != checkpoint) {
+    std::cerr << "linspec export: " << checkpoint << " -> " << named << "\n";
+    checkpoint = named;
+  }
   if (fs::is_directory(checkpoint))
     throw_input_error(checkpoint, ": is a directory; export reads a native checkpoint or snapshot (.h5): "
                       "`linspec convert` an HF directory first");
@@ -62,7 +68,7 @@ int run_export() {
 }
 
 RegisterCommand reg(Command{"export", "Write a serving checkpoint or an HF directory", [](CLI::App& s) {
-                              s.add_option("--checkpoint", checkpoint, "Training snapshot or checkpoint (.h5)")
+                              s.add_option("--checkpoint", checkpoint, "Training snapshot or checkpoint (.h5), or a training directory / its latest pointer (the snapshot it names)")
                                   ->required();
                               s.add_option("--out", out, "Serving checkpoint (.h5): model with LoRA merged, tokenizer, "
                                                          "draft heads / draft model");

@@ -27,34 +27,47 @@ std::vector<double> sampling_distribution(const float* logits, int64_t vocab, co
     p[argmax(logits, vocab)] = 1.0;
     return p;
   }
-  // Candidates sorted by logit (descending, ties by id), cut by top-k.
+  const double inv_t = 1.0 / cfg.temperature;
+  const int64_t k = cfg.top_k > 0 ? std::min(cfg.top_k, vocab) : vocab;
+  const float top = logits[argmax(logits, vocab)];
+  auto weight = [&](int32_t i) { return std::exp((static_cast<double>(logits[i]) - top) * inv_t); };
+  if (k == vocab && cfg.top_p >= 1.0) {
+    // Every token is a candidate: a plain softmax of logits / T, no order needed.
+    double total = 0;
+    for (int64_t i = 0; i < vocab; ++i) total += p[i] = weight(static_cast<int32_t>(i));
+    for (double& v : p) v /= total;
+    return p;
+  }
+  // Candidates by logit (descending, ties by id). Only the prefix the cuts can reach is sorted: the top k, or with
+  // no top-k a prefix grown until it holds the nucleus (sorting all 49K tokens for every sampled token cost ~4 ms).
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
-  const int64_t k = cfg.top_k > 0 ? std::min(cfg.top_k, vocab) : vocab;
   auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
-  order.resize(k);
-
-  // Softmax of logits / T over the candidates (max-subtracted).
-  const double inv_t = 1.0 / cfg.temperature, top = logits[order[0]];
-  std::vector<double> w(k);
-  double total = 0;
-  for (int64_t i = 0; i < k; ++i) total += w[i] = std::exp((logits[order[i]] - top) * inv_t);
-  // Nucleus: keep the shortest prefix whose mass reaches top_p (always at least one token).
-  int64_t keep = k;
-  if (cfg.top_p < 1.0) {
-    double mass = 0;
-    for (int64_t i = 0; i < k; ++i) {
-      mass += w[i] / total;
-      if (mass >= cfg.top_p) {
-        keep = i + 1;
-        break;
-      }
+  double total = 0;  // softmax mass of all k candidates
+  if (k < vocab) {
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
+    for (int64_t i = 0; i < k; ++i) total += weight(order[i]);
+  } else {
+    for (int64_t i = 0; i < vocab; ++i) total += weight(static_cast<int32_t>(i));
+  }
+  // Nucleus: the shortest prefix whose mass reaches top_p (always at least one token; all k when top_p is 1).
+  int64_t sorted = k < vocab ? k : 0, keep = k;
+  double mass = 0;
+  for (int64_t i = 0; i < k && cfg.top_p < 1.0; ++i) {
+    if (i == sorted) {  // grow the sorted prefix (only without top-k)
+      const int64_t next = std::min(vocab, std::max<int64_t>(256, 4 * sorted));
+      std::partial_sort(order.begin() + sorted, order.begin() + next, order.end(), better);
+      sorted = next;
+    }
+    mass += weight(order[i]) / total;
+    if (mass >= cfg.top_p) {
+      keep = i + 1;
+      break;
     }
   }
   double kept = 0;
-  for (int64_t i = 0; i < keep; ++i) kept += w[i];
-  for (int64_t i = 0; i < keep; ++i) p[order[i]] = w[i] / kept;
+  for (int64_t i = 0; i < keep; ++i) kept += weight(order[i]);
+  for (int64_t i = 0; i < keep; ++i) p[order[i]] = weight(order[i]) / kept;
   return p;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "core/error.h"
 
@@ -34,6 +35,16 @@ int32_t next_token(const Tensor& logits, int64_t vocab, const SamplingConfig& s,
 double rate(double n, double s) { return s > 0 ? n / s : 0.0; }
 
 }  // namespace
+
+double repeated_ngram_fraction(const std::vector<std::vector<int32_t>>& outputs, int n) {
+  int64_t total = 0, repeated = 0;
+  for (const auto& out : outputs) {
+    std::set<std::vector<int32_t>> seen;
+    for (size_t i = 0; i + n <= out.size(); ++i, ++total)
+      repeated += !seen.insert(std::vector<int32_t>(out.begin() + i, out.begin() + i + n)).second;
+  }
+  return total > 0 ? static_cast<double>(repeated) / static_cast<double>(total) : 0.0;
+}
 
 int64_t current_rss_bytes() { return status_kib("VmRSS") * 1024; }
 int64_t peak_rss_bytes() { return status_kib("VmHWM") * 1024; }
@@ -72,7 +83,8 @@ DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::v
                 {"decode_s", decode_s},
                 {"prefill_tokens_per_s", rate(prompt_tokens, prefill_s)},
                 {"decode_tokens_per_s", rate(new_tokens, decode_s)},
-                {"end_to_end_tokens_per_s", rate(new_tokens, prefill_s + decode_s)}};
+                {"end_to_end_tokens_per_s", rate(new_tokens, prefill_s + decode_s)},
+                {"repeated_4gram_fraction", repeated_ngram_fraction(run.outputs)}};
   return run;
 }
 

@@ -33,6 +33,11 @@ DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::v
 DecodeRun bench_speculative(const Speculator& spec, const std::vector<std::vector<int32_t>>& prompts,
                             const GenerationConfig& cfg, const DecodeRun* ar, int64_t batch = 1);
 
+// Share of the generated n-grams (within each output) that repeat an earlier one of the same output: 0 for text that
+// never repeats itself, near 1 for a loop. Greedy decoding of a small model loops, and a loop is easy to draft, so
+// the AR report carries it beside the speed-ups (`repeated_4gram_fraction`).
+double repeated_ngram_fraction(const std::vector<std::vector<int32_t>>& outputs, int n = 4);
+
 // Prefills `length` tokens (taken cyclically from `source`) in chunks, then decodes `decode_tokens` greedily.
 nlohmann::json context_sweep(const LlamaModel& model, const std::vector<int32_t>& source,
                              const std::vector<int64_t>& lengths, int64_t decode_tokens, int64_t chunk = 2048);

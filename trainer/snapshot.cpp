@@ -142,6 +142,19 @@ std::string read_latest_pointer(const std::string& dir) {
   return name;
 }
 
+std::string resolve_latest_pointer(const std::string& path) {
+  const fs::path given(path);
+  fs::path dir;
+  if (fs::is_directory(given) && fs::is_regular_file(given / kLatest)) dir = given;
+  else if (given.filename() == kLatest && fs::is_regular_file(given)) dir = given.parent_path();
+  else return path;
+  const std::string name = read_latest_pointer(dir.empty() ? "." : dir.string());
+  const fs::path target = dir / name;
+  if (name.empty() || !fs::is_regular_file(target))
+    throw_input_error((dir / kLatest).string(), ": points at '", name, "', which is not a file");
+  return target.string();
+}
+
 std::string save_snapshot(const std::string& dir, int64_t step, const Checkpoint& model_part,
                           const std::map<std::string, Tensor>& optimizer_state, int64_t optimizer_step,
                           const TrainerState& trainer, int keep_last, const ExtraGroupsWriter& extra_groups) {

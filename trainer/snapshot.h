@@ -90,6 +90,9 @@ std::optional<LoadedSnapshot> find_resume(const std::string& dir, const std::str
 std::vector<std::string> list_snapshots(const std::string& dir);
 // The file name `latest` points at ("" when there is no pointer).
 std::string read_latest_pointer(const std::string& dir);
+// A training directory (holding a `latest` pointer) or the pointer file itself, as the path of the snapshot it
+// names; any other path unchanged. A pointer naming a missing file → InputError naming the pointer.
+std::string resolve_latest_pointer(const std::string& path);
 
 // ---- collective helpers (every rank calls them at the same point) ----
 

@@ -5,8 +5,9 @@
 #  2. --hf-dir: config.json carries the source config.json's values; the safetensors of the untrained model equal
 #     the source model.safetensors byte for byte (f32), and are its round-to-nearest-even (bf16); `convert --from`
 #     the exported trained directory gives the --out export's tensors bit for bit;
+#     `export --checkpoint run` and `run/latest` export the snapshot the pointer names;
 #  3. refusals, exit 2 and nothing written: --hf-dir of a linearized model, a corrupt snapshot (file and tensor
-#     named), no output flag, an existing --out.
+#     named), no output flag, an existing --out, a `latest` pointer naming a missing snapshot.
 # Usage: test_export.sh LINSPEC_BINARY SOURCE_DIR
 source "$(dirname "$0")/tiny_model_common.sh" "$@"
 export OMP_NUM_THREADS=1
@@ -56,6 +57,13 @@ if abs(s - b) < 1e-4 * abs(b): sys.exit("FAIL: training changed nothing: the com
 PY
 [[ "$(gen serve.h5)" == "$(gen $SNAP)" ]] || fail "greedy text differs: '$(gen serve.h5)' vs '$(gen $SNAP)'"
 echo "ok: export of $SNAP: no optimizer/trainer/LoRA, LoRA merged, same ppl and greedy text"
+# The training directory and its `latest` pointer stand for the snapshot the pointer names.
+"$LINSPEC" export --checkpoint run --out serve_dir.h5 2>/dev/null || fail "export --checkpoint run"
+"$LINSPEC" export --checkpoint run/latest --out serve_latest.h5 2>/dev/null || fail "export --checkpoint run/latest"
+for f in serve_dir.h5 serve_latest.h5; do
+  cmp -s <(describe $f | grep '^model/') <(grep '^model/' serve.txt) || fail "$f differs from the export of $SNAP"
+done
+echo "ok: export of run and run/latest equal the export of $SNAP"
 
 # ---- 2. HF directory ----
 python3 - hf/config.json serve_hf/config.json <<'PY'
@@ -134,5 +142,8 @@ expect_exit2 none.log "--out" -- --checkpoint $SNAP
 cp serve.h5 keep.h5
 expect_exit2 exists.log keep.h5 -- --checkpoint $SNAP --out keep.h5
 cmp -s serve.h5 keep.h5 || fail "an existing --out was modified"
-echo "ok: linearized --hf-dir, corrupt snapshot, no output, existing --out: exit 2, nothing written"
+mkdir stale && echo snapshot-9.h5 > stale/latest
+expect_exit2 stale.log stale/latest snapshot-9.h5 -- --checkpoint stale --out stale_serve.h5
+[[ ! -e stale_serve.h5 ]] || fail "a stale latest pointer left stale_serve.h5"
+echo "ok: linearized --hf-dir, corrupt snapshot, no output, existing --out, stale pointer: exit 2, nothing written"
 echo "PASS: test_export"

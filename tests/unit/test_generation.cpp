@@ -1,6 +1,7 @@
 // Token choice (greedy, temperature, top-k, top-p) and KV-cached generation on a tiny random model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/autograd.h"
@@ -47,6 +48,45 @@ TEST(Sampling, TemperatureTopKTopPDistributions) {
   EXPECT_EQ(p[1], 1.0);
   EXPECT_THROW(sampling_distribution(kLogits.data(), 6, sampling(1.0, 0, 0.0)), InputError);
   EXPECT_THROW(sampling_distribution(kLogits.data(), 6, sampling(-1.0, 0, 1.0)), InputError);
+}
+
+// A vocabulary large enough that the nucleus spans several growths of the sorted prefix (256, 1024, 4096, all):
+// the kept set and the probabilities equal a full sort's, with ties (logits on a coarse grid) broken by id.
+TEST(Sampling, NucleusOfALargeVocabularyEqualsAFullSort) {
+  const int64_t V = 6000;
+  std::vector<float> logits(V);
+  Philox rng(7);
+  for (auto& l : logits) l = std::round(static_cast<float>(rng.uniform()) * 40.f) / 8.f;  // 321 distinct values
+  for (double top_p : {0.05, 0.5, 0.9, 0.999, 1.0 - 1e-12}) {
+    const double t = 0.7;
+    std::vector<int32_t> order(V);
+    for (int32_t i = 0; i < V; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    std::vector<double> w(V);
+    double total = 0;
+    for (int64_t i = 0; i < V; ++i) total += w[i] = std::exp((logits[order[i]] - logits[order[0]]) / t);
+    int64_t keep = V;
+    double mass = 0;
+    for (int64_t i = 0; i < V; ++i)
+      if ((mass += w[i] / total) >= top_p) {
+        keep = i + 1;
+        break;
+      }
+    double kept = 0;
+    for (int64_t i = 0; i < keep; ++i) kept += w[i];
+    std::vector<double> want(V, 0.0);
+    for (int64_t i = 0; i < keep; ++i) want[order[i]] = w[i] / kept;
+    const auto p = sampling_distribution(logits.data(), V, sampling(t, 0, top_p));
+    int64_t kept_tokens = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      ASSERT_EQ(p[i] > 0, want[i] > 0) << "top_p " << top_p << " token " << i;
+      EXPECT_NEAR(p[i], want[i], 1e-12) << "top_p " << top_p << " token " << i;
+      kept_tokens += p[i] > 0;
+    }
+    EXPECT_EQ(kept_tokens, keep) << "top_p " << top_p;
+  }
 }
 
 TEST(Sampling, DrawsFollowTheDistribution) {

@@ -13,6 +13,7 @@
 #include "model/checkpoint.h"
 #include "model/draft_heads.h"
 #include "model/draft_model.h"
+#include "serve/decode_bench.h"
 #include "speculative_test_util.h"
 
 namespace linspec {
@@ -87,6 +88,17 @@ class SpeculativeEval : public ::testing::Test {
   std::string ckpt_, data_;
 };
 
+// Hand-counted: within one output, each 4-gram that equals an earlier one of that output counts once.
+TEST(RepeatedNgrams, CountsRepeatsWithinEachOutput) {
+  EXPECT_EQ(linspec::repeated_ngram_fraction({{1, 2, 3, 4, 5, 6, 7}}), 0.0);            // 4 distinct 4-grams
+  EXPECT_EQ(linspec::repeated_ngram_fraction({{1, 2, 3, 1, 2, 3, 1, 2, 3}}), 3.0 / 6.0);  // 123 1, 231 2, 312 3 repeat
+  EXPECT_EQ(linspec::repeated_ngram_fraction({{7, 7, 7, 7, 7}}), 1.0 / 2.0);
+  // The same 4-gram in two outputs is not a repeat; outputs shorter than n add nothing.
+  EXPECT_EQ(linspec::repeated_ngram_fraction({{1, 2, 3, 4}, {1, 2, 3, 4}, {9, 9}}), 0.0);
+  EXPECT_EQ(linspec::repeated_ngram_fraction({}), 0.0);
+  EXPECT_EQ(linspec::repeated_ngram_fraction({{1, 2, 1, 2, 1}}, 2), 2.0 / 4.0);
+}
+
 TEST_F(SpeculativeEval, ReportCarriesEveryFieldAndMatchesAr) {
   const std::string common = " --checkpoint " + ckpt_ + " --data " + data_;
   CliRun r = run_cli("--threads 1 eval" + common + " --ppl --ctx 32 --decode --speculative heads --prompts 3 --prompt-len 12 "
@@ -97,7 +109,8 @@ TEST_F(SpeculativeEval, ReportCarriesEveryFieldAndMatchesAr) {
                           "speculative", "context_sweep"})
     EXPECT_TRUE(h.contains(key)) << key;
   for (const char* key : {"cpu", "cores", "threads"}) EXPECT_TRUE(h["hardware"].contains(key)) << key;
-  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "prompt_tokens", "new_tokens"})
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "prompt_tokens", "new_tokens",
+                          "repeated_4gram_fraction"})
     EXPECT_TRUE(h["decode"].contains(key)) << key;
   const auto& s = h["speculative"];
   for (const char* key : {"mode", "tree", "decode_tokens_per_s", "mean_accepted_tokens_per_step", "bonus_token_counted",
