@@ -54,7 +54,10 @@ for w in ("f32", "bf16", "int8"):
     # Every eval run measures AR too: the median of those runs (the first run of a sitting is often the slowest).
     ars = sorted(json.load(open(f))["decode"]["decode_tokens_per_s"] for f in files)
     ar = ars[len(ars) // 2]
+    # How much the greedy text loops (a loop is easy to draft): the AR report's share of repeated 4-grams.
+    rep = json.load(open(files[0]))["decode"].get("repeated_4gram_fraction") if files else None
     rows.append(f"| {w} | {ppl:.3f} | AR (median of {len(ars)} runs: " + " / ".join("%.1f" % a for a in ars) +
+                (f"; {100 * rep:.0f}% of 4-grams repeat" if rep is not None else "") +
                 f") | {ar:.1f} | 1.00 | 1.00 | 1 | — | |")
     for f in files:
         d = json.load(open(f)); s = d["speculative"]
