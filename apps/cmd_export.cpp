@@ -68,7 +68,9 @@ int run_export() {
 }
 
 RegisterCommand reg(Command{"export", "Write a serving checkpoint or an HF directory", [](CLI::App& s) {
-                              s.add_option("--checkpoint", checkpoint, "Training snapshot or checkpoint (.h5), or a training directory / its latest pointer (the snapshot it names)")
+                              s.add_option("--checkpoint", checkpoint,
+                                           "Training snapshot or checkpoint (.h5), or a training directory or its "
+                                           "`latest` pointer (the snapshot it names)")
                                   ->required();
                               s.add_option("--out", out, "Serving checkpoint (.h5): model with LoRA merged, tokenizer, "
                                                          "draft heads / draft model");

@@ -87,7 +87,8 @@ struct StepWeights {
         linspec::kernels::q8_pack_rows(w.data(), n, k, q8.back().data());
       } else if (format == Weights::BF16) {
         bf16.emplace_back(n * k);
-        for (size_t i = 0; i < w.size(); ++i) bf16.back()[i] = static_cast<uint16_t>(std::bit_cast<uint32_t>(w[i]) >> 16);
+        for (size_t i = 0; i < w.size(); ++i)
+          bf16.back()[i] = static_cast<uint16_t>(std::bit_cast<uint32_t>(w[i]) >> 16);
       } else {
         f32.push_back(std::move(w));
       }
