@@ -22,52 +22,53 @@ int32_t argmax(const float* logits, int64_t vocab) {
 
 std::vector<double> sampling_distribution(const float* logits, int64_t vocab, const SamplingConfig& cfg) {
   cfg.validate();
-  std::vector<double> p(vocab, 0.0);
   if (cfg.temperature == 0.0) {
+    std::vector<double> p(vocab, 0.0);
     p[argmax(logits, vocab)] = 1.0;
     return p;
   }
   const double inv_t = 1.0 / cfg.temperature;
   const int64_t k = cfg.top_k > 0 ? std::min(cfg.top_k, vocab) : vocab;
   const float top = logits[argmax(logits, vocab)];
-  auto weight = [&](int32_t i) { return std::exp((static_cast<double>(logits[i]) - top) * inv_t); };
-  if (k == vocab && cfg.top_p >= 1.0) {
-    // Every token is a candidate: a plain softmax of logits / T, no order needed.
-    double total = 0;
-    for (int64_t i = 0; i < vocab; ++i) total += p[i] = weight(static_cast<int32_t>(i));
-    for (double& v : p) v /= total;
-    return p;
-  }
   // Candidates by logit (descending, ties by id). Only the prefix the cuts can reach is sorted: the top k, or with
   // no top-k a prefix grown until it holds the nucleus (sorting all 49K tokens for every sampled token cost ~4 ms).
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
   auto better = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-  double total = 0;  // softmax mass of all k candidates
-  if (k < vocab) {
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
-    for (int64_t i = 0; i < k; ++i) total += weight(order[i]);
-  } else {
-    for (int64_t i = 0; i < vocab; ++i) total += weight(static_cast<int32_t>(i));
+  if (k < vocab) std::partial_sort(order.begin(), order.begin() + k, order.end(), better);
+  // Softmax weights of logits / T over the candidates (max-subtracted), zero elsewhere.
+  std::vector<double> w(vocab, 0.0);
+  double total = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    const int32_t t = order[i];
+    total += w[t] = std::exp((static_cast<double>(logits[t]) - top) * inv_t);
   }
-  // Nucleus: the shortest prefix whose mass reaches top_p (always at least one token; all k when top_p is 1).
-  int64_t sorted = k < vocab ? k : 0, keep = k;
-  double mass = 0;
-  for (int64_t i = 0; i < k && cfg.top_p < 1.0; ++i) {
-    if (i == sorted) {  // grow the sorted prefix (only without top-k)
-      const int64_t next = std::min(vocab, std::max<int64_t>(256, 4 * sorted));
-      std::partial_sort(order.begin() + sorted, order.begin() + next, order.end(), better);
-      sorted = next;
-    }
-    mass += weight(order[i]) / total;
-    if (mass >= cfg.top_p) {
-      keep = i + 1;
-      break;
+  // Nucleus: the shortest prefix whose mass reaches top_p (always at least one token).
+  int64_t keep = k;
+  if (cfg.top_p < 1.0) {
+    int64_t sorted = k < vocab ? k : 0;
+    double mass = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      if (i == sorted) {  // grow the sorted prefix (only without top-k)
+        const int64_t next = std::min(vocab, std::max<int64_t>(256, 4 * sorted));
+        std::partial_sort(order.begin() + sorted, order.begin() + next, order.end(), better);
+        sorted = next;
+      }
+      mass += w[order[i]] / total;
+      if (mass >= cfg.top_p) {
+        keep = i + 1;
+        break;
+      }
     }
   }
+  if (keep == k) {  // no nucleus cut: every candidate, no order needed
+    for (double& v : w) v /= total;
+    return w;
+  }
+  std::vector<double> p(vocab, 0.0);
   double kept = 0;
-  for (int64_t i = 0; i < keep; ++i) kept += weight(order[i]);
-  for (int64_t i = 0; i < keep; ++i) p[order[i]] = weight(order[i]) / kept;
+  for (int64_t i = 0; i < keep; ++i) kept += w[order[i]];
+  for (int64_t i = 0; i < keep; ++i) p[order[i]] = w[order[i]] / kept;
   return p;
 }
 

@@ -109,9 +109,10 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vnni"))) void tile_vnni(c
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NR; ++j) sum[r][j] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
-    for (int j = 0; j < NR; ++j)
-      for (int64_t line = 0; line < record; line += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(panel[j] + b * record + line) + kPrefetchBytes, _MM_HINT_T0);
+    if (m0 == 0)  // later row groups read these panels from cache
+      for (int j = 0; j < NR; ++j)
+        for (int64_t line = 0; line < record; line += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(panel[j] + b * record + line) + kPrefetchBytes, _MM_HINT_T0);
     __m512i dot[MR][NR];
     const int32_t* act[MR];
     for (int r = 0; r < MR; ++r) {
