@@ -24,12 +24,13 @@ constexpr int64_t kPrefetchBytes = 8192;
 
 // The 32 weights w[kk, kk + 32) of a row as two f32 vectors; Whole: all 32 exist (plain loads, and a prefetch of the
 // row ahead), otherwise the first popcount(m32) (masked loads, zeros beyond).
+// `ahead`: prefetch (only the first row tile of a weight group streams it; the others read it from L1).
 template <bool Whole>
-__attribute__((target("avx512f,avx512bw"))) inline void load_weights(const uint16_t* p, __mmask32 m32, __m512& lo,
-                                                                     __m512& hi) {
+__attribute__((target("avx512f,avx512bw"))) inline void load_weights(const uint16_t* p, __mmask32 m32, bool ahead,
+                                                                     __m512& lo, __m512& hi) {
   __m512i raw;
   if constexpr (Whole) {
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+    if (ahead) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
     raw = _mm512_loadu_si512(p);
   } else {
     raw = _mm512_maskz_loadu_epi16(m32, p);
@@ -39,12 +40,13 @@ __attribute__((target("avx512f,avx512bw"))) inline void load_weights(const uint1
 }
 
 template <bool Whole>
-__attribute__((target("avx512f,avx512bw"))) inline void load_weights(const float* p, __mmask32 m32, __m512& lo,
-                                                                     __m512& hi) {
+__attribute__((target("avx512f,avx512bw"))) inline void load_weights(const float* p, __mmask32 m32, bool ahead,
+                                                                     __m512& lo, __m512& hi) {
   if constexpr (Whole) {
-    // 128 bytes per step: two cache lines, each prefetched the same distance ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
+    if (ahead) {  // 128 bytes per step: two cache lines, each prefetched the same distance ahead
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + 64, _MM_HINT_T0);
+    }
     lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
   } else {
     lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m32), p);
@@ -60,7 +62,7 @@ __attribute__((target("avx512f,avx512bw"))) inline void tile_step(const float* a
                                                                   __m512 (&acc)[MR][NR]) {
   const __mmask16 mlo = static_cast<__mmask16>(m32), mhi = static_cast<__mmask16>(m32 >> 16);
   __m512 wlo[NR], whi[NR];
-  for (int j = 0; j < NR; ++j) load_weights<Whole>(w + (n0 + j) * k + kk, m32, wlo[j], whi[j]);
+  for (int j = 0; j < NR; ++j) load_weights<Whole>(w + (n0 + j) * k + kk, m32, m0 == 0, wlo[j], whi[j]);
   for (int r = 0; r < MR; ++r) {
     const float* ar = a + (m0 + r) * k + kk;
     const __m512 alo = _mm512_maskz_loadu_ps(mlo, ar), ahi = _mm512_maskz_loadu_ps(mhi, ar + 16);

@@ -236,18 +236,20 @@ TYPED_TEST(WeightRowGemm, MatchesTheExactProductOfTheStoredWeights) {
 }
 
 TYPED_TEST(WeightRowGemm, EachRowIsTheSameWhateverTheBatch) {
-  for (const Shape3& s : kShapes) {
-    const int64_t m = 41;
-    const auto a = random_floats(m * s.k, 90 + s.k);
-    const auto w = stored<TypeParam>(random_floats(s.n * s.k, 100 + s.n, 0.05));
-    const auto all = run_rows_cpu(a, w, m, s.n, s.k);
-    for (int64_t r = 0; r < m; ++r) {
-      const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
-      const auto one = run_rows_cpu(row, w, 1, s.n, s.k);
-      ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
-          << "row " << r << " of " << m << " (n=" << s.n << " k=" << s.k << ")";
+  // Every tiling of the rows: 2–4 (one tile beside 4 weight rows), 5–8 (one tile beside 3), tiles of 8 with each
+  // remainder, and many.
+  for (const Shape3& s : kShapes)
+    for (const int64_t m : {2, 3, 4, 5, 7, 8, 11, 13, 41}) {
+      const auto a = random_floats(m * s.k, 90 + s.k + m);
+      const auto w = stored<TypeParam>(random_floats(s.n * s.k, 100 + s.n, 0.05));
+      const auto all = run_rows_cpu(a, w, m, s.n, s.k);
+      for (int64_t r = 0; r < m; ++r) {
+        const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
+        const auto one = run_rows_cpu(row, w, 1, s.n, s.k);
+        ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
+            << "row " << r << " of " << m << " (n=" << s.n << " k=" << s.k << ")";
+      }
     }
-  }
 }
 
 TEST(Bf16WeightGemm, LinearWithABf16WeightRunsIt) {
