@@ -19,6 +19,7 @@
 #include "serve/decode_cost.h"
 #include "serve/model_loader.h"
 #include "serve/report.h"
+#include "serve/speculative_loader.h"
 #include "trainer/comm.h"
 #include "trainer/stages.h"
 #include "trainer/train_bench.h"
@@ -27,7 +28,7 @@ namespace linspec::apps {
 namespace {
 
 struct BenchArgs {
-  std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32";
+  std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32", draft_weights = "int8";
   std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 0;  // gemm_n 0: 2048 (gemm), 1024 (train)
   bool recompute = false, profile = false;
@@ -163,7 +164,7 @@ int bench_decode() {
   std::optional<DraftHeads> heads;
   if (has_draft_heads(args.checkpoint)) {
     heads.emplace(load_draft_heads(args.checkpoint, *m.model));
-    heads->set_inference_weights(m.model->inference_weights());
+    heads->set_inference_weights(draft_weight_format(args.draft_weights, m.model->inference_weights()));
   }
   DecodeProfile profile;
   const DecodeCost c = measure_decode_cost(*m.model, heads ? &*heads : nullptr, kDecodeCostNodes,
@@ -222,6 +223,7 @@ RegisterCommand reg(Command{
       s.add_option("--checkpoint", args.checkpoint,
                    "decode: the checkpoint whose decode and tree verification to time");
       add_weights_flag(s, args.weights);
+      add_draft_weights_flag(s, args.draft_weights);
       s.add_option("config", args.config,
                    "train: the experiment config whose step to time (default: a SmolLM2-shaped synthetic model)");
       s.add_option("--set", args.overrides, "train: override a config key (key=value), repeatable");

@@ -3,6 +3,8 @@
 // One JSON report: perplexity, AR prefill / decode tokens/s, speculative tokens/s, acceptance and speedup vs AR,
 // and per-context memory, with the hardware, threads, dtype and tree named (README documents the keys).
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -20,7 +22,7 @@ namespace linspec::apps {
 namespace {
 struct Args {
   std::string checkpoint, data, json, speculative, device = "cpu", weights = "f32";
-  bool ppl = false, decode = false;
+  bool ppl = false, decode = false, profile = false;
   std::vector<int64_t> context_sweep;
   int64_t ctx = 1024, stride = 0, max_tokens = 0;
   std::string precision = "fp32";
@@ -81,6 +83,41 @@ std::string default_plot_path() {
   return base + "_context.png";
 }
 
+// --profile: ms per op of an AR token (its "step/" regions) beside ms per speculative step of each phase's ops.
+void print_decode_profile(const nlohmann::json& report) {
+  const std::vector<std::string> phases = {"step", "draft", "verify", "accept", "commit"};
+  std::map<std::string, std::map<std::string, double>> ms;  // op -> phase -> ms
+  const auto add = [&](const nlohmann::json& run) {
+    if (!run.contains("profile_ms")) return;
+    for (const auto& [name, v] : run["profile_ms"].items()) {
+      const auto slash = name.find('/');
+      const std::string phase = name.substr(0, slash), op = slash == std::string::npos ? "(own)" : name.substr(slash + 1);
+      if (std::find(phases.begin(), phases.end(), phase) != phases.end()) ms[op][phase] += v.get<double>();
+    }
+  };
+  add(report["decode"]);
+  if (report.contains("speculative")) add(report["speculative"]);
+  std::printf("%-24s %10s %10s %10s %10s %10s\n", "ms per AR token / step", "AR", "draft", "verify", "accept",
+              "commit");
+  std::map<std::string, double> total;
+  for (const auto& [op, by_phase] : ms) {
+    std::printf("%-24s", op.c_str());
+    for (const auto& ph : phases) {
+      const auto it = by_phase.find(ph);
+      if (it == by_phase.end()) {
+        std::printf(" %10s", "");
+      } else {
+        std::printf(" %10.3f", it->second);
+        total[ph] += it->second;
+      }
+    }
+    std::printf("\n");
+  }
+  std::printf("%-24s", "sum");
+  for (const auto& ph : phases) std::printf(" %10.3f", total[ph]);
+  std::printf("\n");
+}
+
 void decode_reports(const LoadedModel& m, const std::vector<int32_t>& data, nlohmann::json& report) {
   if (args.prompts < 1 || args.prompt_len < 1 || args.new_tokens < 1 || args.batch < 1)
     throw_input_error("eval: --prompts, --prompt-len, --new-tokens and --batch must be positive");
@@ -95,18 +132,19 @@ void decode_reports(const LoadedModel& m, const std::vector<int32_t>& data, nloh
     args.spec.mode = args.speculative;
     spec = load_speculator(*m.model, args.checkpoint, args.spec);  // before timing: bad input fails fast
   }
-  const DecodeRun ar = bench_autoregressive(*m.model, prompts, cfg);
+  const DecodeRun ar = bench_autoregressive(*m.model, prompts, cfg, args.profile);
   report["decode"] = ar.report;
   std::cerr << "eval: AR prefill " << ar.report["prefill_tokens_per_s"].get<double>() << " tokens/s, decode "
             << ar.report["decode_tokens_per_s"].get<double>() << " tokens/s, "
             << 100 * ar.report["repeated_4gram_fraction"].get<double>() << "% of generated 4-grams repeat\n";
   if (spec.speculator) {
-    const DecodeRun sr = bench_speculative(*spec.speculator, prompts, cfg, &ar, args.batch);
+    const DecodeRun sr = bench_speculative(*spec.speculator, prompts, cfg, &ar, args.batch, args.profile);
     report["speculative"] = sr.report;
     std::cerr << "eval: speculative (" << args.speculative << ") " << sr.report["decode_tokens_per_s"].get<double>()
               << " tokens/s, " << sr.report["mean_accepted_tokens_per_step"].get<double>()
               << " tokens per step (bonus counted), speedup " << sr.report["speedup_vs_ar"].get<double>() << "x\n";
   }
+  if (args.profile) print_decode_profile(report);
 }
 
 void sweep_report(const LoadedModel& m, const std::vector<int32_t>& data, nlohmann::json& report) {
@@ -130,6 +168,8 @@ int run() {
   if (!args.ppl && !args.decode && args.speculative.empty() && args.context_sweep.empty())
     throw_input_error("eval: choose at least one of --ppl, --decode, --speculative, --context-sweep");
   if (args.ppl && args.data.empty()) throw_input_error("eval --ppl: --data is required");
+  if (args.profile && !args.decode && args.speculative.empty())
+    throw_input_error("eval --profile: profiles the decode runs; add --decode or --speculative");
   LlamaOptions opt;
   opt.precision = args.precision == "bf16" ? ops::MatmulPrecision::BF16 : ops::MatmulPrecision::F32;
   opt.device = device_flag(args.device);
@@ -172,6 +212,7 @@ RegisterCommand reg(Command{
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
       s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
       add_weights_flag(s, args.weights);
+      add_draft_weights_flag(s, args.spec.draft_weights);
       s.add_option("--data", args.data, "Text file (tokenized as one document) or token shards (.h5: val split)");
       s.add_flag("--ppl", args.ppl, "Perplexity");
       s.add_option("--ctx", args.ctx, "Window length in tokens")->capture_default_str();
@@ -181,6 +222,8 @@ RegisterCommand reg(Command{
           ->check(CLI::IsMember({"fp32", "bf16"}))
           ->capture_default_str();
       s.add_flag("--decode", args.decode, "Prefill and decode tokens/s");
+      s.add_flag("--profile", args.profile,
+                 "With --decode: ms per AR token and per speculative step of every op, by phase (JSON: profile_ms)");
       s.add_option("--speculative", args.speculative, "heads | eagle | draft")->check(CLI::IsMember({"heads", "eagle", "draft"}));
       s.add_flag("--fresh-heads", args.spec.fresh_heads,
                  "Untrained heads (LM-head copies) instead of /draft/heads: smoke tests, baselines");

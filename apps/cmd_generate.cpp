@@ -66,6 +66,7 @@ RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::A
                               s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
                               s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
                               add_weights_flag(s, args.weights);
+                              add_draft_weights_flag(s, args.spec.draft_weights);
                               s.add_option("--prompt", args.prompt, "Prompt text")->required();
                               s.add_option("--max-new", args.max_new, "New tokens at most")->capture_default_str();
                               s.add_option("--temperature", args.temperature, "0: greedy")->capture_default_str();

@@ -131,6 +131,7 @@ RegisterCommand reg(Command{
       s.add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
       s.add_option("--device", args.device, "cpu (default) | cuda | auto");
       add_weights_flag(s, args.weights);
+      add_draft_weights_flag(s, args.spec.draft_weights);
       s.add_option("--speculative", args.speculative, "off | heads | eagle | draft")
           ->check(CLI::IsMember({"off", "heads", "eagle", "draft"}))
           ->capture_default_str();

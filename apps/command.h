@@ -30,6 +30,14 @@ inline void add_weights_flag(CLI::App& sub, std::string& value) {
       ->check(CLI::IsMember({"f32", "bf16", "int8"}))
       ->capture_default_str();
 }
+// `--draft-weights` of a command that decodes speculatively (SpeculativeSetup::draft_weights).
+inline void add_draft_weights_flag(CLI::App& sub, std::string& value) {
+  sub.add_option("--draft-weights", value,
+                 "f32 | bf16 | int8 | target: format of the draft's weights (heads' projections, the eagle layer and "
+                 "its reduced head, a draft model); the output is the same whatever the draft reads")
+      ->check(CLI::IsMember({"f32", "bf16", "int8", "target"}))
+      ->capture_default_str();
+}
 inline DType weights_flag(const std::string& value) {
   return value == "bf16" ? DType::BF16 : value == "int8" ? DType::Q8 : DType::F32;
 }

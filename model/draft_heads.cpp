@@ -114,6 +114,7 @@ void DraftHeads::set_inference_weights(DType format) {
     if (!head.proj.defined() || format == DType::F32) head.proj_inference = Tensor();
     else head.proj_inference = format == DType::Q8 ? ops::quantize_q8(head.proj) : head.proj.detach().to(format);
   }
+  inference_weights_ = format;
 }
 
 std::vector<Tensor> DraftHeads::all_logits(const Tensor& hidden, int64_t n) const {

@@ -54,6 +54,7 @@ class DraftHeads {
   // The vocabulary projections in `format` while decoding (F32, BF16 or Q8 as LlamaModel::set_inference_weights;
   // a shared projection follows the target's). For heads that do not train; tensors() keeps the f32 values.
   void set_inference_weights(DType format);
+  DType inference_weights() const { return inference_weights_; }
   // Trainable tensors ("head1.res0.weight", ...) and everything a checkpoint stores ("head1/res0.weight", ...).
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::map<std::string, Tensor> tensors() const;
@@ -71,6 +72,7 @@ class DraftHeads {
   const LlamaModel* target_;
   DraftHeadsConfig cfg_;
   std::vector<Head> heads_;
+  DType inference_weights_ = DType::F32;
 };
 
 // Writes the heads under /draft/heads of an open checkpoint file (inside write_hdf5_atomically's fill).

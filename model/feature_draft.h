@@ -69,6 +69,7 @@ class FeatureDraft {
 
   // The layer's projections and the reduced head in `format` (F32, BF16 or Q8), for a draft that does not train.
   void set_inference_weights(DType format);
+  DType inference_weights() const { return body_->inference_weights(); }
   // Trainable tensors ("fc.weight", "layers.0...", "norm.weight") and what a checkpoint stores under /draft/eagle.
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::map<std::string, Tensor> tensors() const;

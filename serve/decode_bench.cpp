@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/op_profile.h"
 
 namespace linspec {
 namespace {
@@ -34,6 +35,13 @@ int32_t next_token(const Tensor& logits, int64_t vocab, const SamplingConfig& s,
 
 double rate(double n, double s) { return s > 0 ? n / s : 0.0; }
 
+// ms per `per` (tokens or steps) of every profiled region.
+nlohmann::json profile_ms(const OpProfile& prof, int64_t per) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, t] : prof.times()) j[name] = per > 0 ? 1e3 * t.forward_s / static_cast<double>(per) : 0.0;
+  return j;
+}
+
 }  // namespace
 
 double repeated_ngram_fraction(const std::vector<std::vector<int32_t>>& outputs, int n) {
@@ -50,8 +58,10 @@ int64_t current_rss_bytes() { return status_kib("VmRSS") * 1024; }
 int64_t peak_rss_bytes() { return status_kib("VmHWM") * 1024; }
 
 DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::vector<int32_t>>& prompts,
-                               const GenerationConfig& cfg) {
+                               const GenerationConfig& cfg, bool profile) {
   cfg.sampling.validate();
+  OpProfile prof;
+  OpProfile::Scope scope(profile ? &prof : nullptr);
   const int64_t V = model.config().vocab_size;
   DecodeRun run;
   double prefill_s = 0, decode_s = 0;
@@ -61,14 +71,16 @@ DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::v
     const auto& p = prompts[i];
     DecodeState state = model.new_decode_state(1, static_cast<int64_t>(p.size()) + cfg.max_new_tokens + 1);
     const double t0 = now_s();
-    Tensor logits = model.decode(state, ids_tensor(p), true);
+    Tensor logits;
+    profiled_phase("prefill", false, [&] { logits = model.decode(state, ids_tensor(p), true); });
     std::vector<int32_t> out;
     if (cfg.max_new_tokens > 0) out.push_back(next_token(logits, V, cfg.sampling, rng));
     const double t1 = now_s();
-    while (static_cast<int64_t>(out.size()) < cfg.max_new_tokens) {
-      logits = model.decode(state, ids_tensor({out.back()}), true);
-      out.push_back(next_token(logits, V, cfg.sampling, rng));
-    }
+    while (static_cast<int64_t>(out.size()) < cfg.max_new_tokens)
+      profiled_phase("step", false, [&] {
+        logits = model.decode(state, ids_tensor({out.back()}), true);
+        out.push_back(next_token(logits, V, cfg.sampling, rng));
+      });
     const double t2 = now_s();
     prefill_s += t1 - t0, decode_s += t2 - t1;
     prompt_tokens += static_cast<int64_t>(p.size());
@@ -85,14 +97,17 @@ DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::v
                 {"decode_tokens_per_s", rate(new_tokens, decode_s)},
                 {"end_to_end_tokens_per_s", rate(new_tokens, prefill_s + decode_s)},
                 {"repeated_4gram_fraction", repeated_ngram_fraction(run.outputs)}};
+  if (profile) run.report["profile_ms"] = profile_ms(prof, new_tokens - static_cast<int64_t>(prompts.size()));
   return run;
 }
 
 DecodeRun bench_speculative(const Speculator& spec, const std::vector<std::vector<int32_t>>& prompts,
-                            const GenerationConfig& cfg, const DecodeRun* ar, int64_t batch) {
+                            const GenerationConfig& cfg, const DecodeRun* ar, int64_t batch, bool profile) {
   LINSPEC_CHECK(batch >= 1, "bench_speculative: batch ", batch);
   DecodeRun run;
   SpeculativeStats stats;
+  OpProfile prof;
+  OpProfile::Scope scope(profile ? &prof : nullptr);
   for (size_t i = 0; i < prompts.size(); i += batch) {
     const size_t end = std::min(prompts.size(), i + static_cast<size_t>(batch));
     const std::vector<std::vector<int32_t>> group(prompts.begin() + i, prompts.begin() + end);
@@ -116,6 +131,7 @@ DecodeRun bench_speculative(const Speculator& spec, const std::vector<std::vecto
       j["prompts_differing_from_ar"] = mismatched;
     }
   }
+  if (profile) j["profile_ms"] = profile_ms(prof, stats.steps);
   run.report = j;
   return run;
 }

@@ -25,13 +25,18 @@ struct DecodeRun {
   nlohmann::json report;
 };
 
+// With `profile`, a run's report also carries "profile_ms": ms per decoded token (AR) or per speculative step of
+// every op region (model/op_profile.h), named by phase: "prefill/<op>", "step/<op>" (AR), "draft/<op>",
+// "verify/<op>", "accept", "commit/<op>" (speculative). Timing each region costs two clock reads.
+
 // AR decoding of every prompt (one at a time, batch 1), max_new_tokens each, no stop ids.
 DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::vector<int32_t>>& prompts,
-                               const GenerationConfig& cfg);
+                               const GenerationConfig& cfg, bool profile = false);
 // Speculative decoding of the same prompts, one at a time (batch 1) unless `batch` > 1 (static batches).
 // `ar` (optional): the AR run to compare with (speedup; identical outputs when greedy).
 DecodeRun bench_speculative(const Speculator& spec, const std::vector<std::vector<int32_t>>& prompts,
-                            const GenerationConfig& cfg, const DecodeRun* ar, int64_t batch = 1);
+                            const GenerationConfig& cfg, const DecodeRun* ar, int64_t batch = 1,
+                            bool profile = false);
 
 // Share of the generated n-grams (within each output) that repeat an earlier one of the same output: 0 for text that
 // never repeats itself, near 1 for a loop. Greedy decoding of a small model loops, and a loop is easy to draft, so

@@ -86,10 +86,11 @@ DecodeCost DecodeCost::from_json(const nlohmann::json& j, const std::string& whe
 
 // Part of the cache key: bump it when a decode kernel's speed changes, so that cached costs measured with the old
 // kernels do not size trees for the new ones (2: Q8 weights in panels of 16 rows; 3: vectorised small ops, threaded
-// aug step, bf16 prefetch; 4: vectorised aug weighted-row sums; 5: f32 weight-row kernel, 4 × 4 tiles).
-constexpr int kDecodeKernelsRevision = 5;
+// aug step, bf16 prefetch; 4: vectorised aug weighted-row sums; 5: f32 weight-row kernel, 4 × 4 tiles; 6: weight-row
+// tiles of up to 8 rows). With heads, the key also names the format their draft_ms was measured in.
+constexpr int kDecodeKernelsRevision = 6;
 
-std::string decode_cost_key(const LlamaModel& m) {
+std::string decode_cost_key(const LlamaModel& m, const DraftHeads* heads) {
   const ModelConfig& c = m.config();
   const nlohmann::json hw = hardware_description();
   nlohmann::json k{{"kernels", kDecodeKernelsRevision},
@@ -103,6 +104,7 @@ std::string decode_cost_key(const LlamaModel& m) {
                    {"vocab", c.vocab_size},
                    {"attention", c.attention},
                    {"weights", dtype_name(m.inference_weights())}};
+  if (heads) k["draft_weights"] = dtype_name(heads->inference_weights());  // what draft_ms was measured with
   return k.dump();
 }
 
@@ -121,7 +123,7 @@ DecodeCost measure_decode_cost(const LlamaModel& m, const DraftHeads* heads, con
   NoGradGuard no_grad;
   const Device dev = m.options().device;
   DecodeCost cost;
-  cost.key = decode_cost_key(m);
+  cost.key = decode_cost_key(m, heads);
   const int64_t V = m.config().vocab_size, prompt_len = 64;
   std::vector<int32_t> prompt(prompt_len);
   for (int64_t i = 0; i < prompt_len; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 11) % V);
@@ -180,7 +182,7 @@ BatchedDecodeCost measure_batched_decode(const LlamaModel& m, const std::vector<
 }
 
 DecodeCost cached_decode_cost(const LlamaModel& m, const DraftHeads* heads, bool* measured) {
-  const std::string key = decode_cost_key(m), path = decode_cost_cache_path(key);
+  const std::string key = decode_cost_key(m, heads), path = decode_cost_cache_path(key);
   std::ifstream in(path);
   if (in) {
     try {

@@ -30,7 +30,7 @@ struct DecodeCost {
 };
 
 // Machine (CPU model, threads, device), model shape (layers, hidden, vocab, attention preset) and inference weights.
-std::string decode_cost_key(const LlamaModel& model);
+std::string decode_cost_key(const LlamaModel& model, const DraftHeads* heads = nullptr);
 // $LINSPEC_CACHE (default ~/.cache/linspec)/decode_cost/<xxh64 of the key>.json
 std::string decode_cost_cache_path(const std::string& key);
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/cpu/simd_math.h"
 #include "model/batched_decode.h"
+#include "model/op_profile.h"
 #include "serve/acceptance.h"
 
 namespace linspec {
@@ -177,6 +178,10 @@ Speculator::Speculator(const LlamaModel& target, const FeatureDraft& eagle, Deco
 
 nlohmann::json Speculator::describe() const {
   nlohmann::json j{{"mode", mode()}};
+  const DType draft_format = heads_   ? heads_->inference_weights()
+                             : eagle_ ? eagle_->inference_weights()
+                                      : draft_->inference_weights();
+  j["draft_weights"] = draft_format == DType::Q8 ? "int8" : dtype_name(draft_format);
   if (heads_ && cost_) {
     j["tree"] = {{"name", "auto"}, {"max_nodes", max_nodes_}, {"depth", tree_.max_depth}, {"cost", cost_->to_json()}};
     j["heads"] = draft_heads_config_to_json(heads_->config());
@@ -238,8 +243,11 @@ std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std
     states.push_back(&s.target_), draft_states.push_back(&s.draft_), live_prompts.push_back(prompts[i]);
   }
   // One packed pass over every prompt; each prompt's last row gives its first token.
-  const Tensor hidden = prefill_batched_hidden(target_, states, live_prompts);  // [Σ P, D]
-  if (draft_) prefill_batched(*draft_, draft_states, live_prompts);
+  Tensor hidden;
+  profiled_phase("prefill", false, [&] {
+    hidden = prefill_batched_hidden(target_, states, live_prompts);  // [Σ P, D]
+    if (draft_) prefill_batched(*draft_, draft_states, live_prompts);
+  });
   std::vector<Tensor> last_rows;
   int64_t end = 0;
   for (size_t j = 0; j < live.size(); ++j) {
@@ -254,8 +262,11 @@ std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std
       s.eagle_next_.assign(live_prompts[j].begin() + 1, live_prompts[j].end());
     }
   }
-  const Tensor rows =
-      host_logit_rows(target_.lm_head(last_rows.size() == 1 ? last_rows[0].contiguous() : ops::concat(last_rows, 0)), V);
+  Tensor rows;
+  profiled_phase("prefill", false, [&] {
+    rows = host_logit_rows(
+        target_.lm_head(last_rows.size() == 1 ? last_rows[0].contiguous() : ops::concat(last_rows, 0)), V);
+  });
   for (size_t j = 0; j < live.size(); ++j) {
     SpeculativeSequence& s = out[live[j]];
     const int32_t first = choose_token(rows.data<float>() + static_cast<int64_t>(j) * V, V, s.cfg_.sampling, s.rng_);
@@ -517,15 +528,18 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
   std::vector<Proposal> props;
-  if (eagle_ && (draft || eagle_backlog(live) >= kMaxEagleBacklog)) {
-    props = propose_eagle(live, draft);  // absorbs every pending pair first
-  } else if (!draft) {
-    props = root_only(live);
-  } else if (heads_) {
-    props = propose_heads(live);
-  } else {
-    for (SpeculativeSequence* s : live) props.push_back(propose_draft(*s));
-  }
+  // The phases are also op-profile regions (eval --decode --profile): "draft/gemm.mlp" is the draft's, not the target's.
+  profiled_phase("draft", false, [&] {
+    if (eagle_ && (draft || eagle_backlog(live) >= kMaxEagleBacklog)) {
+      props = propose_eagle(live, draft);  // absorbs every pending pair first
+    } else if (!draft) {
+      props = root_only(live);
+    } else if (heads_) {
+      props = propose_heads(live);
+    } else {
+      for (SpeculativeSequence* s : live) props.push_back(propose_draft(*s));
+    }
+  });
   clock.lap(stats.draft_s);
   // Every sequence's candidates in one target pass.
   std::vector<DecodeState*> states;
@@ -534,9 +548,12 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     states.push_back(&live[b]->target_), ids.push_back(props[b].tokens), parents.push_back(props[b].parent);
   // Without drafting, every tree is its root alone: the batched decode step (each sequence's mixer in its step form,
   // one kernel call over all of them) appends it to the state, which is what verifying and then committing it does.
-  const Tensor hidden = draft ? verify_trees_hidden(target_, states, ids, parents)
-                              : decode_batched_hidden(target_, states, root_ids(props));
-  const Tensor logits = host_logit_rows(target_.lm_head(hidden), V);
+  Tensor hidden, logits;
+  profiled_phase("verify", false, [&] {
+    hidden = draft ? verify_trees_hidden(target_, states, ids, parents)
+                   : decode_batched_hidden(target_, states, root_ids(props));
+    logits = host_logit_rows(target_.lm_head(hidden), V);
+  });
   clock.lap(stats.verify_s);
   int64_t offset = 0;
   double step_tokens = 0;  // accepted paths' lengths: tokens emitted, bonus included
@@ -544,11 +561,14 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     SpeculativeSequence& s = *live[b];
     Proposal& p = props[b];
     const float* rows = logits.data<float>() + offset * V;
-    const Acceptance a =
-        heads_ || eagle_ ? accept_sampled_tree(p.tokens, p.parent, rows, V, s.cfg_.sampling, s.rng_)
-        : s.cfg_.sampling.temperature > 0 ? accept_chain_rejection(p.tokens, rows, V, p.q, s.cfg_.sampling, s.rng_)
-                                          : accept_greedy(p.tokens, p.parent, rows, V);
+    Acceptance a;
+    profiled_phase("accept", false, [&] {
+      a = heads_ || eagle_ ? accept_sampled_tree(p.tokens, p.parent, rows, V, s.cfg_.sampling, s.rng_)
+          : s.cfg_.sampling.temperature > 0 ? accept_chain_rejection(p.tokens, rows, V, p.q, s.cfg_.sampling, s.rng_)
+                                            : accept_greedy(p.tokens, p.parent, rows, V);
+    });
     clock.lap(stats.accept_s);
+    profiled_phase("commit", false, [&] {
     if (draft) target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
     const int64_t last = offset + a.path.back();
     if (heads_) {
@@ -567,6 +587,7 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     } else {
       commit_draft(s, p, static_cast<int64_t>(a.path.size()));
     }
+    });
     clock.lap(stats.commit_s);
     ++stats.steps;
     stats.verified_nodes += static_cast<int64_t>(p.tokens.size());

@@ -6,8 +6,17 @@
 
 namespace linspec {
 
+DType draft_weight_format(const std::string& draft_weights, DType target_format) {
+  if (draft_weights == "target") return target_format;
+  if (draft_weights == "f32") return DType::F32;
+  if (draft_weights == "bf16") return DType::BF16;
+  if (draft_weights == "int8") return DType::Q8;
+  throw_input_error("--draft-weights ", draft_weights, ": expected f32, bf16, int8 or target");
+}
+
 LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& checkpoint_path,
                                  const SpeculativeSetup& setup) {
+  const DType draft_format = draft_weight_format(setup.draft_weights, target.inference_weights());
   LoadedSpeculator out;
   LlamaOptions opt = target.options();
   opt.requires_grad = false;
@@ -19,7 +28,7 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
     } else {
       out.heads = std::make_unique<DraftHeads>(load_draft_heads(checkpoint_path, target));
     }
-    out.heads->set_inference_weights(target.inference_weights());  // the draft reads as few bytes as the target
+    out.heads->set_inference_weights(draft_format);
     if (setup.tree == "auto")
       out.speculator = std::make_unique<Speculator>(target, *out.heads, cached_decode_cost(target, out.heads.get()));
     else
@@ -30,7 +39,7 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
     if (setup.tree != "default" && setup.tree != "auto")
       throw_input_error("--tree ", setup.tree, ": eagle grows its own trees (default or auto)");
     out.eagle = std::make_unique<FeatureDraft>(load_feature_draft(checkpoint_path, target));
-    out.eagle->set_inference_weights(target.inference_weights());
+    out.eagle->set_inference_weights(draft_format);
     out.speculator = std::make_unique<Speculator>(target, *out.eagle, cached_decode_cost(target, nullptr),
                                                   Speculator::EagleTree{});
     return out;
@@ -53,7 +62,7 @@ LoadedSpeculator load_speculator(const LlamaModel& target, const std::string& ch
   } else {
     out.draft = std::make_unique<LlamaModel>(load_draft_model(setup.draft, opt));
   }
-  out.draft->set_inference_weights(target.inference_weights());
+  out.draft->set_inference_weights(draft_format);
   out.speculator = std::make_unique<Speculator>(target, *out.draft, setup.gamma);
   return out;
 }

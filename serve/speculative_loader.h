@@ -20,7 +20,13 @@ struct SpeculativeSetup {
   bool fresh_heads = false;      // heads: ignore /draft/heads, use untrained ones (LM-head copies; smoke tests)
   std::string draft;             // draft: source as above
   int64_t gamma = 4;             // draft: tokens proposed per step
+  // The draft's weight format: f32 | bf16 | int8 | target (the target's). A draft only proposes; verification is
+  // exact whatever it reads, so the cheapest format costs no output change, only (slightly) acceptance.
+  std::string draft_weights = "int8";
 };
+
+// The format `draft_weights` names for a target decoding in `target_format`; InputError for another value.
+DType draft_weight_format(const std::string& draft_weights, DType target_format);
 
 struct LoadedSpeculator {
   std::unique_ptr<DraftHeads> heads;

@@ -124,17 +124,47 @@ rc=0; "$LINSPEC" train eagle.yaml --set 'trainable=[norms]' --set checkpoint.dir
 echo "ok: 2 + 2 steps == 4 steps with heads (2 ranks, ZeRO-1), an on-policy draft model and a feature draft"
 
 # ---- c. speculative decoding straight from the snapshots ----
+# Every draft kind in each draft weight format (the default int8 and f32; the target in f32): the output is AR's.
 for mode in heads draft eagle; do
   snap=heads/snapshot-6.h5; [[ $mode == draft ]] && snap=draft/snapshot-4.h5; [[ $mode == eagle ]] && snap=eagle/snapshot-4.h5
-  "$LINSPEC" eval --checkpoint $snap --speculative $mode --prompts 2 --prompt-len 8 --new-tokens 24 \
-    --json spec_$mode.json 2>> eval.log || fail "eval --speculative $mode: $(tail -3 eval.log)"
-  python3 - spec_$mode.json $mode <<'PY'
+  for dw in int8 f32; do
+    "$LINSPEC" eval --checkpoint $snap --speculative $mode --draft-weights $dw --prompts 2 --prompt-len 8 \
+      --new-tokens 24 --json spec_${mode}_$dw.json 2>> eval.log || fail "eval --speculative $mode: $(tail -3 eval.log)"
+    python3 - spec_${mode}_$dw.json $mode $dw <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["speculative"]
-assert s["identical_to_ar"], f"{sys.argv[2]}: speculative output differs from AR"
-print(f"{sys.argv[2]}: {s['mean_accepted_tokens_per_step']:.2f} tokens per step, identical to AR")
+mode, dw = sys.argv[2:4]
+assert s["identical_to_ar"], f"{mode}, draft weights {dw}: speculative output differs from AR"
+# heads with a shared projection read the target's LM head; their own tensors still take the format
+assert s["draft_weights"] == {"int8": "int8", "f32": "f32"}[dw], s["draft_weights"]
+print(f"{mode} (draft {dw}): {s['mean_accepted_tokens_per_step']:.2f} tokens per step, identical to AR")
 PY
+  done
 done
+rc=0; "$LINSPEC" eval --checkpoint eagle/snapshot-4.h5 --speculative eagle --draft-weights int4 2> baddw.log || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--draft-weights" baddw.log || fail "--draft-weights int4: exit $rc, $(cat baddw.log)"
+# --profile: every phase's regions are there, and what they time fits in the measured decode time.
+"$LINSPEC" eval --checkpoint eagle/snapshot-4.h5 --speculative eagle --profile --prompts 2 --prompt-len 8 \
+  --new-tokens 24 --json profile.json > profile.txt 2>> eval.log || fail "eval --profile: $(tail -3 eval.log)"
+python3 - profile.json profile.txt <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ar, sp = r["decode"], r["speculative"]
+for run, phases in ((ar, ("prefill", "step")), (sp, ("prefill", "draft", "verify", "accept", "commit"))):
+    for ph in phases:
+        assert ph in run["profile_ms"], (ph, sorted(run["profile_ms"]))
+    assert all(k.split("/")[0] in phases for k in run["profile_ms"]), sorted(run["profile_ms"])
+assert "verify/gemm.mlp" in sp["profile_ms"] and "step/gemm.mlp" in ar["profile_ms"], sp["profile_ms"]
+tokens = ar["new_tokens"] - ar["prompts"]  # the first token of each prompt comes from the prefill
+step_ms = sum(v for k, v in ar["profile_ms"].items() if k == "step" or k.startswith("step/")) * tokens
+assert 0.3 * 1e3 * ar["decode_s"] <= step_ms <= 1.01 * 1e3 * ar["decode_s"], (step_ms, ar["decode_s"])
+spec_ms = sum(v for k, v in sp["profile_ms"].items() if k.split("/")[0] in ("draft", "verify", "accept", "commit"))
+assert spec_ms * sp["steps"] <= 1.01 * 1e3 * sp["decode_s"], (spec_ms, sp["steps"], sp["decode_s"])
+text = open(sys.argv[2]).read()
+assert "gemm.mlp" in text and "verify" in text, text
+print(f"profile: AR steps {step_ms:.1f} of {1e3 * ar['decode_s']:.1f} ms, speculative {spec_ms * sp['steps']:.1f} of "
+      f"{1e3 * sp['decode_s']:.1f} ms")
+PY
 plain=$("$LINSPEC" generate --checkpoint heads/snapshot-6.h5 --prompt "the cat" --max-new 12 2>/dev/null)
 spec=$("$LINSPEC" generate --checkpoint heads/snapshot-6.h5 --prompt "the cat" --max-new 12 --speculative heads 2>/dev/null)
 [[ "$plain" == "$spec" ]] || fail "generate --speculative heads: '$spec' vs plain '$plain'"
