@@ -65,6 +65,13 @@ Tensor rope(const Tensor& x, int64_t pos0, const Tensor& inv_freq);
 // rope(x, positions[n], inv_freq) rotates a token there. One table over the positions' span, one pass over x.
 // Forward only.
 Tensor rope_at_positions(const Tensor& x, const std::vector<int64_t>& positions, const Tensor& inv_freq);
+// The same in two parts, for a pass that rotates many tensors at the same positions (every layer's q and k of a
+// verified tree): the cos / sin rows [n, d/2] of the positions once, in `dtype` on inv_freq's device, then each x.
+struct RopeRows {
+  Tensor cos, sin;
+};
+RopeRows rope_rows_at_positions(const std::vector<int64_t>& positions, const Tensor& inv_freq, DType dtype);
+Tensor rope_with_rows(const Tensor& x, const RopeRows& rows);
 // Causal softmax attention with GQA: q [B, Hq, T, d], k/v [B, Hkv, S, d] with Hq % Hkv == 0 and the
 // query at row t attending to keys s <= t + (S - T) (so a query block can follow a cached prefix).
 // Scale defaults to 1/sqrt(d). Never materialises more than a tile of the T×S matrix.

@@ -52,6 +52,7 @@ struct PackedSequence {
 struct PackedPass {
   std::vector<int64_t> positions;         // every token's RoPE position
   std::vector<PackedSequence> sequences;  // in x's order
+  ops::RopeRows rope;                     // cos / sin at `positions`, made once for every layer (else per call)
 };
 
 // Which form of the layer runs, and what rides along.

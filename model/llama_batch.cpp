@@ -39,13 +39,16 @@ Tensor packed_hidden(const LlamaModel& model, const std::vector<DecodeState*>& s
   Tensor x = profiled("embedding", [&] {
     return ops::embedding(table, Tensor::from_vector(ids, {1, N}).to(table.device()));  // [1, N, D]
   });
+  pass.rope = profiled("rope", [&] { return ops::rope_rows_at_positions(pass.positions, model.rope_inv_freq(), x.dtype()); });
   for (int64_t i = 0; i < model.num_layers(); ++i) {
     for (size_t j = 0; j < pass.sequences.size(); ++j) pass.sequences[j].state = states[j]->layers[i].get();
     LayerPass lp;
     lp.packed = &pass;
     x = decoder_layer(model.layer(i), c, model.options().precision, model.rope_inv_freq(), i, x, lp).y;
   }
-  return ops::rmsnorm(x, model.parameters().get("model.norm.weight"), c.rms_norm_eps).view({N, c.hidden_size});
+  return profiled("rmsnorm", [&] {
+    return ops::rmsnorm(x, model.parameters().get("model.norm.weight"), c.rms_norm_eps).view({N, c.hidden_size});
+  });
 }
 
 }  // namespace

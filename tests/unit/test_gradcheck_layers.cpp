@@ -125,15 +125,21 @@ TEST(RopeAtPositions, EachRowEqualsRopeAtItsPosition) {
   for (auto& v : xv) v = static_cast<float>(rng.normal());
   const Tensor x = Tensor::from_vector(xv, {2, 3, n, d});
   const Tensor inv_freq = Tensor::from_vector(std::vector<float>{1.f, 0.1f, 0.01f, 0.001f}, {d / 2});
-  const std::vector<float> got = ops::rope_at_positions(x, positions, inv_freq).to_vector<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    const std::vector<float> want =
-        ops::rope(ops::slice(x, 2, i, i + 1).contiguous(), positions[i], inv_freq).to_vector<float>();
-    for (int64_t bh = 0; bh < 6; ++bh)
-      for (int64_t e = 0; e < d; ++e)
-        ASSERT_EQ(got[(bh * n + i) * d + e], want[bh * d + e]) << "node " << i << " position " << positions[i];
+  // In one call, and with the rows made once for the pass (what every layer of a verified tree uses).
+  const ops::RopeRows rows = ops::rope_rows_at_positions(positions, inv_freq, DType::F32);
+  for (const Tensor& rotated : {ops::rope_at_positions(x, positions, inv_freq), ops::rope_with_rows(x, rows)}) {
+    const std::vector<float> got = rotated.to_vector<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const std::vector<float> want =
+          ops::rope(ops::slice(x, 2, i, i + 1).contiguous(), positions[i], inv_freq).to_vector<float>();
+      for (int64_t bh = 0; bh < 6; ++bh)
+        for (int64_t e = 0; e < d; ++e)
+          ASSERT_EQ(got[(bh * n + i) * d + e], want[bh * d + e]) << "node " << i << " position " << positions[i];
+    }
   }
   EXPECT_THROW(ops::rope_at_positions(x, {1, 2}, inv_freq), std::logic_error);  // a position per node
+  EXPECT_THROW(ops::rope_with_rows(x, ops::rope_rows_at_positions({1, 2}, inv_freq, DType::F32)), std::logic_error);
+  EXPECT_THROW(ops::rope_with_rows(ops::slice(x, 3, 0, 4).contiguous(), rows), std::logic_error);  // head dim
   Tensor xg = x.clone();
   xg.set_requires_grad();
   EXPECT_THROW(ops::rope_at_positions(xg, positions, inv_freq), std::logic_error);  // forward only
