@@ -145,19 +145,27 @@ TEST(Q8Gemm, StaysWithinTheQuantisationErrorOfTheExactProduct) {
   EXPECT_GT(std::sqrt(err2 / ref2), 1e-4);  // and it did quantise
 }
 
-TEST(Q8Gemm, EachRowIsTheSameWhateverTheBatch) {
-  for (const Shape3& s : kShapes) {
-    const int64_t m = 41;  // tiles of 4 rows plus a tail
-    const auto a = random_floats(m * s.k, 30 + s.k), w = random_floats(s.n * s.k, 40 + s.n, 0.05);
-    const auto packed = pack(w, s.n, s.k);
-    const auto all = run_cpu(a, packed, m, s.n, s.k);
-    for (int64_t r = 0; r < m; ++r) {
-      const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
-      const auto one = run_cpu(row, packed, 1, s.n, s.k);
-      ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
-          << "row " << r << " of " << m << " differs from the single-row product (n=" << s.n << " k=" << s.k << ")";
-    }
+// Each row of the product of m rows `a` [m, k] is, bit for bit, that row's product alone: run(rows, count) -> [count, n].
+template <typename Run>
+void expect_each_row_equals_its_product_alone(Run&& run, const std::vector<float>& a, int64_t m, int64_t n,
+                                              int64_t k) {
+  const std::vector<float> all = run(a, m);
+  for (int64_t r = 0; r < m; ++r) {
+    const std::vector<float> one = run(std::vector<float>(a.begin() + r * k, a.begin() + (r + 1) * k), 1);
+    ASSERT_EQ(std::memcmp(one.data(), all.data() + r * n, n * sizeof(float)), 0)
+        << "row " << r << " of " << m << " differs from the single-row product (n=" << n << " k=" << k << ")";
   }
+}
+
+TEST(Q8Gemm, EachRowIsTheSameWhateverTheBatch) {
+  for (const Shape3& s : kShapes)
+    for (const int64_t m : {2, 3, 5, 41}) {  // one tile of 2-3 rows; tiles of 4 rows plus each tail
+      const auto a = random_floats(m * s.k, 30 + s.k + m), w = random_floats(s.n * s.k, 40 + s.n, 0.05);
+      const auto packed = pack(w, s.n, s.k);
+      expect_each_row_equals_its_product_alone(
+          [&](const std::vector<float>& rows, int64_t count) { return run_cpu(rows, packed, count, s.n, s.k); }, a,
+          m, s.n, s.k);
+    }
 }
 
 TEST(Q8Linear, OpRunsTheKernelAndChecksItsOperands) {
@@ -242,13 +250,9 @@ TYPED_TEST(WeightRowGemm, EachRowIsTheSameWhateverTheBatch) {
     for (const int64_t m : {2, 3, 4, 5, 7, 8, 11, 13, 41}) {
       const auto a = random_floats(m * s.k, 90 + s.k + m);
       const auto w = stored<TypeParam>(random_floats(s.n * s.k, 100 + s.n, 0.05));
-      const auto all = run_rows_cpu(a, w, m, s.n, s.k);
-      for (int64_t r = 0; r < m; ++r) {
-        const std::vector<float> row(a.begin() + r * s.k, a.begin() + (r + 1) * s.k);
-        const auto one = run_rows_cpu(row, w, 1, s.n, s.k);
-        ASSERT_EQ(std::memcmp(one.data(), all.data() + r * s.n, s.n * sizeof(float)), 0)
-            << "row " << r << " of " << m << " (n=" << s.n << " k=" << s.k << ")";
-      }
+      expect_each_row_equals_its_product_alone(
+          [&](const std::vector<float>& rows, int64_t count) { return run_rows_cpu(rows, w, count, s.n, s.k); }, a,
+          m, s.n, s.k);
     }
 }
 
