@@ -28,7 +28,8 @@ namespace linspec::apps {
 namespace {
 
 struct BenchArgs {
-  std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32", draft_weights = "int8";
+  std::string what, config, stage, precision = "fp32", json_out, device = "auto", checkpoint, weights = "f32",
+              draft_weights = "int8";
   std::vector<std::string> overrides;
   int64_t layers = 30, batch = 4, seq = 256, steps = 3, warmup = 1, gemm_n = 0;  // gemm_n 0: 2048 (gemm), 1024 (train)
   bool recompute = false, profile = false;

@@ -91,7 +91,8 @@ void print_decode_profile(const nlohmann::json& report) {
     if (!run.contains("profile_ms")) return;
     for (const auto& [name, v] : run["profile_ms"].items()) {
       const auto slash = name.find('/');
-      const std::string phase = name.substr(0, slash), op = slash == std::string::npos ? "(own)" : name.substr(slash + 1);
+      const std::string phase = name.substr(0, slash);
+      const std::string op = slash == std::string::npos ? "(own)" : name.substr(slash + 1);
       if (std::find(phases.begin(), phases.end(), phase) != phases.end()) ms[op][phase] += v.get<double>();
     }
   };

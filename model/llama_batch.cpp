@@ -39,7 +39,9 @@ Tensor packed_hidden(const LlamaModel& model, const std::vector<DecodeState*>& s
   Tensor x = profiled("embedding", [&] {
     return ops::embedding(table, Tensor::from_vector(ids, {1, N}).to(table.device()));  // [1, N, D]
   });
-  pass.rope = profiled("rope", [&] { return ops::rope_rows_at_positions(pass.positions, model.rope_inv_freq(), x.dtype()); });
+  pass.rope = profiled("rope", [&] {
+    return ops::rope_rows_at_positions(pass.positions, model.rope_inv_freq(), x.dtype());
+  });
   for (int64_t i = 0; i < model.num_layers(); ++i) {
     for (size_t j = 0; j < pass.sequences.size(); ++j) pass.sequences[j].state = states[j]->layers[i].get();
     LayerPass lp;

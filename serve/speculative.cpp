@@ -528,7 +528,8 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
   std::vector<Proposal> props;
-  // The phases are also op-profile regions (eval --decode --profile): "draft/gemm.mlp" is the draft's, not the target's.
+  // The phases are also op-profile regions (eval --decode --profile): "draft/gemm.mlp" is the draft's, not the
+  // target's.
   profiled_phase("draft", false, [&] {
     if (eagle_ && (draft || eagle_backlog(live) >= kMaxEagleBacklog)) {
       props = propose_eagle(live, draft);  // absorbs every pending pair first
@@ -569,24 +570,24 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     });
     clock.lap(stats.accept_s);
     profiled_phase("commit", false, [&] {
-    if (draft) target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
-    const int64_t last = offset + a.path.back();
-    if (heads_) {
-      s.hidden_ = hidden.slice(0, last, last + 1).contiguous();
-    } else if (eagle_) {
-      // The target's hidden states along the accepted path, each paired with the token that follows it.
-      std::vector<Tensor> rows;
-      for (size_t i = 0; i < a.path.size(); ++i) {
-        const int64_t r = offset + a.path[i];
-        rows.push_back(hidden.slice(0, r, r + 1));
-        s.eagle_next_.push_back(i + 1 < a.path.size() ? p.tokens[a.path[i + 1]] : a.next_token);
+      if (draft) target_.advance(s.target_, ids_tensor(p.tokens), p.parent, a.path);
+      const int64_t last = offset + a.path.back();
+      if (heads_) {
+        s.hidden_ = hidden.slice(0, last, last + 1).contiguous();
+      } else if (eagle_) {
+        // The target's hidden states along the accepted path, each paired with the token that follows it.
+        std::vector<Tensor> rows;
+        for (size_t i = 0; i < a.path.size(); ++i) {
+          const int64_t r = offset + a.path[i];
+          rows.push_back(hidden.slice(0, r, r + 1));
+          s.eagle_next_.push_back(i + 1 < a.path.size() ? p.tokens[a.path[i + 1]] : a.next_token);
+        }
+        // Appended: steps without drafting leave their pairs for the next absorb (one packed pass over them all).
+        if (s.eagle_features_.defined()) rows.insert(rows.begin(), s.eagle_features_);
+        s.eagle_features_ = rows.size() == 1 ? rows[0].contiguous() : ops::concat(rows, 0);
+      } else {
+        commit_draft(s, p, static_cast<int64_t>(a.path.size()));
       }
-      // Appended: steps without drafting leave their pairs for the next absorb (one packed pass over them all).
-      if (s.eagle_features_.defined()) rows.insert(rows.begin(), s.eagle_features_);
-      s.eagle_features_ = rows.size() == 1 ? rows[0].contiguous() : ops::concat(rows, 0);
-    } else {
-      commit_draft(s, p, static_cast<int64_t>(a.path.size()));
-    }
     });
     clock.lap(stats.commit_s);
     ++stats.steps;

@@ -145,7 +145,8 @@ TEST(Q8Gemm, StaysWithinTheQuantisationErrorOfTheExactProduct) {
   EXPECT_GT(std::sqrt(err2 / ref2), 1e-4);  // and it did quantise
 }
 
-// Each row of the product of m rows `a` [m, k] is, bit for bit, that row's product alone: run(rows, count) -> [count, n].
+// Each row of the product of m rows `a` [m, k] is, bit for bit, that row's product alone
+// (run(rows, count) -> [count, n]).
 template <typename Run>
 void expect_each_row_equals_its_product_alone(Run&& run, const std::vector<float>& a, int64_t m, int64_t n,
                                               int64_t k) {
