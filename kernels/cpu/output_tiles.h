@@ -41,7 +41,7 @@ void weight_groups_against_rows(int64_t m, int64_t n0, int64_t n1, Tile& tile) {
 // Every output of c [m, n] over the OpenMP threads, in work items of 24 weight rows (SmolLM2's 192, 576, 1536 and
 // 49152 all divide); with `simd`, tiles of rows × 4 weight rows for up to 4 activation rows (one token: 4 weight rows
 // in flight), rows × 3 beyond (8 × 3: 24 accumulators). On a SmolLM2 step of GEMMs (bench_decode_gemm
-// BM_decode_step_*, alternating runs) 3 rows went from 1.6× to 1.2× of one row's time and 8 rows from ~1.7× to
+// BM_decode_step_*, alternating runs) 3 rows went from 1.6× to 1.2× of one row's time and 8 rows from ~1.6× to
 // ~1.3× at f32 (4 × 4 tiles with one pass over the weights per 4 rows and per leftover row, before). Without
 // `simd`, scalar(row, col) per output.
 template <typename Tile, typename Scalar>
