@@ -4,9 +4,9 @@
 // and per-context memory, with the hardware, threads, dtype and tree named (README documents the keys).
 #include <algorithm>
 #include <cstdio>
-#include <map>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "apps/command.h"

@@ -61,9 +61,7 @@ LayerOutput decoder_layer(const DecoderLayerWeights& w, const ModelConfig& c, op
   };
   auto rotate = [&](const Tensor& y) {
     return profiled("rope", [&] {
-      if (!pass.packed) return ops::rope(y, pass.pos0, inv_freq);
-      return pass.packed->rope.cos.defined() ? ops::rope_with_rows(y, pass.packed->rope)
-                                             : ops::rope_at_positions(y, pass.packed->positions, inv_freq);
+      return pass.packed ? ops::rope_with_rows(y, pass.packed->rope) : ops::rope(y, pass.pos0, inv_freq);
     });
   };
 

@@ -52,7 +52,7 @@ struct PackedSequence {
 struct PackedPass {
   std::vector<int64_t> positions;         // every token's RoPE position
   std::vector<PackedSequence> sequences;  // in x's order
-  ops::RopeRows rope;                     // cos / sin at `positions`, made once for every layer (else per call)
+  ops::RopeRows rope;                     // cos / sin at `positions` (ops::rope_rows_at_positions), once per pass
 };
 
 // Which form of the layer runs, and what rides along.

@@ -169,6 +169,7 @@ Tensor FeatureDraft::absorb(const std::vector<DecodeState*>& states, const Tenso
   }
   LINSPEC_CHECK(at == N, "feature draft absorb: counts add up to ", at, ", ", N, " ids given");
   const Tensor u = inputs(features.contiguous().view({1, N, D}), Tensor::from_vector(next_ids, {1, N}));
+  pass.rope = ops::rope_rows_at_positions(pass.positions, body_->rope_inv_freq(), u.dtype());
   LayerPass lp;
   lp.packed = &pass;
   const Tensor y = decoder_layer(body_->layer(0), c, body_->options().precision, body_->rope_inv_freq(), 0, u, lp).y;

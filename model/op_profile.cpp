@@ -8,6 +8,12 @@ void OpProfile::clear() {
   stack_.clear();
 }
 
+std::map<std::string, double> OpProfile::forward_ms_per(double n) const {
+  std::map<std::string, double> ms;
+  for (const auto& [name, t] : times_) ms[name] = n > 0 ? 1e3 * t.forward_s / n : 0.0;
+  return ms;
+}
+
 void OpProfile::scale(double n) {
   if (n <= 0) return;
   for (auto& [name, t] : times_) {

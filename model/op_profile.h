@@ -57,6 +57,8 @@ class OpProfile : public GemmObserver {
   void clear();
   // Divides every time, FLOP and call count by n (a per-step average over n steps).
   void scale(double n);
+  // Forward milliseconds of every region per one of n passes (0 for all when n <= 0).
+  std::map<std::string, double> forward_ms_per(double n) const;
 
   // Makes `p` the profile (and GEMM observer) of this thread while alive (nullptr: profiling off).
   class Scope {

@@ -35,13 +35,6 @@ int32_t next_token(const Tensor& logits, int64_t vocab, const SamplingConfig& s,
 
 double rate(double n, double s) { return s > 0 ? n / s : 0.0; }
 
-// ms per `per` (tokens or steps) of every profiled region.
-nlohmann::json profile_ms(const OpProfile& prof, int64_t per) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, t] : prof.times()) j[name] = per > 0 ? 1e3 * t.forward_s / static_cast<double>(per) : 0.0;
-  return j;
-}
-
 }  // namespace
 
 double repeated_ngram_fraction(const std::vector<std::vector<int32_t>>& outputs, int n) {
@@ -97,7 +90,7 @@ DecodeRun bench_autoregressive(const LlamaModel& model, const std::vector<std::v
                 {"decode_tokens_per_s", rate(new_tokens, decode_s)},
                 {"end_to_end_tokens_per_s", rate(new_tokens, prefill_s + decode_s)},
                 {"repeated_4gram_fraction", repeated_ngram_fraction(run.outputs)}};
-  if (profile) run.report["profile_ms"] = profile_ms(prof, new_tokens - static_cast<int64_t>(prompts.size()));
+  if (profile) run.report["profile_ms"] = prof.forward_ms_per(static_cast<double>(new_tokens - std::ssize(prompts)));
   return run;
 }
 
@@ -131,7 +124,7 @@ DecodeRun bench_speculative(const Speculator& spec, const std::vector<std::vecto
       j["prompts_differing_from_ar"] = mismatched;
     }
   }
-  if (profile) j["profile_ms"] = profile_ms(prof, stats.steps);
+  if (profile) j["profile_ms"] = prof.forward_ms_per(static_cast<double>(stats.steps));
   run.report = j;
   return run;
 }

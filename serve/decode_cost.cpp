@@ -46,9 +46,7 @@ std::map<std::string, double> profile_ms(int reps, F&& pass) {
     OpProfile::Scope scope(&prof);
     for (int i = 0; i < reps; ++i) pass();
   }
-  std::map<std::string, double> ms;
-  for (const auto& [name, t] : prof.times()) ms[name] = 1e3 * t.forward_s / reps;
-  return ms;
+  return prof.forward_ms_per(reps);
 }
 }  // namespace
 

@@ -7,19 +7,13 @@
 
 namespace linspec::kernels::cpu {
 
-// Calls tile.template operator()<R, C>(row, col) with R = rows, 1 ≤ rows ≤ 8, known at compile time.
-template <int C, typename Tile>
+// Calls tile.template operator()<R, C>(row, col) with R = rows (1 ≤ rows ≤ R) known at compile time; only tiles of
+// up to R rows are instantiated.
+template <int C, int R, typename Tile>
 void tile_of_rows(int64_t rows, int64_t r, int64_t j, Tile& tile) {
-  switch (rows) {
-    case 1: return tile.template operator()<1, C>(r, j);
-    case 2: return tile.template operator()<2, C>(r, j);
-    case 3: return tile.template operator()<3, C>(r, j);
-    case 4: return tile.template operator()<4, C>(r, j);
-    case 5: return tile.template operator()<5, C>(r, j);
-    case 6: return tile.template operator()<6, C>(r, j);
-    case 7: return tile.template operator()<7, C>(r, j);
-    default: return tile.template operator()<8, C>(r, j);
-  }
+  if constexpr (R > 1)
+    if (rows < R) return tile_of_rows<C, R - 1>(rows, r, j, tile);
+  tile.template operator()<R, C>(r, j);
 }
 
 // Weight rows [n0, n1) in groups of C, each group against every activation row before the next: the group comes
@@ -30,8 +24,8 @@ template <int C, int kMaxRows, typename Tile>
 void weight_groups_against_rows(int64_t m, int64_t n0, int64_t n1, Tile& tile) {
   const auto all_rows = [&]<int G>(int64_t j) {
     int64_t r = 0;
-    for (; r + kMaxRows <= m; r += kMaxRows) tile_of_rows<G>(kMaxRows, r, j, tile);
-    if (r < m) tile_of_rows<G>(m - r, r, j, tile);
+    for (; r + kMaxRows <= m; r += kMaxRows) tile_of_rows<G, kMaxRows>(kMaxRows, r, j, tile);
+    if (r < m) tile_of_rows<G, kMaxRows>(m - r, r, j, tile);
   };
   int64_t j = n0;
   for (; j + C <= n1; j += C) all_rows.template operator()<C>(j);
