@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "kernels/cpu/instruction_peak.h"
 #include "model/draft_heads.h"
 #include "serve/decode_cost.h"
 #include "serve/model_loader.h"
@@ -52,6 +53,32 @@ int bench_gemm() {
   for (const auto& r : results) {
     std::printf("%-14s %8lld %12.4f %10.1f\n", r.kind.c_str(), static_cast<long long>(r.n), r.seconds, r.gflops);
     j["results"].push_back({{"kind", r.kind}, {"n", r.n}, {"seconds", r.seconds}, {"gflops", r.gflops}});
+  }
+  // The physical limit beside the GEMMs: what the vector units issue with nothing else in the way. (A CUDA device
+  // reports its GEMMs only.)
+  if (device == Device::CPU) {
+    const auto peaks = kernels::cpu::measure_instruction_peaks();
+    j["instruction_peaks"] = nlohmann::json::array();
+    if (!peaks.empty()) std::printf("\n%-14s %12s %10s   (all %d threads, 12 independent accumulators each)\n", "peak",
+                                    "instr/ns", "GFLOP/s", num_threads());
+    for (const auto& p : peaks) {
+      std::printf("%-14s %12.2f %10.1f\n", p.kind.c_str(), p.per_ns, p.gflops);
+      j["instruction_peaks"].push_back({{"kind", p.kind},
+                                        {"instructions_per_ns", p.per_ns},
+                                        {"gflops", p.gflops},
+                                        {"flops_per_instruction", p.flops_per_instr}});
+    }
+    // Each GEMM kind against the instruction it runs on (oneDNN: f32 FMAs; bf16 dot products where the CPU has them).
+    auto peak_of = [&](const std::string& kind) {
+      for (const auto& p : peaks)
+        if (p.kind == kind) return p.gflops;
+      return 0.0;
+    };
+    for (const auto& r : results) {
+      const double peak = r.kind == "f32" ? peak_of("f32_fma") : peak_of("bf16_dot");
+      if (peak > 0) std::printf("%-14s at %.0f%% of the %s peak\n", r.kind.c_str(), 100.0 * r.gflops / peak,
+                                r.kind == "f32" ? "f32_fma" : "bf16_dot");
+    }
   }
   write_json(j);
   return 0;
