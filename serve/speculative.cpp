@@ -1,65 +1,34 @@
 #include "serve/speculative.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <numeric>
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "kernels/cpu/simd_math.h"
 #include "model/batched_decode.h"
 #include "model/op_profile.h"
 #include "serve/acceptance.h"
+#include "serve/draft_candidates.h"
+#include "serve/speculative_proposal.h"
 
 namespace linspec {
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// Indices of the k largest entries of row (descending, ties by lower id): the heads' candidates. One pass with a
-// sorted list of k (k is a tree's branching, a handful): a sort of the 49K-entry row would cost a millisecond per head.
-std::vector<int32_t> top_k(const float* row, int64_t vocab, int64_t k) {
-  k = std::min(k, vocab);
-  std::vector<int32_t> best;
-  best.reserve(k + 1);
-  for (int32_t i = 0; i < vocab; ++i) {
-    if (static_cast<int64_t>(best.size()) == k && !(row[i] > row[best.back()])) continue;  // ties keep lower ids
-    auto pos = std::upper_bound(best.begin(), best.end(), i,
-                                [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-    best.insert(pos, i);
-    if (static_cast<int64_t>(best.size()) > k) best.pop_back();
-  }
-  return best;
-}
-
 // Candidates per depth a dynamic tree may choose from (its branching is decided by probabilities, not by this).
 constexpr int64_t kDynamicTopK = 8;
-
-// Softmax probabilities of the candidate ids within the full row (the heads' confidence in each).
-// The rows are host copies (host_logit_rows); the vectorised host exp keeps this at tens of microseconds per 49K-entry
-// row.
-std::vector<double> candidate_probabilities(const float* row, int64_t vocab, const std::vector<int32_t>& ids) {
-  const float mx = kernels::cpu::max_of(row, vocab);
-  float sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < vocab; ++i) sum += kernels::cpu::exp_fast(row[i] - mx);
-  std::vector<double> p;
-  for (int32_t id : ids) p.push_back(std::exp(static_cast<double>(row[id] - mx)) / sum);
-  return p;
-}
 
 // Adds the seconds since the last lap to `into` (the phases of a speculative step).
 class PhaseClock {
  public:
   void lap(double& into) {
-    const double t = now_s();
+    const double t = seconds_now();
     into += t - last_;
     last_ = t;
   }
 
  private:
-  double last_ = now_s();
+  double last_ = seconds_now();
 };
 
 void check_config(const GenerationConfig& cfg) {
@@ -92,28 +61,31 @@ void SpeculativeStats::add(const SpeculativeStats& o) {
   accepted_candidates += o.accepted_candidates, verified_nodes += o.verified_nodes;
   prefill_s += o.prefill_s, decode_s += o.decode_s;
   draft_s += o.draft_s, verify_s += o.verify_s, accept_s += o.accept_s, commit_s += o.commit_s;
+  expected_tokens += o.expected_tokens, expected_steps += o.expected_steps;
   if (accepted_histogram.size() < o.accepted_histogram.size()) accepted_histogram.resize(o.accepted_histogram.size());
   for (size_t i = 0; i < o.accepted_histogram.size(); ++i) accepted_histogram[i] += o.accepted_histogram[i];
 }
 nlohmann::json SpeculativeStats::to_json() const {
   auto per_step_ms = [&](double s) { return steps > 0 ? 1e3 * s / static_cast<double>(steps) : 0.0; };
-  return {{"sequences", sequences},
-          {"steps", steps},
-          {"new_tokens", new_tokens},
-          {"accepted_candidates", accepted_candidates},
-          {"verified_nodes", verified_nodes},
-          {"mean_accepted_tokens_per_step", mean_tokens_per_step()},
-          {"bonus_token_counted", true},
-          {"mean_accepted_candidates_per_step", mean_accepted_per_step()},
-          {"accepted_histogram", accepted_histogram},
-          {"prefill_s", prefill_s},
-          {"decode_s", decode_s},
-          {"phase_ms_per_step",
-           {{"draft", per_step_ms(draft_s)},
-            {"verify", per_step_ms(verify_s)},
-            {"accept", per_step_ms(accept_s)},
-            {"commit", per_step_ms(commit_s)},
-            {"other", per_step_ms(decode_s - draft_s - verify_s - accept_s - commit_s)}}}};
+  nlohmann::json j = {{"sequences", sequences},
+                      {"steps", steps},
+                      {"new_tokens", new_tokens},
+                      {"accepted_candidates", accepted_candidates},
+                      {"verified_nodes", verified_nodes},
+                      {"mean_accepted_tokens_per_step", mean_tokens_per_step()},
+                      {"bonus_token_counted", true},
+                      {"mean_accepted_candidates_per_step", mean_accepted_per_step()},
+                      {"accepted_histogram", accepted_histogram},
+                      {"prefill_s", prefill_s},
+                      {"decode_s", decode_s},
+                      {"phase_ms_per_step",
+                       {{"draft", per_step_ms(draft_s)},
+                        {"verify", per_step_ms(verify_s)},
+                        {"accept", per_step_ms(accept_s)},
+                        {"commit", per_step_ms(commit_s)},
+                        {"other", per_step_ms(decode_s - draft_s - verify_s - accept_s - commit_s)}}}};
+  if (expected_steps > 0) j["draft_expected_tokens_per_step"] = expected_tokens / static_cast<double>(expected_steps);
+  return j;
 }
 
 // ---- one sequence ----
@@ -131,16 +103,6 @@ void SpeculativeSequence::emit_step(const std::vector<int32_t>& tokens, const st
     if (!emit(tokens[path[i]])) return;
   if (emit(next)) pending_ = next;
 }
-
-// One sequence's candidates for a step: a tree rooted at its pending token (heads), or a chain (draft model) with
-// what committing it needs.
-struct Speculator::Proposal {
-  std::vector<int32_t> tokens, parent;
-  std::vector<std::vector<double>> q;  // draft, sampled: the draft's distribution at each proposal
-  int64_t p0 = 0, gamma = 0;           // draft: its position before the step, proposals made
-  std::vector<bool> is_cache;          // draft: which layers are KV caches (truncated) or recurrent (restored)
-  std::vector<std::vector<std::unique_ptr<AttentionState>>> snaps;  // draft: recurrent layers after proposal i
-};
 
 Speculator::Speculator(const LlamaModel& target, const DraftHeads& heads, TreeSpec tree)
     : target_(target), heads_(&heads), tree_(std::move(tree)) {
@@ -229,7 +191,7 @@ std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std
   }
   if (live.empty()) return out;
   NoGradGuard no_grad;
-  const double t0 = now_s();
+  const double t0 = seconds_now();
   const int64_t V = target_.config().vocab_size, D = target_.config().hidden_size;
   std::vector<DecodeState*> states, draft_states;
   std::vector<std::vector<int32_t>> live_prompts;
@@ -238,7 +200,7 @@ std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std
     const int64_t max_len = static_cast<int64_t>(prompts[i].size()) + cfgs[i].max_new_tokens +
                             (heads_ || eagle_ ? tree_.max_depth : gamma_) + 2;
     s.target_ = target_.new_decode_state(1, max_len);
-    if (eagle_) s.draft_ = eagle_->new_state(max_len);
+    if (eagle_) s.draft_ = eagle_->new_state(eagle_state_capacity());
     if (draft_) s.draft_ = draft_->new_decode_state(1, max_len);
     states.push_back(&s.target_), draft_states.push_back(&s.draft_), live_prompts.push_back(prompts[i]);
   }
@@ -274,7 +236,7 @@ std::vector<SpeculativeSequence> Speculator::start_batched(const std::vector<std
     if (s.emit(first)) s.pending_ = first;
     if (stats) ++stats->new_tokens;
   }
-  if (stats) stats->prefill_s += now_s() - t0;
+  if (stats) stats->prefill_s += seconds_now() - t0;
   return out;
 }
 
@@ -291,10 +253,15 @@ std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<Sp
     const Tensor rows = host_logit_rows(head_logits[d - 1], V);
     for (int64_t b = 0; b < B; ++b) {
       const float* row = rows.data<float>() + b * V;
-      cand[d - 1].push_back(top_k(row, V, cost_ ? kDynamicTopK : tree_.top_k[d - 1]));
+      cand[d - 1].push_back(top_k_ids(row, V, cost_ ? kDynamicTopK : tree_.top_k[d - 1]));
       if (cost_) probs[b].push_back(candidate_probabilities(row, V, cand[d - 1].back()));
     }
   }
+  // The tree is shaped by calibrated acceptance chances; the raw probabilities are kept for the calibration's update.
+  std::vector<std::vector<std::vector<double>>> chances = probs;
+  for (auto& per_depth : chances)
+    for (size_t d = 0; d < per_depth.size(); ++d)
+      for (double& p : per_depth[d]) p = calibration_.accept_probability(static_cast<int>(d) + 1, p);
   // A dynamic tree is sized by the cost of the whole pass: with B sequences verifying n nodes each, a sequence's
   // share of it (B = 1: the single-sequence cost).
   auto step_ms = [&](int64_t nodes) {
@@ -302,148 +269,17 @@ std::vector<Speculator::Proposal> Speculator::propose_heads(const std::vector<Sp
   };
   std::vector<Proposal> out(B);
   for (int64_t b = 0; b < B; ++b) {
-    const TreeSpec dynamic = cost_ ? dynamic_tree(probs[b], max_nodes_, step_ms) : TreeSpec{};
+    const TreeSpec dynamic = cost_ ? dynamic_tree(chances[b], max_nodes_, step_ms) : TreeSpec{};
     const TreeSpec& tree = cost_ ? dynamic : tree_;
+    if (cost_) {
+      out[b].expected_tokens = dynamic.expected_tokens;
+      out[b].draft_prob = {1.0};
+      for (int64_t n = 1; n < tree.nodes(); ++n) out[b].draft_prob.push_back(probs[b][tree.depth[n] - 1][tree.rank[n]]);
+    }
     out[b].parent = tree.parent;
     out[b].tokens.resize(tree.nodes());
     out[b].tokens[0] = live[b]->pending_;
     for (int64_t n = 1; n < tree.nodes(); ++n) out[b].tokens[n] = cand[tree.depth[n] - 1][b][tree.rank[n]];
-  }
-  return out;
-}
-
-std::vector<Speculator::Proposal> Speculator::propose_eagle(const std::vector<SpeculativeSequence*>& live,
-                                                            bool expand) const {
-  const int64_t B = static_cast<int64_t>(live.size()), Vd = eagle_->vocab();
-  const double t0 = now_s();
-  // 1. Each sequence's draft state absorbs its pending pairs (the last of which holds the root): one packed pass.
-  std::vector<DecodeState*> states;
-  std::vector<Tensor> feats;
-  std::vector<int32_t> next;
-  std::vector<int64_t> counts;
-  for (SpeculativeSequence* s : live) {
-    states.push_back(&s->draft_);
-    feats.push_back(s->eagle_features_);
-    next.insert(next.end(), s->eagle_next_.begin(), s->eagle_next_.end());
-    counts.push_back(static_cast<int64_t>(s->eagle_next_.size()));
-  }
-  const Tensor absorbed = eagle_->absorb(states, feats.size() == 1 ? feats[0] : ops::concat(feats, 0), next, counts);
-  // The draft has now read one pair per committed target position: a lost or repeated pair would desynchronise it
-  // (still lossless, but drafting from the wrong context).
-  for (const SpeculativeSequence* s : live)
-    LINSPEC_CHECK(s->draft_.position() == s->target_.position(), "feature draft at position ", s->draft_.position(),
-                  ", its target at ", s->target_.position());
-  if (!expand) {  // absorbing only: each tree is its root
-    for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
-    return root_only(live);
-  }
-  // 2. Grow each sequence's tree depth by depth. A node: its token, parent, depth and log-probability of its path;
-  // an expanded node also holds its predicted feature and the draft state after its path.
-  struct Node {
-    int32_t token, parent, depth;
-    double logp;
-  };
-  struct Frontier {
-    int64_t b;                                  // sequence
-    int32_t node;                               // index into nodes[b]
-    Tensor predicted;                           // [1, D]
-    std::shared_ptr<DecodeState> state;         // null: the sequence's committed draft state (the root)
-  };
-  std::vector<std::vector<Node>> nodes(B);
-  std::vector<Frontier> frontier;
-  // A node is worth verifying when its path probability (the tokens it is expected to add) exceeds what its share of
-  // the pass costs at the rate of a one-token step; children are no likelier than their parent, so a node below that
-  // bar is not expanded either (on a GPU, where nodes are nearly free, the bar is near 0 and trees grow to their limits).
-  const double step1_ms = (cost_->verify_ms_at(B) + std::max(eagle_draft_ms_, 0.0)) / static_cast<double>(B);
-  const double node_ms = std::max(0.0, cost_->verify_ms_at(B * max_nodes_) - cost_->verify_ms_at(B)) /
-                         static_cast<double>(B * max_nodes_ - B + (max_nodes_ == 1));
-  const double min_logp = std::log(std::max(1e-4, node_ms / std::max(step1_ms, 1e-6)));
-  int64_t row = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    row += counts[b];
-    nodes[b].push_back({live[b]->pending_, -1, 0, 0.0});
-    frontier.push_back({b, 0, absorbed.slice(0, row - 1, row), nullptr});
-  }
-  for (int64_t depth = 1; depth <= eagle_tree_.depth && !frontier.empty(); ++depth) {
-    std::vector<Tensor> preds;
-    for (const Frontier& f : frontier) preds.push_back(f.predicted);
-    const Tensor rows = host_logit_rows(eagle_->logits(preds.size() == 1 ? preds[0].contiguous() : ops::concat(preds, 0)), Vd);
-    std::vector<std::vector<int32_t>> children(B);  // this depth's new nodes per sequence
-    for (size_t i = 0; i < frontier.size(); ++i) {
-      const Frontier& f = frontier[i];
-      const float* r = rows.data<float>() + static_cast<int64_t>(i) * Vd;
-      const std::vector<int32_t> ids = top_k(r, Vd, eagle_tree_.top_k);
-      const std::vector<double> p = candidate_probabilities(r, Vd, ids);
-      for (size_t c = 0; c < ids.size(); ++c) {
-        children[f.b].push_back(static_cast<int32_t>(nodes[f.b].size()));
-        nodes[f.b].push_back({eagle_->token(ids[c]), f.node, static_cast<int32_t>(depth),
-                              nodes[f.b][f.node].logp + std::log(std::max(p[c], 1e-30))});
-      }
-    }
-    if (depth == eagle_tree_.depth) break;
-    // Expand the `expand` most probable new nodes of each sequence: each steps a clone of its parent's state.
-    std::vector<Frontier> next_frontier;
-    std::vector<DecodeState*> step_states;
-    std::vector<Tensor> step_feats;
-    std::vector<int32_t> step_ids;
-    for (int64_t b = 0; b < B; ++b) {
-      std::vector<int32_t>& ch = children[b];
-      const int64_t keep = std::min<int64_t>(eagle_tree_.expand, static_cast<int64_t>(ch.size()));
-      std::partial_sort(ch.begin(), ch.begin() + keep, ch.end(),
-                        [&](int32_t x, int32_t y) { return nodes[b][x].logp > nodes[b][y].logp; });
-      for (int64_t c = 0; c < keep; ++c) {
-        const Node& n = nodes[b][ch[c]];
-        if (n.logp < min_logp) break;  // too unlikely to be verified: drafting deeper below it is wasted
-        const Frontier* parent = nullptr;
-        for (const Frontier& f : frontier)
-          if (f.b == b && f.node == n.parent) parent = &f;
-        auto state = std::make_shared<DecodeState>(parent->state ? parent->state->clone() : live[b]->draft_.clone());
-        step_states.push_back(state.get());
-        step_feats.push_back(parent->predicted);
-        step_ids.push_back(n.token);
-        next_frontier.push_back({b, ch[c], Tensor(), std::move(state)});
-      }
-    }
-    if (next_frontier.empty()) break;
-    const Tensor predicted =
-        eagle_->absorb(step_states, step_feats.size() == 1 ? step_feats[0].contiguous() : ops::concat(step_feats, 0),
-                       step_ids, std::vector<int64_t>(step_ids.size(), 1));
-    for (size_t i = 0; i < next_frontier.size(); ++i)
-      next_frontier[i].predicted = predicted.slice(0, static_cast<int64_t>(i), static_cast<int64_t>(i) + 1);
-    frontier = std::move(next_frontier);
-  }
-  for (SpeculativeSequence* s : live) s->eagle_features_ = Tensor(), s->eagle_next_.clear();
-  const double draft_ms = 1e3 * (now_s() - t0);
-  eagle_draft_ms_ = eagle_draft_ms_ < 0 ? draft_ms : 0.9 * eagle_draft_ms_ + 0.1 * draft_ms;
-  // 3. Per sequence, the best-first prefix of its nodes (path probability order is prefix-closed; ties keep
-  // shallower nodes first) that maximises expected tokens per millisecond of the step's share of the pass.
-  std::vector<Proposal> out(B);
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<Node>& all = nodes[b];
-    std::vector<int32_t> order(all.size() - 1);
-    std::iota(order.begin(), order.end(), 1);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
-      return all[x].logp > all[y].logp || (all[x].logp == all[y].logp && all[x].depth < all[y].depth);
-    });
-    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(max_nodes_ - 1)));
-    std::vector<double> path_probs;
-    for (int32_t n : order) path_probs.push_back(std::exp(all[n].logp));
-    const int64_t best = best_prefix_nodes(path_probs, [&](int64_t nodes) {
-      return (cost_->verify_ms_at(B * nodes) + eagle_draft_ms_) / static_cast<double>(B);
-    }) - 1;
-    // The chosen nodes in depth order (parents first), renumbered.
-    std::vector<int32_t> chosen(order.begin(), order.begin() + best);
-    std::stable_sort(chosen.begin(), chosen.end(), [&](int32_t x, int32_t y) { return all[x].depth < all[y].depth; });
-    std::vector<int32_t> index(all.size(), -1);
-    index[0] = 0;
-    Proposal& p = out[b];
-    p.tokens = {all[0].token};
-    p.parent = {-1};
-    for (int32_t n : chosen) {
-      index[n] = static_cast<int32_t>(p.tokens.size());
-      p.tokens.push_back(all[n].token);
-      p.parent.push_back(index[all[n].parent]);
-    }
   }
   return out;
 }
@@ -486,12 +322,6 @@ std::vector<Speculator::Proposal> Speculator::root_only(const std::vector<Specul
   return out;
 }
 
-int64_t Speculator::eagle_backlog(const std::vector<SpeculativeSequence*>& live) {
-  size_t most = 0;
-  for (const SpeculativeSequence* s : live) most = std::max(most, s->eagle_next_.size());
-  return static_cast<int64_t>(most);
-}
-
 std::vector<int32_t> Speculator::root_ids(const std::vector<Proposal>& props) {
   std::vector<int32_t> out;
   for (const Proposal& p : props) out.push_back(p.tokens.front());
@@ -519,12 +349,24 @@ void Speculator::commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep)
   }
 }
 
+void Speculator::calibrate(const std::vector<int32_t>& parent, const std::vector<double>& draft_prob,
+                           const std::vector<int32_t>& path) const {
+  // Parents precede children, so depths fill in one pass. A node tells something only when its parent was accepted.
+  std::vector<int32_t> depth(parent.size(), 0);
+  std::vector<bool> accepted(parent.size(), false);
+  for (int32_t n : path) accepted[n] = true;
+  for (size_t n = 1; n < parent.size(); ++n) {
+    depth[n] = depth[parent[n]] + 1;
+    if (accepted[parent[n]]) calibration_.observe(depth[n], draft_prob[n], accepted[n]);
+  }
+}
+
 void Speculator::step(const std::vector<SpeculativeSequence*>& live, SpeculativeStats& stats, bool draft) const {
   if (live.empty()) return;
   for (const SpeculativeSequence* s : live)
     LINSPEC_CHECK(s && !s->done_ && s->pending_ >= 0, "speculative step: a sequence that is done or not started");
   NoGradGuard no_grad;
-  const double t0 = now_s();
+  const double t0 = seconds_now();
   PhaseClock clock;
   const int64_t V = target_.config().vocab_size;
   std::vector<Proposal> props;
@@ -596,6 +438,8 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     step_tokens += static_cast<double>(a.path.size());
     if (stats.accepted_histogram.size() < a.path.size()) stats.accepted_histogram.resize(a.path.size());
     ++stats.accepted_histogram[a.path.size() - 1];
+    if (p.expected_tokens > 0) stats.expected_tokens += p.expected_tokens, ++stats.expected_steps;
+    if (!p.draft_prob.empty()) calibrate(p.parent, p.draft_prob, a.path);
     const size_t before = s.result_.tokens.size();
     s.emit_step(p.tokens, a.path, a.next_token);
     stats.new_tokens += static_cast<int64_t>(s.result_.tokens.size() - before);
@@ -606,7 +450,7 @@ void Speculator::step(const std::vector<SpeculativeSequence*>& live, Speculative
     mean_tokens_ = mean_tokens_ < 0 ? tokens : 0.9 * mean_tokens_ + 0.1 * tokens;
     mean_nodes_ = mean_nodes_ < 0 ? nodes : 0.9 * mean_nodes_ + 0.1 * nodes;
   }
-  stats.decode_s += now_s() - t0;
+  stats.decode_s += seconds_now() - t0;
 }
 
 std::vector<SpeculativeResult> Speculator::generate(const std::vector<std::vector<int32_t>>& prompts,

@@ -33,6 +33,7 @@
 #include "model/generation.h"
 #include "model/llama.h"
 #include "serve/decode_cost.h"
+#include "serve/acceptance_calibration.h"
 #include "serve/tree.h"
 
 namespace linspec {
@@ -48,6 +49,10 @@ struct SpeculativeStats {
   // head, the acceptance rule (argmax / sampling), committing the accepted path (target advance, draft rollback).
   double draft_s = 0, verify_s = 0, accept_s = 0, commit_s = 0;
   std::vector<int64_t> accepted_histogram;  // [a] = steps that accepted a candidates
+  // Dynamic trees: what the draft's own probabilities promised, 1 + the chosen nodes' path probabilities summed over
+  // `expected_steps` steps. Against the measured tokens/step it says whether the draft is over- or underconfident.
+  double expected_tokens = 0;
+  int64_t expected_steps = 0;
 
   // Tokens per target pass, bonus counted: (accepted candidates + one target token per step) / steps.
   double mean_tokens_per_step() const;
@@ -86,6 +91,11 @@ class SpeculativeSequence {
   // target's hidden states of the tokens it absorbed last step, each with the token that followed it.
   Tensor eagle_features_;              // [n, D]
   std::vector<int32_t> eagle_next_;    // [n]
+  // eagle: the last pairs the draft absorbed (at most half its context window), from which a fresh draft state is
+  // rebuilt when the window is full; and how far the draft's positions lag the target's since the last rebuild.
+  Tensor eagle_recent_features_;
+  std::vector<int32_t> eagle_recent_next_;
+  int64_t eagle_offset_ = 0;
   Philox rng_;
   SpeculativeResult result_;
   bool done_ = false;
@@ -103,12 +113,18 @@ class Speculator {
   // Feature-draft trees (EAGLE-2 style): at most `depth` draft steps, `expand` nodes expanded per depth by their
   // `top_k` tokens each, at most `max_nodes` verified (root included), sized by `cost`.
   struct EagleTree {
-    int64_t max_nodes = 32, depth = 6, expand = 4, top_k = 8;
+    int64_t max_nodes = 32, depth = 10, expand = 4, top_k = 8;
+    // The draft's context window: the sequence length it was trained on (draft-eagle*.yaml: 256). Its linear
+    // attention sums every earlier group without normalising, so past the lengths it saw its features drift (at a
+    // 1K-token prompt nothing it proposed was accepted); it drafts from the last `context / 2` to `context` pairs.
+    int64_t context = 256;
   };
   Speculator(const LlamaModel& target, const FeatureDraft& eagle, DecodeCost cost, EagleTree tree);
 
   std::string mode() const { return heads_ ? "heads" : eagle_ ? "eagle" : "draft"; }
   nlohmann::json describe() const;  // mode, tree (heads) or gamma and draft layers (draft)
+  // Dynamic trees: the acceptance chances learned from the verifications so far.
+  const AcceptanceCalibration& calibration() const { return calibration_; }
 
   // Prefills `prompt` and emits the target's first token; the sequence samples from `rng`. max_new_tokens, sampling
   // and stop ids as in generate() (max_new_tokens 0: done at once, no prefill). Adds to `stats` when given.
@@ -154,6 +170,14 @@ class Speculator {
   // The most pairs a sequence's feature draft has yet to absorb.
   static int64_t eagle_backlog(const std::vector<SpeculativeSequence*>& live);
   void commit_draft(SpeculativeSequence& s, Proposal& p, int64_t keep) const;
+  // Eagle: a draft state that would pass its context window is rebuilt from the recent pairs (before an absorb), and
+  // the absorbed pairs are remembered for that (after it). eagle_state_capacity: the positions a draft state holds.
+  void window_eagle_context(SpeculativeSequence& s) const;
+  void remember_eagle_pairs(SpeculativeSequence& s) const;
+  int64_t eagle_state_capacity() const;
+  // Teaches calibration_ one verified tree: its parents, the draft's probabilities and the accepted path.
+  void calibrate(const std::vector<int32_t>& parent, const std::vector<double>& draft_prob,
+                 const std::vector<int32_t>& path) const;
 
   const LlamaModel& target_;
   const DraftHeads* heads_ = nullptr;
@@ -163,6 +187,8 @@ class Speculator {
   mutable double eagle_draft_ms_ = -1;  // running mean of the draft's time per step (a fixed cost of the step)
   // Running means over drafting steps, per sequence: tokens emitted (τ) and nodes verified (ν); -1 before the first.
   mutable double mean_tokens_ = -1, mean_nodes_ = -1;
+  // Dynamic trees: each node's chance of acceptance, learned from the verifications (the draft's probability is not).
+  mutable AcceptanceCalibration calibration_;
   TreeSpec tree_;
   std::optional<DecodeCost> cost_;  // set: dynamic trees
   int64_t max_nodes_ = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "core/error.h"
@@ -126,6 +127,7 @@ TreeSpec dynamic_tree(const std::vector<std::vector<double>>& probs, int64_t max
   }
   const int64_t best = best_prefix_nodes(std::vector<double>(score.begin() + 1, score.end()), step_ms);
   t.parent.resize(best), t.depth.resize(best), t.rank.resize(best);
+  t.expected_tokens = std::accumulate(score.begin(), score.begin() + best, 0.0);  // score[0] = 1: the bonus token
   for (int64_t n = 1; n < best; ++n) {
     std::vector<int32_t> path;
     for (int32_t k = static_cast<int32_t>(n); k > 0; k = t.parent[k]) path.insert(path.begin(), t.rank[k]);

@@ -23,6 +23,7 @@ struct TreeSpec {
   std::vector<int32_t> parent, depth, rank;
   int64_t max_depth = 0;
   std::vector<int64_t> top_k;  // top_k[d-1]: how many candidates head d must supply (max rank + 1)
+  double expected_tokens = 0;  // dynamic trees: 1 + the nodes' path probabilities, the tokens the draft expects
 
   int64_t nodes() const { return static_cast<int64_t>(parent.size()); }
   nlohmann::json describe() const;  // {"name", "nodes", "depth", "top_k"}

@@ -47,6 +47,14 @@ std::vector<std::vector<int32_t>> ar_greedy(const LlamaModel& m, const std::vect
   return out;
 }
 
+// A dynamic tree's speculator learns acceptance chances from every drafting step (at least one observation per
+// accepted candidate: its own), and reports what they promised for each step.
+void expect_calibrated(const Speculator& spec, const SpeculativeStats& stats, const std::string& what) {
+  EXPECT_EQ(stats.expected_steps, stats.steps) << what;
+  EXPECT_GE(spec.calibration().observations(), stats.accepted_candidates) << what;
+  EXPECT_GE(stats.expected_tokens, static_cast<double>(stats.expected_steps)) << what << ": at least the bonus token";
+}
+
 class GreedyLossless : public ::testing::TestWithParam<std::string> {};
 
 // What the draft heads read: the incremental and tree forms' hidden states agree with the parallel forward's.
@@ -231,6 +239,7 @@ TEST_P(GreedyLossless, DynamicTreesEqualAutoregressive) {
     if (slope == 0.0) EXPECT_GT(nodes_per_step, 8.0) << "free verification should grow the trees";
     else EXPECT_LT(nodes_per_step, 8.0);
     EXPECT_GT(stats.accepted_candidates, 0) << "slope " << slope;
+    expect_calibrated(spec, stats, "heads, slope " + std::to_string(slope));
   }
 }
 
@@ -259,6 +268,7 @@ TEST_P(GreedyLossless, FeatureDraftTreesEqualAutoregressive) {
         EXPECT_GT(nodes_per_step, 8.0) << "free verification should grow the trees";
       }
       EXPECT_GT(stats.accepted_candidates, 0) << "vocab " << d->vocab() << ", slope " << slope;
+      expect_calibrated(spec, stats, "eagle, vocab " + std::to_string(d->vocab()) + ", slope " + std::to_string(slope));
     }
   // The target's own last layer as the draft, fed its features: a draft that mostly agrees, in one batch with stops.
   const auto stopped = ar_greedy(m, prompts, 40, {7});
@@ -268,6 +278,17 @@ TEST_P(GreedyLossless, FeatureDraftTreesEqualAutoregressive) {
   cost.verify_ms = {1.0, 2.0};
   const auto batch = Speculator(m, full, cost, {}).generate(prompts, cfg);
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(batch[i].tokens, stopped[i]) << "batch, prompt " << i;
+  // A context window of 12 pairs: the draft state is rebuilt from the last 6 every few steps (and at once for the
+  // longer prompts), alone and in a batch; still the target's output, and the draft still gets tokens accepted.
+  cfg.stop_ids = {};
+  const Speculator windowed(m, full, cost, {.max_nodes = 16, .depth = 5, .expand = 3, .top_k = 4, .context = 12});
+  SpeculativeStats stats;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(windowed.generate(prompts[i], cfg, &stats).tokens, ar[i]) << "window 12, prompt " << i;
+  EXPECT_GT(stats.accepted_candidates, 0);
+  const auto windowed_batch = windowed.generate(prompts, cfg);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(windowed_batch[i].tokens, ar[i]) << "window 12, batch, prompt " << i;
 }
 
 TEST_P(GreedyLossless, DraftModelChainEqualsAutoregressive) {
