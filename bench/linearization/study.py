@@ -3,8 +3,9 @@
 seed, batch, schedule, 1.02M training tokens), then measured the same way.
 
 Usage (from the repository root, after ./launch/quickstart.sh has converted SmolLM2 and prepared the corpus):
-  python3 bench/linearization/study.py [--arms aug,softmax,...] [--ranks 2] [--work out/study]
+  python3 bench/linearization/study.py [--arms aug,softmax,...] [--ranks 2] [--device cpu|cuda] [--work out/study]
                                        [--out bench/results/linearization] [--redo]
+On a one-GPU machine: --ranks 1 --device cuda (the same 1024 tokens per step: micro-batch 4).
   python3 bench/linearization/study.py --speed          # decode speed and state of every arm, in one sitting
   python3 bench/linearization/study.py --table          # table.md, results.json and the plot from what is recorded
 
@@ -32,7 +33,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TOKENS_PER_STEP = 1024  # recipe.yaml: 2 ranks x micro_batch 2 x seq_len 256
+TOKENS_PER_STEP = 1024  # recipe.yaml: 2 ranks x micro_batch 2 x seq_len 256 (other rank counts: micro_batch scaled)
+SEQ_LEN = 256
 STAGES = ("transfer", "finetune", "heads")
 SWEEP = (1024, 32768)  # the speed pass's context lengths (--sweep)
 
@@ -102,6 +104,10 @@ def train_arm(name, sets, args):
     os.makedirs(arm_dir, exist_ok=True)
     log = os.path.join(arm_dir, "train.log")
     base = [f"model.init={args.model}", f"data.path={args.data}", f"checkpoint.dir={arm_dir}"]
+    if args.ranks != 2:  # the budget is tokens per step x steps whatever the rank count: the micro-batch makes it up
+        base.append(f"train.micro_batch={TOKENS_PER_STEP // (args.ranks * SEQ_LEN)}")
+    if args.device != "cpu":
+        base.append(f"train.device={args.device}")
     train = ["bash", "launch/train.sh", "-n", str(args.ranks), "bench/linearization/recipe.yaml", "--resume", "auto"]
     for kv in base + sets:
         train += ["--set", kv]
@@ -117,6 +123,7 @@ def train_arm(name, sets, args):
         run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "256", "--max-tokens",
              "16384", "--speculative", "heads", "--tree", "configs/trees/cpu-3heads.json", "--prompts", "4",
              "--prompt-len", "48", "--new-tokens", "64", "--json", report], log)
+    long_context = long_context_ppl(serve, arm_dir, args, log)
     verify = os.path.join(arm_dir, "verify.json")
     if not os.path.exists(verify) and not is_softmax(sets):
         subprocess.run([args.linspec, "verify", "--checkpoint", serve, "--len", "256", "--json", verify], cwd=ROOT)
@@ -126,10 +133,20 @@ def train_arm(name, sets, args):
            "ppl_tokens": e.get("tokens"), "tokens_per_step": e["speculative"]["mean_accepted_tokens_per_step"],
            "identical_to_ar": e["speculative"].get("identical_to_ar"),
            "wall_minutes_this_sitting": round((datetime.datetime.now() - started).total_seconds() / 60, 1),
-           "sitting": sitting()}
+           "sitting": sitting(), "ppl_ctx1024": long_context}
     if os.path.exists(verify):
         row["branches"] = [{"layer": i, **l.get("branches", {})} for i, l in enumerate(json.load(open(verify)).get("layers", []))]
     write_json(os.path.join(args.out, "arms", name + ".json"), row)
+
+
+def long_context_ppl(serve, arm_dir, args, log=None):
+    """Held-out perplexity with 1024-token windows: 4x the 256-token sequences every arm trains on. An arm that only
+    works at its training length shows it here (aug: 17.5 at 256, 324 at 1024)."""
+    report = os.path.join(arm_dir, "eval_ctx1024.json")
+    if not os.path.exists(report):
+        run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "1024",
+             "--max-tokens", "16384", "--json", report], log)
+    return json.load(open(report))["ppl"]
 
 
 def linearize_args(sets):
@@ -235,13 +252,15 @@ def write_outputs(arms, out, command):
     missing = [a for a in arms if a not in {r["arm"] for r in rows}]
     lines = [f"# Linearization study (SmolLM2-135M, {rows[0]['training_tokens'] / 1e6:.2f}M training tokens per arm)", "",
              f"Reproduce: `{command}` (arms), then `python3 bench/linearization/study.py --speed` (speed columns).", "",
-             "Perplexity: held-out split, ctx 256, 16K tokens. Tokens/step: 3 self-distilled draft heads, 9-node tree, "
+             "Perplexity: held-out split, ctx 256 (the training length), 16K tokens; and with 1024-token windows. "
+             "Tokens/step: 3 self-distilled draft heads, 9-node tree, "
              "greedy, bonus token counted. Speed: batch 1, the arm's architecture (speed does not depend on trained "
              f"values), one sitting: {json.dumps(speed.get('sitting'))}.", "",
-             "| arm | held-out ppl | / softmax | draft tokens/step | tok/s @1K | tok/s @32K | state MiB @1K "
-             "| state MiB @32K |", "|---|---|---|---|---|---|---|---|"]
+             "| arm | held-out ppl | / softmax | ppl, 1K windows | draft tokens/step | tok/s @1K | tok/s @32K "
+             "| state MiB @1K | state MiB @32K |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['arm']} | {r['ppl']:.2f} | {num(r['ppl_ratio_to_softmax'], '{:.3f}')} | "
+                     f"{num(r.get('ppl_ctx1024'), '{:.4g}')} | "
                      f"{r['tokens_per_step']:.2f} | {num(r.get('tokens_per_s_1k'))} | {num(r.get('tokens_per_s_32k'))} | "
                      f"{mib(r.get('state_bytes_1k'))} | {mib(r.get('state_bytes_32k'))} |")
     lines += branch_lines(rows)
@@ -267,7 +286,9 @@ def write_outputs(arms, out, command):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arms", default="", help="comma-separated subset of arms.yaml (default: all, in file order)")
-    ap.add_argument("--ranks", type=int, default=2)
+    ap.add_argument("--ranks", type=int, default=2, help="training ranks (1, 2 or 4: 1024 tokens per step either way)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the arms train (cuda: one rank per GPU, e.g. --ranks 1 on a one-GPU machine)")
     ap.add_argument("--work", default="out/study")
     ap.add_argument("--model", default="out/quickstart/smollm2.h5")
     ap.add_argument("--data", default="out/quickstart/corpus_tokens.h5")
@@ -280,6 +301,9 @@ def main():
     mode.add_argument("--table", action="store_true", help="only rewrite the outputs from what is recorded")
     args = ap.parse_args()
     args.sweep = [int(c) for c in args.sweep.split(",") if c]
+    if args.ranks < 1 or TOKENS_PER_STEP % (args.ranks * SEQ_LEN):
+        sys.exit(f"--ranks {args.ranks}: {TOKENS_PER_STEP} tokens per step must split into whole sequences of "
+                 f"{SEQ_LEN} per rank (1, 2 or 4 ranks)")
     arms = read_arms(os.path.join(HERE, "arms.yaml"))
     chosen = [a for a in args.arms.split(",") if a] or list(arms)
     unknown = [a for a in chosen if a not in arms]
@@ -291,9 +315,15 @@ def main():
         speed_pass({a: arms[a] for a in chosen}, args)
     elif not args.table:
         for a in chosen:  # the outputs are rewritten after every arm, so an interrupted study keeps its finished arms
-            if args.redo or not os.path.exists(os.path.join(args.out, "arms", a + ".json")):
+            recorded = os.path.join(args.out, "arms", a + ".json")
+            if args.redo or not os.path.exists(recorded):
                 train_arm(a, arms[a], args)
                 write_outputs(list(arms), args.out, command)
+            elif "ppl_ctx1024" not in (row := json.load(open(recorded))):  # recorded before that column existed
+                serve = os.path.join(args.work, a, "serve.h5")
+                if os.path.exists(serve):
+                    row["ppl_ctx1024"] = long_context_ppl(serve, os.path.join(args.work, a), args)
+                    write_json(recorded, row)
     write_outputs(list(arms), args.out, command)
     if os.path.exists(os.path.join(args.out, "table.md")):
         print(open(os.path.join(args.out, "table.md")).read())
