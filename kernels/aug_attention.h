@@ -18,8 +18,12 @@ struct AugDims {
   int64_t group = 64;    // G
   int64_t taps = 32;     // C (causal conv taps)
   double eps = 1e-6;     // L2-norm epsilon (parallel form)
+  bool global_mean = false;  // global term divided by the tokens it sums over (docs/method.md §1, global_mean)
   int64_t rep() const { return q_heads / kv_heads; }
   int64_t groups() const { return (seq + group - 1) / group; }
+  // Factor on the global term of a token in group g: 1 (the seed's sum), or 1 / (g·G) under global_mean — the
+  // g complete groups before g hold exactly g·G tokens because groups are aligned to position 0.
+  double global_scale(int64_t g) const { return global_mean && g > 0 ? 1.0 / static_cast<double>(g * group) : 1.0; }
 };
 
 struct AugBranches {
@@ -48,8 +52,9 @@ struct AugKernels {
   void (*l2_normalize_rows)(const T* x, T* xhat, T* rinv, int64_t rows, int64_t d, T eps);
 
   // ---- parallel (training) form, chunked over groups of G ----
-  // The global term's group states, per kv head: states [B, Hkv, groups, d, d] with S_g = Σ_{g'<g} K̂_{g'}ᵀ V_{g'}
-  // (S_0 = 0). Needed by forward / backward when the global branch is on (they read it, never write it).
+  // The global term's group states, per kv head: states [B, Hkv, groups, d, d] with
+  // S_g = global_scale(g) · Σ_{g'<g} K̂_{g'}ᵀ V_{g'} (S_0 = 0). Needed by forward / backward when the global branch
+  // is on (they read it, never write it). The decode state's S is the plain sum; its readers apply global_scale.
   void (*group_states)(const AugDims& dm, const T* k, const T* v, T* states);
 
   // λ arguments: one element each in this backend's memory, read by the kernel (never by the host, so a learnable

@@ -26,13 +26,16 @@ struct AugConfig {
   int64_t conv_taps = 32;   // C (causal taps: current token + C−1 past)
   bool use_local = true, use_global = true, use_conv = true;
   double eps = 1e-6;  // L2-norm epsilon
+  // The global term divided by the number of tokens it sums over (g(t)·G), so its scale does not grow with the
+  // context: a linspec extension (docs/method.md §1); false is the seed's plain sum.
+  bool global_mean = false;
 
   // Presets: "local", "global", "local+global", "local+conv", "aug" (all three). Unknown name -> InputError.
   static AugConfig preset(const std::string& name);
   static const std::vector<std::string>& preset_names();
   // The preset name matching the enabled branches ("aug", "local+conv", ...); "custom" when none matches.
   std::string preset_name() const;
-  // `--set key=value` for group_size, conv_taps, eps. Unknown key or bad value -> InputError.
+  // `--set key=value` for group_size, conv_taps, eps, global_mean. Unknown key or bad value -> InputError.
   void set(const std::string& key, const std::string& value);
   // Throws InputError when group_size or conv_taps ≤ 0, eps < 0, or no branch is enabled.
   void validate() const;

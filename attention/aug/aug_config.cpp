@@ -55,8 +55,10 @@ void AugConfig::set(const std::string& key, const std::string& value) {
     char* end = nullptr;
     next.eps = std::strtod(value.c_str(), &end);
     if (value.empty() || *end != '\0') throw_input_error("aug attention option eps: '", value, "' is not a number");
+  } else if (key == "global_mean") {
+    next.global_mean = parse_option_bool("aug attention options", key, value);
   } else {
-    throw_input_error("unknown aug attention option '", key, "' (known: group_size, conv_taps, eps)");
+    throw_input_error("unknown aug attention option '", key, "' (known: group_size, conv_taps, eps, global_mean)");
   }
   next.validate();
   *this = next;

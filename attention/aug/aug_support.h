@@ -8,7 +8,7 @@ namespace linspec::aug_support {
 inline kernels::AugBranches branches(const AugConfig& c) { return {c.use_local, c.use_global, c.use_conv}; }
 
 inline kernels::AugDims dims(const AugConfig& c, int64_t B, int64_t Hq, int64_t Hkv, int64_t T, int64_t d) {
-  return {B, Hq, Hkv, T, d, c.group_size, c.conv_taps, c.eps};
+  return {B, Hq, Hkv, T, d, c.group_size, c.conv_taps, c.eps, c.global_mean};
 }
 
 // A λ parameter as the kernels read it: one element in the compute dtype on the operands' device (the kernel

@@ -30,14 +30,19 @@ AttentionPreset aug_preset(const std::string& name) {
   if (branches.use_local)
     p.options.push_back({"lambda_local_learnable", OptionType::Bool, "false", -INFINITY, INFINITY, false,
                          "train λ_local (initialised to 1)"});
-  if (branches.use_global)
+  if (branches.use_global) {
     p.options.push_back({"lambda_global_learnable", OptionType::Bool, "true", -INFINITY, INFINITY, false,
                          "train λ_global (initialised to 0)"});
+    p.options.push_back({"global_mean", OptionType::Bool, "false", -INFINITY, INFINITY, false,
+                         "divide the global term by the tokens it sums over (g(t)·G), so it does not grow with the "
+                         "context (linspec extension; false = the seed's sum)"});
+  }
   p.make = [branches](const PresetOptions& o, const AttentionShape& shape, int64_t, const MixerInit& init) {
     AugConfig cfg = branches;
     cfg.group_size = o.integer("group_size");
     if (cfg.use_conv) cfg.conv_taps = o.integer("conv_taps");
     cfg.eps = o.number("eps");
+    if (cfg.use_global) cfg.global_mean = o.flag("global_mean");
     const bool ll = cfg.use_local && o.flag("lambda_local_learnable");
     const bool lg = cfg.use_global && o.flag("lambda_global_learnable");
     return std::unique_ptr<AttentionMixer>(std::make_unique<AugMixer>(cfg, shape, ll, lg, init));

@@ -14,6 +14,7 @@ An arm takes ~75 min on 2 cores, so the study spans several sittings (and machin
 snapshot in <work> (train --resume auto). Per arm it records
   - held-out perplexity over training (the trainer's validation passes, against training tokens of all stages),
   - final held-out perplexity (linspec eval --ppl --ctx 256 over 16K validation tokens) and its ratio to `softmax`,
+    and the same with 1024- and 4096-token windows (past the training length),
   - draft-head tokens/step (3 self-distilled heads, 100 steps, 9-node tree): a property of the trained weights,
   - per-layer RMS of the local / global / conv branches (linspec verify) for linear arms.
 Decode speed depends on the architecture, not on the trained values, and machines of this kind differ ~2x, so it is
@@ -37,6 +38,7 @@ TOKENS_PER_STEP = 1024  # recipe.yaml: 2 ranks x micro_batch 2 x seq_len 256 (ot
 SEQ_LEN = 256
 STAGES = ("transfer", "finetune", "heads")
 SWEEP = (1024, 32768)  # the speed pass's context lengths (--sweep)
+LONG_CONTEXTS = (1024, 4096)  # held-out perplexity past the training length
 
 
 def read_arms(path):
@@ -123,7 +125,7 @@ def train_arm(name, sets, args):
         run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "256", "--max-tokens",
              "16384", "--speculative", "heads", "--tree", "configs/trees/cpu-3heads.json", "--prompts", "4",
              "--prompt-len", "48", "--new-tokens", "64", "--json", report], log)
-    long_context = long_context_ppl(serve, arm_dir, args, log)
+    long_context = {f"ppl_ctx{ctx}": long_context_ppl(serve, arm_dir, args, ctx, log) for ctx in LONG_CONTEXTS}
     verify = os.path.join(arm_dir, "verify.json")
     if not os.path.exists(verify) and not is_softmax(sets):
         subprocess.run([args.linspec, "verify", "--checkpoint", serve, "--len", "256", "--json", verify], cwd=ROOT)
@@ -133,18 +135,18 @@ def train_arm(name, sets, args):
            "ppl_tokens": e.get("tokens"), "tokens_per_step": e["speculative"]["mean_accepted_tokens_per_step"],
            "identical_to_ar": e["speculative"].get("identical_to_ar"),
            "wall_minutes_this_sitting": round((datetime.datetime.now() - started).total_seconds() / 60, 1),
-           "sitting": sitting(), "ppl_ctx1024": long_context}
+           "sitting": sitting(), **long_context}
     if os.path.exists(verify):
         row["branches"] = [{"layer": i, **l.get("branches", {})} for i, l in enumerate(json.load(open(verify)).get("layers", []))]
     write_json(os.path.join(args.out, "arms", name + ".json"), row)
 
 
-def long_context_ppl(serve, arm_dir, args, log=None):
-    """Held-out perplexity with 1024-token windows: 4x the 256-token sequences every arm trains on. An arm that only
-    works at its training length shows it here (aug: 17.5 at 256, 324 at 1024)."""
-    report = os.path.join(arm_dir, "eval_ctx1024.json")
+def long_context_ppl(serve, arm_dir, args, ctx, log=None):
+    """Held-out perplexity with ctx-token windows (LONG_CONTEXTS: 4x and 16x the 256-token sequences every arm
+    trains on). An arm that only works at its training length shows it here (aug: 17.5 at 256, 324 at 1024)."""
+    report = os.path.join(arm_dir, f"eval_ctx{ctx}.json")
     if not os.path.exists(report):
-        run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", "1024",
+        run([args.linspec, "eval", "--checkpoint", serve, "--data", args.data, "--ppl", "--ctx", str(ctx),
              "--max-tokens", "16384", "--json", report], log)
     return json.load(open(report))["ppl"]
 
@@ -252,15 +254,16 @@ def write_outputs(arms, out, command):
     missing = [a for a in arms if a not in {r["arm"] for r in rows}]
     lines = [f"# Linearization study (SmolLM2-135M, {rows[0]['training_tokens'] / 1e6:.2f}M training tokens per arm)", "",
              f"Reproduce: `{command}` (arms), then `python3 bench/linearization/study.py --speed` (speed columns).", "",
-             "Perplexity: held-out split, ctx 256 (the training length), 16K tokens; and with 1024-token windows. "
+             "Perplexity: held-out split, ctx 256 (the training length), 16K tokens; and with 1024- and 4096-token "
+             "windows (\"-\": recorded before that column). "
              "Tokens/step: 3 self-distilled draft heads, 9-node tree, "
              "greedy, bonus token counted. Speed: batch 1, the arm's architecture (speed does not depend on trained "
              f"values), one sitting: {json.dumps(speed.get('sitting'))}.", "",
-             "| arm | held-out ppl | / softmax | ppl, 1K windows | draft tokens/step | tok/s @1K | tok/s @32K "
-             "| state MiB @1K | state MiB @32K |", "|---|---|---|---|---|---|---|---|---|"]
+             "| arm | held-out ppl | / softmax | ppl, 1K windows | ppl, 4K windows | draft tokens/step | tok/s @1K "
+             "| tok/s @32K | state MiB @1K | state MiB @32K |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['arm']} | {r['ppl']:.2f} | {num(r['ppl_ratio_to_softmax'], '{:.3f}')} | "
-                     f"{num(r.get('ppl_ctx1024'), '{:.4g}')} | "
+                     f"{num(r.get('ppl_ctx1024'), '{:.4g}')} | {num(r.get('ppl_ctx4096'), '{:.4g}')} | "
                      f"{r['tokens_per_step']:.2f} | {num(r.get('tokens_per_s_1k'))} | {num(r.get('tokens_per_s_32k'))} | "
                      f"{mib(r.get('state_bytes_1k'))} | {mib(r.get('state_bytes_32k'))} |")
     lines += branch_lines(rows)
@@ -319,10 +322,12 @@ def main():
             if args.redo or not os.path.exists(recorded):
                 train_arm(a, arms[a], args)
                 write_outputs(list(arms), args.out, command)
-            elif "ppl_ctx1024" not in (row := json.load(open(recorded))):  # recorded before that column existed
+            else:  # recorded before a long-context column existed: measured when the arm's checkpoint is at hand
+                row = json.load(open(recorded))
                 serve = os.path.join(args.work, a, "serve.h5")
-                if os.path.exists(serve):
-                    row["ppl_ctx1024"] = long_context_ppl(serve, os.path.join(args.work, a), args)
+                todo = [c for c in LONG_CONTEXTS if f"ppl_ctx{c}" not in row]
+                if todo and os.path.exists(serve):
+                    row.update({f"ppl_ctx{c}": long_context_ppl(serve, os.path.join(args.work, a), args, c) for c in todo})
                     write_json(recorded, row)
     write_outputs(list(arms), args.out, command)
     if os.path.exists(os.path.join(args.out, "table.md")):

@@ -181,8 +181,8 @@ void conv_backward_rows(const T* v, const T* w, const T* dO, int64_t t0, int64_t
 }
 
 // Per-head backward: dq, dk, dv ([T, d] each, this query head's share) and dw ([C]) are overwritten. One reverse
-// sweep: W_g = Q̂_gᵀ dO_g is formed per group and folded into D after use, so D_g = λg Σ_{g'>g} W_{g'} needs no
-// storage; the normalisation backward and the conv backward run while the group is hot.
+// sweep: W_g = Q̂_gᵀ dO_g is formed per group and folded into D after use, so D_g = λg Σ_{g'>g} scale(g')·W_{g'}
+// needs no storage; the normalisation backward and the conv backward run while the group is hot.
 template <typename T>
 void backward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, const T* v, const T* states, const T* w,
                    T ll, T lg, const T* dO, T* dq, T* dk, T* dv, T* dw, T* dll, T* dlg) {
@@ -241,7 +241,7 @@ void backward_head(const AugDims& dm, AugBranches br, const T* q, const T* k, co
         mm(L, d, d, vg, d, false, Xt.data(), d, dkg, d, true);          // dK̂ += V D_gᵀ
         mm(L, d, d, s.kn.data(), d, false, D.data(), d, dvg, d, true);  // dV += K̂ D_g
       }
-      axpy(lg, W.data(), D.data(), dd);
+      axpy(lg * static_cast<T>(dm.global_scale(g)), W.data(), D.data(), dd);  // S_g's scale reaches K̂, V of g' < g
     }
     if (attn) {
       normalize_group_backward(s.qn.data(), s.rq.data(), dqn.data(), L, d, dq + off);
@@ -288,17 +288,18 @@ void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states) {
     normalize_group(k + hk * Td + t0 * d, L, d, eps, kn.data(), rk.data());
     mm(d, d, L, kn.data(), d, true, v + hk * Td + t0 * d, d, U, d, false);
   }
-  // ...then an exclusive prefix sum per kv head: S_g = Σ_{g'<g} U_{g'}.
+  // ...then an exclusive prefix sum per kv head: S_g = global_scale(g) · Σ_{g'<g} U_{g'}.
 #pragma omp parallel for schedule(static) if (heads * groups * dd > kParallelWork)
   for (int64_t hk = 0; hk < heads; ++hk) {
     std::vector<T> run(dd, T(0));
     for (int64_t g = 0; g < groups; ++g) {
       T* U = states + (hk * groups + g) * dd;
       const bool last = g + 1 == groups;
+      const T scale = static_cast<T>(dm.global_scale(g));
 #pragma omp simd
       for (int64_t e = 0; e < dd; ++e) {
         const T u = last ? T(0) : U[e];
-        U[e] = run[e];
+        U[e] = scale * run[e];
         run[e] += u;
       }
     }

@@ -78,7 +78,8 @@ void decode_step_over(const AugDims& dm, AugBranches br, StateAt state_at, const
     }
     if (br.global) {
       const T* S = st.S + kv * d * d;
-      for (int64_t r = 0; r < d; ++r) wr.add(lambda_global * q[r], S + r * d);
+      const T lg = lambda_global * static_cast<T>(dm.global_scale(pos / G));  // S holds the plain sum
+      for (int64_t r = 0; r < d; ++r) wr.add(lg * q[r], S + r * d);
     }
     if (br.conv) {  // tap 0 is the current token, taps 1.. come from the ring
       const T* w = conv_w + h * C;

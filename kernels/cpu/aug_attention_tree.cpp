@@ -4,7 +4,7 @@
 // recurrent output there for prefix + its root-to-node path. With g = ⌊p/G⌋ and gP = ⌊P/G⌋ (the group the
 // committed buffer belongs to):
 //   local : g == gP ? committed buffer + whole path : path tokens at positions ≥ g·G
-//   global: S + (g > gP ? committed buffer + path tokens at positions < g·G : nothing)
+//   global: S + (g > gP ? committed buffer + path tokens at positions < g·G : nothing), times global_scale(g)
 //   conv  : tap δ reads position p − δ from the path when ≥ P, else from the committed history ring.
 // The state is only read; rejected branches therefore leave no trace.
 #pragma GCC target("prefer-vector-width=512")  // as in aug_attention.cpp
@@ -59,9 +59,10 @@ void aug_tree_forward(const AugDims& dm, AugBranches br, const AugStateRef<T>& s
       if (br.local) add_tokens(first_in_group, depth + 1, g == gP, lambda_local, [](T x) { return relu_sq(x); });
       if (br.global) {
         const T* S = st.S + kv * d * d;
-        for (int64_t r = 0; r < d; ++r) wr.add(lambda_global * q[r], S + r * d);
+        const T lg = lambda_global * static_cast<T>(dm.global_scale(g));
+        for (int64_t r = 0; r < d; ++r) wr.add(lg * q[r], S + r * d);
         // The path crossed into a new group: everything before g·G is global for this node.
-        if (g > gP) add_tokens(0, first_in_group, true, lambda_global, [](T x) { return x; });
+        if (g > gP) add_tokens(0, first_in_group, true, lg, [](T x) { return x; });
       }
       if (br.conv) {  // tap δ reads position p − δ: from the path when ≥ P, else from the committed ring
         const T* w = conv_w + h * C;

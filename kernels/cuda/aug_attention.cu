@@ -133,7 +133,8 @@ void aug_group_states(const AugDims& dm, const T* k, const T* v, T* states) {
   OuterArgs<T> a{k, v, states, dm.kv_heads, 1, dm.seq, dm.group, groups, 0, static_cast<int>(dm.head_dim),
                  static_cast<T>(dm.eps)};
   launch_outer(a, groups - 1, heads, "aug_group_states (K̂ᵀV)");  // the last group's sum is never read
-  for_each(heads * dd, GroupScan<T>{states, groups, dd, false, T(1)}, "aug_group_states (scan)");
+  for_each(heads * dd, GroupScan<T>{states, groups, dd, false, T(1), nullptr, dm.global_mean, dm.group},
+           "aug_group_states (scan)");
 }
 
 template <typename T>

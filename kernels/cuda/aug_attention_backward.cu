@@ -246,7 +246,7 @@ void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, con
   const bool attn = br.local || br.global;
   const int64_t tiles = groups * tiles_per_group(dm.group, R);
 
-  // D_g = λg Σ_{g'>g} W_g' per kv head (and dλg from W before the scan overwrites it).
+  // D_g = λg Σ_{g'>g} global_scale(g')·W_g' per kv head (and dλg from W before the scan overwrites it).
   Scratch<T> D(br.global ? B * Hkv * groups * dd : 1);
   if (br.global && nq > 0) {
     OuterArgs<T> o{q, dout, D.get(), Hkv, Hq / Hkv, dm.seq, dm.group, groups, 1, static_cast<int>(d),
@@ -254,7 +254,8 @@ void aug_backward(const AugDims& dm, AugBranches br, const T* q, const T* k, con
     launch_outer(o, groups - 1, B * Hkv, "aug_backward (Q̂ᵀdO)");
     reduce_to_device(GlobalLambdaTerm<T>{D.get(), states, groups, dd}, B * Hkv * groups * dd, dlambda_global, false,
                      "aug_backward (dλg)");
-    for_each(B * Hkv * dd, GroupScan<T>{D.get(), groups, dd, true, T(1), lambda_global}, "aug_backward (scan)");
+    for_each(B * Hkv * dd, GroupScan<T>{D.get(), groups, dd, true, T(1), lambda_global, dm.global_mean, dm.group},
+             "aug_backward (scan)");
   } else {
     check(cudaMemsetAsync(dlambda_global, 0, sizeof(T), stream()), "aug_backward");
   }

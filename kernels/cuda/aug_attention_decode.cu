@@ -61,6 +61,7 @@ struct DecodeArgs {
   int64_t hq, hkv, d, G, taps, pos;
   const T *lambda_local, *lambda_global;  // device scalars (null: 1)
   bool local, global, conv;
+  bool global_mean;  // S holds the plain sum; the output scales it (AugDims::global_scale)
 };
 
 // One block per (batch, query head): weights of the buffered group rows, then each thread sums its channels in the
@@ -94,7 +95,8 @@ __global__ void decode_output_kernel(DecodeArgs<T> a) {
     }
     if (a.global) {
       const T* S = a.S + kv * d * d + e;
-      for (int64_t r = 0; r < d; ++r) acc += (lambda_or_one(a.lambda_global) * sq[r]) * S[r * d];
+      const T lg = lambda_or_one(a.lambda_global) * group_mean_scale<T>(a.global_mean, a.pos / a.G, a.G);
+      for (int64_t r = 0; r < d; ++r) acc += (lg * sq[r]) * S[r * d];
     }
     if (a.conv) {
       const T* w = a.w + h * a.taps;
@@ -138,7 +140,7 @@ void aug_decode_step(const AugDims& dm, AugBranches br, const AugStateRef<T>& st
   if (st.buf_k)
     for_each(heads * d, BufferRows<T>{khat, v, st.buf_k, st.buf_v, 1, 0, 1, st.pos % G, G, d}, "aug_decode_step");
   DecodeArgs<T> a{qhat, v, conv_w, st.S, st.buf_k, st.buf_v, st.hist_v, out, dm.q_heads, dm.kv_heads, d, G,
-                  dm.taps, st.pos, lambda_local, lambda_global, br.local, br.global, br.conv};
+                  dm.taps, st.pos, lambda_local, lambda_global, br.local, br.global, br.conv, dm.global_mean};
   const size_t smem = sizeof(T) * (d + G);
   allow_shared_memory(decode_output_kernel<T>, smem, "aug_decode_step");
   decode_output_kernel<<<static_cast<unsigned>(dm.batch * dm.q_heads), 128, smem, stream()>>>(a);

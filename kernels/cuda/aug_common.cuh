@@ -161,8 +161,9 @@ void launch_outer(const OuterArgs<T>& a, int64_t count, int64_t heads, const cha
   check_launch(what);
 }
 
-// Exclusive scan over the groups of buf [heads, groups, dd], in place: forward S_g = Σ_{g'<g} scale·U_g', or
-// reverse D_g = Σ_{g'>g} scale·W_g'. The entry that is last in scan order is never read (it may be uninitialised).
+// Exclusive scan over the groups of buf [heads, groups, dd], in place: forward S_g = m(g)·Σ_{g'<g} scale·U_g', or
+// reverse D_g = Σ_{g'>g} scale·m(g')·W_g', with m = group_mean_scale(mean, ·, group) (the adjoint of the forward's
+// factor). The entry that is last in scan order is never read (it may be uninitialised).
 template <typename T>
 struct GroupScan {
   T* buf;
@@ -170,6 +171,8 @@ struct GroupScan {
   bool reverse;
   T scale;
   const T* scale_on_device = nullptr;  // when set, the scale is read here instead
+  bool mean = false;
+  int64_t group = 1;
   __device__ void operator()(int64_t idx) const {
     const int64_t head = idx / dd, e = idx % dd;
     T* base = buf + head * groups * dd + e;
@@ -178,8 +181,9 @@ struct GroupScan {
     for (int64_t n = 0; n < groups; ++n) {
       const int64_t g = reverse ? groups - 1 - n : n;
       const T u = n + 1 < groups ? base[g * dd] : T(0);
-      base[g * dd] = run;
-      run += scale * u;
+      const T m = group_mean_scale<T>(mean, g, group);
+      base[g * dd] = reverse ? run : m * run;
+      run += reverse ? scale * m * u : scale * u;
     }
   }
 };

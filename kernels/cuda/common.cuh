@@ -192,6 +192,12 @@ __device__ inline T lambda_or_one(const T* p) {
   return p ? *p : T(1);
 }
 
+// The aug global term's factor for group g: 1 / (g·G) for g > 0 when `mean` (AugDims::global_scale), else 1.
+template <typename T>
+__device__ inline T group_mean_scale(bool mean, int64_t g, int64_t group) {
+  return mean && g > 0 ? T(1) / static_cast<T>(g * group) : T(1);
+}
+
 }  // namespace linspec::kernels::cuda::detail
 
 namespace linspec::kernels::cuda {

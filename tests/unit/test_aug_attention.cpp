@@ -16,7 +16,8 @@ using linspec::testing::random_normal;
 
 namespace {
 
-const std::vector<std::string> kPresets = {"local", "global", "local+global", "local+conv", "aug"};
+// A preset name, optionally with "/mean" for global_mean (the global term averaged instead of summed).
+const std::vector<std::string> kPresets = {"local", "global", "local+global", "local+conv", "aug", "global/mean", "aug/mean"};
 
 struct Sizes {
   int64_t B, Hq, Hkv, T, d;
@@ -26,8 +27,10 @@ struct Inputs {
   Tensor q, k, v, w, ll, lg;
 };
 
-AugConfig config(const std::string& preset, int64_t G, int64_t C) {
-  AugConfig c = AugConfig::preset(preset);
+AugConfig config(const std::string& param, int64_t G, int64_t C) {
+  const size_t slash = param.find('/');
+  AugConfig c = AugConfig::preset(param.substr(0, slash));
+  c.global_mean = slash != std::string::npos && param.substr(slash + 1) == "mean";
   c.group_size = G;
   c.conv_taps = C;
   return c;
@@ -57,7 +60,8 @@ double rel_err(const Tensor& a, const Tensor& b) {
   return den > 0 ? num / den : num;
 }
 
-// Naive reference in double: explicit masked T×T matrices per (batch, head), o = (λl·A_local + λg·A_global + W_conv) V.
+// Naive reference in double: explicit masked T×T matrices per (batch, head), o = (λl·A_local + λg·A_global + W_conv) V;
+// under global_mean row t of A_global is divided by the ⌊t/G⌋·G tokens it covers.
 Tensor naive(const Inputs& in, const AugConfig& c) {
   const int64_t B = in.q.size(0), Hq = in.q.size(1), Hkv = in.k.size(1), T = in.q.size(2), d = in.q.size(3);
   const int64_t G = c.group_size, C = c.conv_taps;
@@ -83,7 +87,7 @@ Tensor naive(const Inputs& in, const AugConfig& c) {
           for (int64_t j = 0; j < d; ++j) dot += q[(qh * T + t) * d + j] * k[(kv * T + s) * d + j];
           double m = 0;
           if (c.use_local && s <= t && s / G == t / G) m += ll * std::pow(std::max(dot, 0.0), 2);
-          if (c.use_global && s / G < t / G) m += lg * dot;
+          if (c.use_global && s / G < t / G) m += lg * dot / (c.global_mean ? double(t / G * G) : 1.0);
           if (c.use_conv && t - s >= 0 && t - s < C) m += w[h * C + (t - s)];
           M[t * T + s] = m;
         }
@@ -323,6 +327,7 @@ INSTANTIATE_TEST_SUITE_P(Presets, AugPreset, ::testing::ValuesIn(kPresets),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::replace(n.begin(), n.end(), '+', '_');
+                           std::replace(n.begin(), n.end(), '/', '_');
                            return n;
                          });
 

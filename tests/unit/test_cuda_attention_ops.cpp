@@ -81,11 +81,14 @@ const AugCfg kAugCfgs[] = {
 template <typename T>
 void aug_parallel_case() {
   Philox rng(81);
-  for (const AugCfg& c : kAugCfgs) {
+  for (const AugCfg& c : kAugCfgs)
+  for (bool mean : {false, true}) {
+    if (mean && !c.br.global) continue;
     kernels::AugDims dm;
     dm.batch = c.b, dm.q_heads = c.hq, dm.kv_heads = c.hkv, dm.seq = c.t, dm.head_dim = c.d, dm.group = c.g;
     dm.taps = c.c;
-    const std::string tag = describe(c);
+    dm.global_mean = mean;
+    const std::string tag = describe(c) + (mean ? " global_mean" : "");
     const int64_t nq = c.b * c.hq * c.t * c.d, nkv = c.b * c.hkv * c.t * c.d;
     const int64_t ns = c.b * c.hkv * dm.groups() * c.d * c.d;
     auto q = random_vector<T>(nq, rng), k = random_vector<T>(nkv, rng), v = random_vector<T>(nkv, rng);
@@ -141,10 +144,11 @@ void l2_normalize_case() {
 // Prefill by aug_absorb across a group boundary, then decode steps through three more group completions; outputs at
 // every step and the final state must agree.
 template <typename T>
-void aug_decode_case() {
+void aug_decode_case(bool global_mean) {
   Philox rng(83);
   kernels::AugDims dm;
   dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
+  dm.global_mean = global_mean;
   const kernels::AugBranches br{true, true, true};
   const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group;
   const int64_t H = dm.taps - 1, prefill = 11, steps = 27;
@@ -194,8 +198,9 @@ std::vector<OpCase> cases() {
       LINSPEC_CUDA_CASE("aug_parallel_f32", aug_parallel_case<float>),
       LINSPEC_CUDA_CASE("aug_parallel_f64", aug_parallel_case<double>),
       LINSPEC_CUDA_CASE("l2_normalize_f32", l2_normalize_case<float>),
-      LINSPEC_CUDA_CASE("aug_decode_f32", aug_decode_case<float>),
-      LINSPEC_CUDA_CASE("aug_decode_f64", aug_decode_case<double>),
+      LINSPEC_CUDA_CASE("aug_decode_f32", [] { aug_decode_case<float>(false); }),
+      LINSPEC_CUDA_CASE("aug_decode_f64", [] { aug_decode_case<double>(false); }),
+      LINSPEC_CUDA_CASE("aug_decode_global_mean_f64", [] { aug_decode_case<double>(true); }),
   };
 }
 

@@ -18,11 +18,8 @@ using namespace mixer_forms;
 
 INSTANTIATE_TEST_SUITE_P(AllPresets, Mixers, ::testing::ValuesIn(attention_preset_names()), preset_test_name);
 
-// C > G: the conv reaches back over more than one group boundary, in every form.
-TEST(LinearMixers, ConvLongerThanGroupIsExact) {
-  AttentionSpec s;
-  s.preset = "aug";
-  s.options = {{"group_size", "3"}, {"conv_taps", "7"}};
+// Parallel == recurrent at every position and tree == sequential at several committed lengths, for one spec.
+void expect_forms_exact(const AttentionSpec& s) {
   const LlamaModel m = model_with_spec(s);
   const int64_t V = m.config().vocab_size;
   const Tensor ids = random_ids(1, 14, V, 61);
@@ -41,6 +38,22 @@ TEST(LinearMixers, ConvLongerThanGroupIsExact) {
       EXPECT_LT(max_rel_err(tree.slice(0, i, i + 1).contiguous(), sequential_node_logits(m, st, tokens, parent, i)), kTol)
           << "P " << P << ", node " << i;
   }
+}
+
+// C > G: the conv reaches back over more than one group boundary, in every form.
+TEST(LinearMixers, ConvLongerThanGroupIsExact) {
+  AttentionSpec s;
+  s.preset = "aug";
+  s.options = {{"group_size", "3"}, {"conv_taps", "7"}};
+  expect_forms_exact(s);
+}
+
+// global_mean: the global term's per-group factor is applied alike by the parallel, recurrent and tree forms.
+TEST(LinearMixers, GlobalMeanIsExact) {
+  AttentionSpec s;
+  s.preset = "aug";
+  s.options = {{"group_size", "3"}, {"conv_taps", "2"}, {"global_mean", "true"}};
+  expect_forms_exact(s);
 }
 
 TEST(LinearMixers, FreshAugModelEqualsLocal) {
