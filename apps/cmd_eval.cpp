@@ -211,7 +211,7 @@ int run() {
 RegisterCommand reg(Command{
     "eval", "Evaluate a checkpoint: perplexity, decode speed, speculative speedup", [](CLI::App& s) {
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
-      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
+      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels run on the CPU only)");
       add_weights_flag(s, args.weights);
       add_draft_weights_flag(s, args.spec.draft_weights);
       s.add_option("--data", args.data, "Text file (tokenized as one document) or token shards (.h5: val split)");

@@ -64,7 +64,7 @@ int run() {
 
 RegisterCommand reg(Command{"generate", "Generate text from a prompt", [](CLI::App& s) {
                               s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
-                              s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels and the aug tree form run on the CPU only)");
+                              s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels run on the CPU only)");
                               add_weights_flag(s, args.weights);
                               add_draft_weights_flag(s, args.spec.draft_weights);
                               s.add_option("--prompt", args.prompt, "Prompt text")->required();

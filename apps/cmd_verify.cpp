@@ -115,7 +115,7 @@ int run() {
 RegisterCommand reg(Command{
     "verify", "Check that the parallel, recurrent and tree forms give the same logits", [](CLI::App& s) {
       s.add_option("--checkpoint", args.checkpoint, "Checkpoint (.h5)")->required();
-      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the tree forms and the baseline kernels run on the CPU only)");
+      s.add_option("--device", args.device, "cpu (default) | cuda | auto: where the model and its decode states live (the baseline kernels run on the CPU only)");
       s.add_option("--len", args.len, "Tokens in the random test sequence")->capture_default_str();
       s.add_option("--tree", args.tree, "default (random branching trees, depth ≤ 5) | JSON file of parent indices")
           ->capture_default_str();

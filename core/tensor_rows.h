@@ -1,6 +1,8 @@
 // Row-block copies along dim 2 of [B, H, N, d] tensors (Tensor::copy_from needs a contiguous destination, and a
-// slice along dim 2 is not one).
+// slice along dim 2 is not one), on the tensors' device.
 #pragma once
+#include <vector>
+
 #include "core/backend.h"
 #include "core/tensor.h"
 
@@ -20,6 +22,14 @@ inline void write_rows(const Tensor& dst, const Tensor& src_in, int64_t at) {
   auto* out = static_cast<char*>(dst.raw_data()) + static_cast<size_t>(at * d) * esz;
   ops::detail::backend_of("write_rows", {&dst, &src}).memory.copy_2d(out, static_cast<size_t>(N * d) * esz,
                                                                      src.raw_data(), block, block, heads);
+}
+
+// Rows `rows` of x [B, H, N, d] in that order -> [B, H, n, d] (e.g. the accepted path of a verified tree).
+inline Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  Tensor out = Tensor::empty({x.size(0), x.size(1), n, x.size(3)}, x.dtype(), x.device());
+  for (int64_t i = 0; i < n; ++i) write_rows(out, x.slice(2, rows[i], rows[i] + 1), i);
+  return out;
 }
 
 }  // namespace linspec

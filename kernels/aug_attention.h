@@ -26,6 +26,8 @@ struct AugDims {
   double global_scale(int64_t g) const { return global_mean && g > 0 ? 1.0 / static_cast<double>(g * group) : 1.0; }
 };
 
+constexpr int64_t kMaxTreePath = 64;  // longest root-to-node path tree_forward takes (the GPU keeps it in shared memory)
+
 struct AugBranches {
   bool local = true, global = true, conv = true;
 };
@@ -90,8 +92,9 @@ struct AugKernels {
   void (*absorb)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const T* khat, const T* v, int64_t n);
 
   // ---- tree verification ----
-  // N = dm.seq candidate nodes over a committed prefix of length st.pos (read only). parent[i] is −1 (child of the
-  // last committed token) or an earlier node (< i). q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d]:
+  // N = dm.seq candidate nodes over a committed prefix of length st.pos (read only). parent [N] (int32, in this
+  // backend's memory) holds −1 (child of the last committed token) or an earlier node (< i); paths are at most
+  // kMaxTreePath nodes long. q̂ [B, Hq, N, d], k̂ / v [B, Hkv, N, d] -> out [B, Hq, N, d]:
   // node i's output equals the recurrent output at position pos + depth(i) for prefix + its root-to-node path.
   void (*tree_forward)(const AugDims& dm, AugBranches br, const AugStateRef<T>& st, const int32_t* parent,
                        const T* qhat, const T* khat, const T* v, const T* conv_w, const T* lambda_local, const T* lambda_global,

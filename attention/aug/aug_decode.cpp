@@ -1,8 +1,8 @@
 // Recurrent decode state, one-token step, prefill absorption, tree verification and path commit for the
-// augmented linear attention (kernels in kernels/cpu/aug_attention_decode.cpp and aug_attention_tree.cpp).
-#include <cstring>
+// augmented linear attention (kernels: kernels/{cpu,cuda}/aug_attention_decode.* and aug_attention_tree.*).
 
 #include "attention/aug/aug_support.h"
+#include "core/tensor_rows.h"
 
 namespace linspec {
 namespace {
@@ -186,14 +186,19 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   check_matches_state(s, q, kk, "aug_tree");
   const int64_t N = q.size(2);
   LINSPEC_CHECK(static_cast<int64_t>(parent.size()) == N, "aug_tree: ", parent.size(), " parents for ", N, " nodes");
-  tree_depths(parent);  // validates the parent array
+  const std::vector<int32_t> depth = tree_depths(parent);  // validates the parent array
+  for (int32_t dpt : depth)
+    LINSPEC_CHECK(dpt < kernels::kMaxTreePath, "aug_tree: a path of ", dpt + 1, " nodes (at most ",
+                  kernels::kMaxTreePath, ")");
   Tensor out = Tensor::empty(q.shape(), s.dtype, q.device());
   if (N == 0) return out;
   const KernelOperands o = kernel_operands(s, q, kk, v, conv_w, lambda_local, lambda_global);
+  const Tensor parents = Tensor::from_vector(parent, {N}).to(q.device());  // the kernel reads them where it runs
   ops::detail::dispatch_float(s.dtype, "aug_tree", [&](auto t) {
     using T = decltype(t);
     ops::detail::kernel(ops::detail::float_kernels<T>(o.qhat).aug.tree_forward, "aug_tree_forward", o.qhat)(
-        state_dims(s, N), branches(s.cfg), ref<T>(s), parent.data(), o.qhat.device_data<T>(), o.khat.device_data<T>(),
+        state_dims(s, N), branches(s.cfg), ref<T>(s), parents.device_data<int32_t>(), o.qhat.device_data<T>(),
+        o.khat.device_data<T>(),
         o.v.device_data<T>(), data_or_null<T>(o.conv_w), data_or_null<T>(o.lambda_local),
         data_or_null<T>(o.lambda_global), out.device_data<T>());
   });
@@ -214,20 +219,8 @@ void aug_advance(AugState& s, const Tensor& kk, const Tensor& v, const std::vect
     LINSPEC_CHECK(parent[node] == expected, "aug_advance: accepted nodes must form a root-first path; node ", node,
                   " has parent ", parent[node], ", expected ", expected);
   }
-  // Gather the accepted nodes' k / v in path order and absorb them; nothing else touches the state.
-  const int64_t n = static_cast<int64_t>(accepted.size());
-  auto gather = [&](const Tensor& x) {
-    Tensor xc = x.contiguous();
-    const int64_t N = xc.size(2), d = xc.size(3), heads = xc.size(0) * xc.size(1);
-    Tensor out = Tensor::empty({xc.size(0), xc.size(1), n, d}, xc.dtype(), xc.device());
-    const size_t row = static_cast<size_t>(d) * dtype_size(xc.dtype());
-    const auto* src = static_cast<const char*>(xc.raw_data());
-    auto* dst = static_cast<char*>(out.raw_data());
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t i = 0; i < n; ++i) std::memcpy(dst + (h * n + i) * row, src + (h * N + accepted[i]) * row, row);
-    return out;
-  };
-  aug_absorb(s, gather(kk), gather(v));
+  // The accepted nodes' k / v in path order, absorbed; nothing else touches the state.
+  aug_absorb(s, gather_rows(kk.contiguous(), accepted), gather_rows(v.contiguous(), accepted));
 }
 
 }  // namespace linspec

@@ -3,7 +3,6 @@
 // model's device through ops::tree_attention.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "core/autograd.h"
@@ -49,14 +48,6 @@ void AttentionMixer::advance(AttentionState&, const Tensor&, const Tensor&, cons
 
 namespace {
 
-// Rows `nodes` of x [B, H, N, d] in that order -> [B, H, n, d], on x's device.
-Tensor gather_nodes(const Tensor& x, const std::vector<int32_t>& nodes) {
-  const int64_t n = static_cast<int64_t>(nodes.size());
-  Tensor out = Tensor::empty({x.size(0), x.size(1), n, x.size(3)}, x.dtype(), x.device());
-  for (int64_t i = 0; i < n; ++i) write_rows(out, x.slice(2, nodes[i], nodes[i] + 1), i);
-  return out;
-}
-
 const KVCache& as_cache(const AttentionState& s) {
   const auto* c = dynamic_cast<const KVCache*>(&s);
   LINSPEC_CHECK(c != nullptr, "softmax attention used with a state that is not a KV cache");
@@ -87,7 +78,7 @@ void SoftmaxAttention::advance(AttentionState& state, const Tensor& k, const Ten
                 shape_str(k.shape()));
   check_accepted_path(parent, accepted, "softmax advance");
   if (accepted.empty()) return;
-  cache->append(gather_nodes(k, accepted), gather_nodes(v, accepted));
+  cache->append(gather_rows(k, accepted), gather_rows(v, accepted));
 }
 
 }  // namespace linspec

@@ -20,6 +20,7 @@ void fill_adamw(Backend& b);
 void fill_aug_parallel(Backend& b);
 void fill_aug_backward(Backend& b);
 void fill_aug_decode(Backend& b);
+void fill_aug_tree(Backend& b);
 }  // namespace cuda
 
 const Backend* cuda_backend() {
@@ -28,7 +29,8 @@ const Backend* cuda_backend() {
     b.name = "cuda";
     for (auto fill : {cuda::fill_memory, cuda::fill_elementwise, cuda::fill_activation, cuda::fill_attention, cuda::fill_attention_tree,
                       cuda::fill_embedding, cuda::fill_loss, cuda::fill_matmul, cuda::fill_norm, cuda::fill_rope,
-                      cuda::fill_adamw, cuda::fill_aug_parallel, cuda::fill_aug_backward, cuda::fill_aug_decode})
+                      cuda::fill_adamw, cuda::fill_aug_parallel, cuda::fill_aug_backward, cuda::fill_aug_decode,
+                      cuda::fill_aug_tree})
       fill(b);
     return b;
   }();

@@ -189,6 +189,54 @@ void aug_decode_case(bool global_mean) {
   expect_close("decode state buf_v", bv, gbv.host(), 0.0);
   expect_close("decode state hist_v", hist, ghist.host(), 0.0);
 }
+
+// Tree verification over committed prefixes that end at, just before and just after group boundaries (and shorter
+// than the conv history), with a chain that crosses two boundaries and a bushy part: every node's output agrees.
+template <typename T>
+void aug_tree_case(bool global_mean) {
+  Philox rng(84);
+  kernels::AugDims dm;
+  dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
+  dm.global_mean = global_mean;
+  const kernels::AugBranches br{true, true, true};
+  const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group, H = dm.taps - 1;
+  const std::vector<int32_t> parent = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, 11, 11, 0, 14, 2};
+  const int64_t N = static_cast<int64_t>(parent.size());
+  dm.seq = N;
+  auto normalized = [&](int64_t rows) {
+    auto x = random_vector<T>(rows * d, rng);
+    std::vector<T> xhat(x.size()), rinv(rows);
+    kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
+    return xhat;
+  };
+  auto w = random_vector<T>(Hq * dm.taps, rng, 0.3);
+  const std::vector<T> lambdas{T(0.9), T(0.7)};
+  Dev<T> gw(w), glambdas(lambdas);
+  Dev<int32_t> gparent(parent);
+  for (int64_t P : {0, 2, 7, 8, 13, 16}) {
+    std::vector<T> S(B * Hkv * d * d, 0), bk(B * Hkv * G * d, 0), bv(bk.size(), 0), hist(B * Hkv * H * d, 0);
+    Dev<T> gS(S), gbk(bk), gbv(bv), ghist(hist);
+    kernels::AugStateRef<T> cs{S.data(), bk.data(), bv.data(), hist.data(), 0};
+    kernels::AugStateRef<T> gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0};
+    if (P > 0) {
+      auto pk = normalized(B * Hkv * P);
+      auto pv = random_vector<T>(pk.size(), rng);
+      Dev<T> gpk(pk), gpv(pv);
+      kcpu<T>().aug.absorb(dm, br, cs, pk.data(), pv.data(), P);
+      kgpu<T>().aug.absorb(dm, br, gs, gpk.get(), gpv.get(), P);
+      cs.pos = gs.pos = P;
+    }
+    auto q = normalized(B * Hq * N), k = normalized(B * Hkv * N);
+    auto v = random_vector<T>(k.size(), rng);
+    std::vector<T> out(q.size());
+    Dev<T> gq(q), gk(k), gv(v), gout(q.size());
+    kcpu<T>().aug.tree_forward(dm, br, cs, parent.data(), q.data(), k.data(), v.data(), w.data(), &lambdas[0],
+                               &lambdas[1], out.data());
+    kgpu<T>().aug.tree_forward(dm, br, gs, gparent.get(), gq.get(), gk.get(), gv.get(), gw.get(), glambdas.get(),
+                               glambdas.get() + 1, gout.get());
+    expect_close("aug_tree_forward at P " + std::to_string(P), out, gout.host(), tolerance<T>() * 5);
+  }
+}
 #endif  // LINSPEC_WITH_CUDA
 
 std::vector<OpCase> cases() {
@@ -201,6 +249,8 @@ std::vector<OpCase> cases() {
       LINSPEC_CUDA_CASE("aug_decode_f32", [] { aug_decode_case<float>(false); }),
       LINSPEC_CUDA_CASE("aug_decode_f64", [] { aug_decode_case<double>(false); }),
       LINSPEC_CUDA_CASE("aug_decode_global_mean_f64", [] { aug_decode_case<double>(true); }),
+      LINSPEC_CUDA_CASE("aug_tree_f32", [] { aug_tree_case<float>(false); }),
+      LINSPEC_CUDA_CASE("aug_tree_global_mean_f64", [] { aug_tree_case<double>(true); }),
   };
 }
 
