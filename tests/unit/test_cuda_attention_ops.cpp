@@ -141,36 +141,66 @@ void l2_normalize_case() {
   expect_close("l2_normalize_rows rinv", rinv, grinv.host(), tolerance<T>());
 }
 
+// The decode / tree cases' shape: GQA 2:1, d = 32, groups of 8, 5 conv taps, all three branches.
+kernels::AugDims small_decode_dims(bool global_mean) {
+  kernels::AugDims dm;
+  dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
+  dm.global_mean = global_mean;
+  return dm;
+}
+
+// `rows` random unit rows of d (the decode and tree kernels take normalised q̂, k̂).
+template <typename T>
+std::vector<T> normalized_rows(int64_t rows, int64_t d, Philox& rng) {
+  auto x = random_vector<T>(rows * d, rng);
+  std::vector<T> xhat(x.size()), rinv(rows);
+  kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
+  return xhat;
+}
+
+// A decode state on the host and its twin on the GPU, both empty at position 0 (all branches on).
+template <typename T>
+struct TwinAugState {
+  std::vector<T> S, bk, bv, hist;
+  Dev<T> gS, gbk, gbv, ghist;
+  kernels::AugStateRef<T> cs, gs;
+  explicit TwinAugState(const kernels::AugDims& dm)
+      : S(dm.batch * dm.kv_heads * dm.head_dim * dm.head_dim, 0),
+        bk(dm.batch * dm.kv_heads * dm.group * dm.head_dim, 0),
+        bv(bk.size(), 0),
+        hist(dm.batch * dm.kv_heads * (dm.taps - 1) * dm.head_dim, 0),
+        gS(S),
+        gbk(bk),
+        gbv(bv),
+        ghist(hist),
+        cs{S.data(), bk.data(), bv.data(), hist.data(), 0},
+        gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0} {}
+  // Absorbs n random tokens into both (the prefill path).
+  void prefill(const kernels::AugDims& dm, int64_t n, Philox& rng) {
+    if (n == 0) return;
+    auto pk = normalized_rows<T>(dm.batch * dm.kv_heads * n, dm.head_dim, rng);
+    auto pv = random_vector<T>(pk.size(), rng);
+    Dev<T> gpk(pk), gpv(pv);
+    kcpu<T>().aug.absorb(dm, {true, true, true}, cs, pk.data(), pv.data(), n);
+    kgpu<T>().aug.absorb(dm, {true, true, true}, gs, gpk.get(), gpv.get(), n);
+    cs.pos += n, gs.pos += n;
+  }
+};
+
 // Prefill by aug_absorb across a group boundary, then decode steps through three more group completions; outputs at
 // every step and the final state must agree.
 template <typename T>
 void aug_decode_case(bool global_mean) {
   Philox rng(83);
-  kernels::AugDims dm;
-  dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
-  dm.global_mean = global_mean;
+  kernels::AugDims dm = small_decode_dims(global_mean);
   const kernels::AugBranches br{true, true, true};
-  const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group;
-  const int64_t H = dm.taps - 1, prefill = 11, steps = 27;
-  std::vector<T> S(B * Hkv * d * d, 0), bk(B * Hkv * G * d, 0), bv(bk.size(), 0), hist(B * Hkv * H * d, 0);
-  Dev<T> gS(S), gbk(bk), gbv(bv), ghist(hist);
-  kernels::AugStateRef<T> cs{S.data(), bk.data(), bv.data(), hist.data(), 0};
-  kernels::AugStateRef<T> gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0};
+  const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, steps = 27;
+  TwinAugState<T> st(dm);
+  auto& [S, bk, bv, hist, gS, gbk, gbv, ghist, cs, gs] = st;
   auto w = random_vector<T>(Hq * dm.taps, rng, 0.3);
   Dev<T> gw(w);
-  auto normalized = [&](int64_t rows) {
-    auto x = random_vector<T>(rows * d, rng);
-    std::vector<T> xhat(x.size()), rinv(rows);
-    kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
-    return xhat;
-  };
-
-  auto pk = normalized(B * Hkv * prefill);
-  auto pv = random_vector<T>(pk.size(), rng);
-  Dev<T> gpk(pk), gpv(pv);
-  kcpu<T>().aug.absorb(dm, br, cs, pk.data(), pv.data(), prefill);
-  kgpu<T>().aug.absorb(dm, br, gs, gpk.get(), gpv.get(), prefill);
-  cs.pos = gs.pos = prefill;
+  auto normalized = [&](int64_t rows) { return normalized_rows<T>(rows, d, rng); };
+  st.prefill(dm, 11, rng);
 
   for (int64_t step = 0; step < steps; ++step) {
     auto q = normalized(B * Hq), k = normalized(B * Hkv);
@@ -195,37 +225,22 @@ void aug_decode_case(bool global_mean) {
 template <typename T>
 void aug_tree_case(bool global_mean) {
   Philox rng(84);
-  kernels::AugDims dm;
-  dm.batch = 2, dm.q_heads = 4, dm.kv_heads = 2, dm.head_dim = 32, dm.group = 8, dm.taps = 5;
-  dm.global_mean = global_mean;
+  kernels::AugDims dm = small_decode_dims(global_mean);
   const kernels::AugBranches br{true, true, true};
-  const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim, G = dm.group, H = dm.taps - 1;
+  const int64_t B = dm.batch, Hq = dm.q_heads, Hkv = dm.kv_heads, d = dm.head_dim;
   const std::vector<int32_t> parent = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, 11, 11, 0, 14, 2};
   const int64_t N = static_cast<int64_t>(parent.size());
   dm.seq = N;
-  auto normalized = [&](int64_t rows) {
-    auto x = random_vector<T>(rows * d, rng);
-    std::vector<T> xhat(x.size()), rinv(rows);
-    kcpu<T>().aug.l2_normalize_rows(x.data(), xhat.data(), rinv.data(), rows, d, T(1e-6));
-    return xhat;
-  };
+  auto normalized = [&](int64_t rows) { return normalized_rows<T>(rows, d, rng); };
   auto w = random_vector<T>(Hq * dm.taps, rng, 0.3);
   const std::vector<T> lambdas{T(0.9), T(0.7)};
   Dev<T> gw(w), glambdas(lambdas);
   Dev<int32_t> gparent(parent);
   for (int64_t P : {0, 2, 7, 8, 13, 16}) {
-    std::vector<T> S(B * Hkv * d * d, 0), bk(B * Hkv * G * d, 0), bv(bk.size(), 0), hist(B * Hkv * H * d, 0);
-    Dev<T> gS(S), gbk(bk), gbv(bv), ghist(hist);
-    kernels::AugStateRef<T> cs{S.data(), bk.data(), bv.data(), hist.data(), 0};
-    kernels::AugStateRef<T> gs{gS.get(), gbk.get(), gbv.get(), ghist.get(), 0};
-    if (P > 0) {
-      auto pk = normalized(B * Hkv * P);
-      auto pv = random_vector<T>(pk.size(), rng);
-      Dev<T> gpk(pk), gpv(pv);
-      kcpu<T>().aug.absorb(dm, br, cs, pk.data(), pv.data(), P);
-      kgpu<T>().aug.absorb(dm, br, gs, gpk.get(), gpv.get(), P);
-      cs.pos = gs.pos = P;
-    }
+    TwinAugState<T> st(dm);
+    st.prefill(dm, P, rng);
+    const auto& cs = st.cs;
+    const auto& gs = st.gs;
     auto q = normalized(B * Hq * N), k = normalized(B * Hkv * N);
     auto v = random_vector<T>(k.size(), rng);
     std::vector<T> out(q.size());
