@@ -35,8 +35,11 @@ if [[ ! -s "$WORK/corpus_tokens.h5" ]]; then
 fi
 
 PPL_ARGS=(--data "$WORK/corpus_tokens.h5" --ppl --ctx 256 --max-tokens 8192)
-step "perplexity of the softmax model (validation split)"
+# Past the 256-token training length: 4096-token windows (linear attention must not depend on the length it saw).
+LONG_PPL_ARGS=(--data "$WORK/corpus_tokens.h5" --ppl --ctx 4096 --max-tokens 8192)
+step "perplexity of the softmax model (validation split; 256- and 4096-token windows)"
 "$LINSPEC" eval --checkpoint "$WORK/smollm2.h5" "${PPL_ARGS[@]}" --json "$WORK/eval_softmax.json"
+"$LINSPEC" eval --checkpoint "$WORK/smollm2.h5" "${LONG_PPL_ARGS[@]}" --json "$WORK/eval_softmax_ctx4096.json"
 
 step "perplexity of aug before any training (linearized, nothing learned yet)"
 "$LINSPEC" linearize --in "$WORK/smollm2.h5" --attention aug --out "$WORK/aug_init.h5" --force
@@ -68,6 +71,9 @@ step "evaluation report: perplexity after fine-tuning, AR vs speculative (heads)
 "$LINSPEC" eval --checkpoint "$WORK/serve.h5" "${PPL_ARGS[@]}" --decode --speculative heads --tree auto --prompts 4 \
   --prompt-len 48 --new-tokens 64 --json "$WORK/eval_aug_after.json"
 
+step "perplexity with 4096-token windows (16x the training length)"
+"$LINSPEC" eval --checkpoint "$WORK/serve.h5" "${LONG_PPL_ARGS[@]}" --json "$WORK/eval_aug_ctx4096.json"
+
 step "speculative generation (greedy; identical to plain greedy by construction)"
 "$LINSPEC" generate --checkpoint "$WORK/serve.h5" --speculative heads --tree auto --max-new 48 \
   --prompt "Python's for statement iterates over"
@@ -85,6 +91,9 @@ train_s, resumed = (int(x) for x in open(os.path.join(w, "train_seconds")).read(
 print(f"held-out perplexity (validation split, ctx {soft['ctx']}, {soft['tokens']} tokens): teacher (softmax) "
       f"{soft['ppl']:.2f} | student (aug) {after['ppl']:.2f} | ratio {after['ppl'] / soft['ppl']:.2f}x "
       f"(aug before training: {before['ppl']:.0f})")
+soft_long, aug_long = load("eval_softmax_ctx4096.json"), load("eval_aug_ctx4096.json")
+print(f"with {soft_long['ctx']}-token windows ({soft_long['tokens']} tokens, 16x the training length): teacher "
+      f"{soft_long['ppl']:.2f} | student {aug_long['ppl']:.2f} | ratio {aug_long['ppl'] / soft_long['ppl']:.2f}x")
 print(f"training: {train_s} s for the three stages ({train_s / 60:.1f} min, wall clock incl. evaluation and snapshots)"
       + (" -- resumed: this invocation only" if resumed else ""))
 print(f"forms (verify, fp32): max relative logit error {max(errs.values()):.2e} -> {'PASS' if ver['passed'] else 'FAIL'}"
