@@ -1,6 +1,8 @@
 // Recurrent decode state, one-token step, prefill absorption, tree verification and path commit for the
 // augmented linear attention (kernels: kernels/{cpu,cuda}/aug_attention_decode.* and aug_attention_tree.*).
 
+#include <algorithm>
+
 #include "attention/aug/aug_support.h"
 #include "core/tensor_rows.h"
 
@@ -187,9 +189,9 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
   const int64_t N = q.size(2);
   LINSPEC_CHECK(static_cast<int64_t>(parent.size()) == N, "aug_tree: ", parent.size(), " parents for ", N, " nodes");
   const std::vector<int32_t> depth = tree_depths(parent);  // validates the parent array
-  for (int32_t dpt : depth)
-    LINSPEC_CHECK(dpt < kernels::kMaxTreePath, "aug_tree: a path of ", dpt + 1, " nodes (at most ",
-                  kernels::kMaxTreePath, ")");
+  const int32_t deepest = depth.empty() ? 0 : *std::max_element(depth.begin(), depth.end());
+  LINSPEC_CHECK(deepest < kernels::kMaxTreePath, "aug_tree: a path of ", deepest + 1, " nodes (at most ",
+                kernels::kMaxTreePath, ")");
   Tensor out = Tensor::empty(q.shape(), s.dtype, q.device());
   if (N == 0) return out;
   const KernelOperands o = kernel_operands(s, q, kk, v, conv_w, lambda_local, lambda_global);
@@ -198,8 +200,7 @@ Tensor aug_tree(const AugState& s, const Tensor& q, const Tensor& kk, const Tens
     using T = decltype(t);
     ops::detail::kernel(ops::detail::float_kernels<T>(o.qhat).aug.tree_forward, "aug_tree_forward", o.qhat)(
         state_dims(s, N), branches(s.cfg), ref<T>(s), parents.device_data<int32_t>(), o.qhat.device_data<T>(),
-        o.khat.device_data<T>(),
-        o.v.device_data<T>(), data_or_null<T>(o.conv_w), data_or_null<T>(o.lambda_local),
+        o.khat.device_data<T>(), o.v.device_data<T>(), data_or_null<T>(o.conv_w), data_or_null<T>(o.lambda_local),
         data_or_null<T>(o.lambda_global), out.device_data<T>());
   });
   return out;
@@ -220,7 +221,7 @@ void aug_advance(AugState& s, const Tensor& kk, const Tensor& v, const std::vect
                   " has parent ", parent[node], ", expected ", expected);
   }
   // The accepted nodes' k / v in path order, absorbed; nothing else touches the state.
-  aug_absorb(s, gather_rows(kk.contiguous(), accepted), gather_rows(v.contiguous(), accepted));
+  aug_absorb(s, gather_rows(kk, accepted), gather_rows(v, accepted));
 }
 
 }  // namespace linspec

@@ -64,8 +64,9 @@ __global__ void aug_tree_kernel(TreeArgs<T> a) {
   const T* node_k = a.khat + kv * N * d;
   const T* node_v = a.v + kv * N * d;
   const int warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  for (int64_t r = warp; r < committed; r += warps)
-    if (buffer_on) weigh_row(sq, a.buf_k + (kv * G + r) * d, d, buffer_local, buffer_local ? ll : lg, wb + r);
+  if (buffer_on)
+    for (int64_t r = warp; r < committed; r += warps)
+      weigh_row(sq, a.buf_k + (kv * G + r) * d, d, buffer_local, buffer_local ? ll : lg, wb + r);
   for (int64_t x = warp; x <= depth; x += warps) {
     const bool local = x >= first_in_group;
     if (local ? a.local : a.global) weigh_row(sq, node_k + path[x] * d, d, local, local ? ll : lg, wp + x);
